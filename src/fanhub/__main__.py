@@ -1,0 +1,3 @@
+from fanhub.cli import main
+
+main()

@@ -1,0 +1,203 @@
+"""The HTTP application: routers, error format, body limit, health, and the in-process worker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from fanhub import __version__
+from fanhub.config import Settings, get_settings
+from fanhub.db.base import utcnow
+from fanhub.db.engine import Database, get_database
+from fanhub.errors import InvalidInput, NotFound
+from fanhub.ingest.service import backlog
+from fanhub.worker import Worker
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def _error(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"code": status, "message": message}
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status)
+
+
+def field_path(loc: tuple[Any, ...]) -> tuple[int | None, str]:
+    """('body', 'orders', 3, 'customer') -> (3, 'orders[3].customer'); pydantic's type tags are dropped."""
+    parts = [p for p in loc if not (isinstance(p, str) and ("[" in p or "(" in p))]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    path = ""
+    index: int | None = None
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+            if index is None:
+                index = part
+        else:
+            path += ("." if path else "") + str(part)
+    return index, path
+
+
+class BodyLimit:
+    """Rejects request bodies over the limit with 413 before they are read into memory; defaults to JSON."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        if b"content-type" not in headers and scope.get("method") in ("POST", "PUT", "PATCH"):
+            # The Partners API speaks only JSON; a client that forgets the header still means JSON.
+            scope["headers"] = [*scope.get("headers", []), (b"content-type", b"application/json")]
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await self._reject(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = _error(413, f"request body is larger than the limit of {self.max_bytes} bytes")
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(
+    settings: Settings | None = None, *, database: Database | None = None, run_worker: bool | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+    database = database or get_database(settings)
+    run_worker = settings.worker_in_process if run_worker is None else run_worker
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = Worker(database, settings.worker_poll_seconds) if run_worker else None
+        app.state.worker = worker
+        if worker is not None:
+            worker.start_thread()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    app = FastAPI(
+        title="fanhub",
+        version=__version__,
+        description="Cymbal-compatible Partners API, ingest status and read endpoints of fanhub.",
+        lifespan=lifespan,
+    )
+    app.state.database = database
+    app.state.settings = settings
+    app.state.worker = None
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        raw = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in raw):
+            detail = next(e for e in raw if e.get("type") == "json_invalid")
+            return _error(400, f"malformed JSON: {detail.get('ctx', {}).get('error', 'cannot parse body')}")
+        errors: list[dict[str, Any]] = []
+        for e in raw:
+            index, path = field_path(tuple(e.get("loc", ())))
+            message = str(e.get("msg", "invalid"))
+            if e.get("type") == "missing" and not path:
+                path, message = "body", "a JSON body is required"
+            errors.append({"index": index, "field": path or None, "message": message})
+        first = errors[0]
+        summary = f"{first['field']}: {first['message']}" if first["field"] else str(first["message"])
+        if len(errors) > 1:
+            summary += f" (and {len(errors) - 1} more)"
+        return _error(422, summary + "; nothing was queued" if exc.body is not None else summary, errors)
+
+    @app.exception_handler(InvalidInput)
+    async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
+        return _error(422, exc.message, exc.errors)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return _error(404, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return _error(500, "internal error; the request was not applied")
+
+    @app.get("/healthz", tags=["Operations"], summary="Health and ingest backlog")
+    def healthz() -> JSONResponse:
+        try:
+            with database.read() as session:
+                session.execute(text("SELECT 1"))
+                queue = backlog(session)
+        except Exception as exc:
+            return JSONResponse(
+                {"status": "unavailable", "database": "unreachable", "error": str(exc)[:200]}, status_code=503
+            )
+        oldest: datetime | None = queue.oldest_received_at
+        return JSONResponse(
+            {
+                "status": "ok",
+                "database": "reachable",
+                "backlog": {
+                    "queued_batches": queue.queued,
+                    "oldest_age_seconds": round((utcnow() - oldest).total_seconds(), 3) if oldest else 0.0,
+                },
+            }
+        )
+
+    from fanhub.partners.endpoints import router as partners_router
+
+    app.include_router(partners_router)
+    for extra in _extra_routers():
+        app.include_router(extra)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
+    return app
+
+
+def _extra_routers() -> list[Any]:
+    """Routers of later domains (webhooks, tracking, manager, MCP), included when present."""
+    from fanhub.modules import import_if_present
+
+    modules = [import_if_present(m) for m in ("fanhub.connectors.endpoints", "fanhub.campaigns.endpoints")]
+    return [module.router for module in modules if module is not None]

@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from fanhub.db.base import Base, BigId, utcnow
+
+SUBSCRIBED = "subscribed"
+UNSUBSCRIBED = "unsubscribed"
+UNKNOWN = "unknown"
+
+
+class Contact(Base):
+    """One person in one organization, keyed by normalised email and by E.164 phone."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "email"),
+        UniqueConstraint("organization_id", "phone"),
+        Index("ix_contacts_org_id", "organization_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    email: Mapped[str | None] = mapped_column(String(320), default=None)
+    phone: Mapped[str | None] = mapped_column(String(20), default=None)
+    first_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    last_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    full_name: Mapped[str | None] = mapped_column(String(400), default=None)
+    address: Mapped[str | None] = mapped_column(Text, default=None)
+    ip_address: Mapped[str | None] = mapped_column(String(64), default=None)
+    birthday: Mapped[str | None] = mapped_column(String(10), default=None)
+    # Cached current consent state; the ledger (ConsentEvent) is the truth, updated in the same transaction.
+    email_status: Mapped[str] = mapped_column(String(16), default=UNKNOWN)
+    email_status_at: Mapped[datetime | None] = mapped_column(default=None)
+    sms_status: Mapped[str] = mapped_column(String(16), default=UNKNOWN)
+    sms_status_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ContactSource(Base):
+    """A source's view of a person that was merged into a contact (what that source called them)."""
+
+    __tablename__ = "contact_sources"
+    __table_args__ = (UniqueConstraint("contact_id", "source"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str | None] = mapped_column(String(320), default=None)
+    phone: Mapped[str | None] = mapped_column(String(40), default=None)
+    name: Mapped[str | None] = mapped_column(String(400), default=None)
+    records: Mapped[int] = mapped_column(default=1)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConsentEvent(Base):
+    """Append-only consent ledger: one row per change of a contact's email or SMS subscription."""
+
+    __tablename__ = "consent_events"
+    __table_args__ = (Index("ix_consent_events_contact", "contact_id", "channel", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(8))
+    subscribed: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(120))
+    # How the source said it: "contact.opt_ins", "order.marketing_opt_ins", "unsubscribe_link", "sms_stop", ...
+    via: Mapped[str] = mapped_column(String(40))
+    raw_value: Mapped[str | None] = mapped_column(String(200), default=None)
+    batch_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ContactTag(Base):
+    __tablename__ = "contact_tags"
+    __table_args__ = (Index("ix_contact_tags_tag", "tag_id", "contact_id"),)
+
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
+
+
+class AudienceList(Base):
+    __tablename__ = "lists"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ContactList(Base):
+    __tablename__ = "contact_lists"
+    __table_args__ = (Index("ix_contact_lists_list", "list_id", "contact_id"),)
+
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True)
+
+
+class ContactGenre(Base):
+    __tablename__ = "contact_genres"
+    __table_args__ = (Index("ix_contact_genres_genre", "genre", "contact_id"),)
+
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+    genre: Mapped[str] = mapped_column(String(60), primary_key=True)
+
+
+class ContactInterest(Base):
+    """A contact's interest in an event: `interested_in_event` or the `ticket_url` of a subscribe form."""
+
+    __tablename__ = "contact_interests"
+    __table_args__ = (Index("ix_contact_interests_contact", "contact_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(120))
+    event_external_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    ticketer: Mapped[str | None] = mapped_column(String(60), default=None)
+    ticket_url: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

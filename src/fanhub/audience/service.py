@@ -1,0 +1,416 @@
+"""Audience rules: resolving people to contacts, applying consent, tags, lists, genres and interests.
+
+Everything here works a batch at a time (one query per kind of lookup, not per record), because
+the same code applies a 500-order partner batch and a 100,000-row CSV import.
+
+When an email and a phone point at two different existing contacts, the email wins: the record
+joins the email's contact, and the phone stays with the contact that already holds it (a shared
+family or box-office phone must not merge two people). The source record keeps the phone as the
+source gave it, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from fanhub.audience.consent import ConsentChange, should_apply
+from fanhub.audience.models import (
+    SUBSCRIBED,
+    UNSUBSCRIBED,
+    AudienceList,
+    ConsentEvent,
+    Contact,
+    ContactGenre,
+    ContactInterest,
+    ContactList,
+    ContactSource,
+    ContactTag,
+    Tag,
+)
+from fanhub.db.base import utcnow
+from fanhub.errors import InvalidInput, NotFound
+
+_CHUNK = 500
+_FILLABLE = ("first_name", "last_name", "full_name", "address", "ip_address", "birthday")
+
+
+@dataclass
+class Person:
+    """What one source record says about a person (already normalised)."""
+
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    full_name: str | None = None
+    address: str | None = None
+    ip_address: str | None = None
+    birthday: str | None = None
+    raw_phone: str | None = None
+
+
+@dataclass
+class _ContactRow:
+    id: int | None
+    email: str | None
+    phone: str | None
+    fields: dict[str, Any]
+    email_status: str = "unknown"
+    email_status_at: datetime | None = None
+    sms_status: str = "unknown"
+    sms_status_at: datetime | None = None
+    dirty: set[str] = field(default_factory=set)
+
+
+def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class AudienceWriter:
+    """Resolves a batch of people to contacts and applies consent changes, inside one transaction."""
+
+    def __init__(self, session: Session, organization_id: int, source: str, batch_id: str | None = None) -> None:
+        self.session = session
+        self.organization_id = organization_id
+        self.source = source
+        self.batch_id = batch_id
+        self._by_email: dict[str, _ContactRow] = {}
+        self._by_phone: dict[str, _ContactRow] = {}
+        self._rows: dict[int, _ContactRow] = {}
+        self.created = 0
+
+    def _load(self, people: Sequence[Person]) -> None:
+        emails = sorted({p.email for p in people if p.email and p.email not in self._by_email})
+        phones = sorted({p.phone for p in people if p.phone and p.phone not in self._by_phone})
+        columns = (
+            Contact.id,
+            Contact.email,
+            Contact.phone,
+            Contact.email_status,
+            Contact.email_status_at,
+            Contact.sms_status,
+            Contact.sms_status_at,
+            *(getattr(Contact, name) for name in _FILLABLE),
+        )
+        conditions = [Contact.email.in_(chunk) for chunk in _chunks(emails)]
+        conditions += [Contact.phone.in_(chunk) for chunk in _chunks(phones)]
+        for group in _chunks(conditions, 4):
+            query = select(*columns).where(Contact.organization_id == self.organization_id, or_(*group))
+            for row in self.session.execute(query):
+                if row.id in self._rows:
+                    continue
+                contact = _ContactRow(
+                    id=row.id,
+                    email=row.email,
+                    phone=row.phone,
+                    fields={name: getattr(row, name) for name in _FILLABLE},
+                    email_status=row.email_status,
+                    email_status_at=row.email_status_at,
+                    sms_status=row.sms_status,
+                    sms_status_at=row.sms_status_at,
+                )
+                self._rows[row.id] = contact
+                if row.email:
+                    self._by_email[row.email] = contact
+                if row.phone:
+                    self._by_phone[row.phone] = contact
+
+    def resolve(self, people: Sequence[Person]) -> list[_ContactRow]:
+        """One contact row per person, creating contacts and filling missing fields; never blanks a field."""
+        self._load(people)
+        resolved: list[_ContactRow] = []
+        new_rows: list[_ContactRow] = []
+        for person in people:
+            by_email = self._by_email.get(person.email) if person.email else None
+            by_phone = self._by_phone.get(person.phone) if person.phone else None
+            contact = by_email or by_phone
+            if contact is None:
+                contact = _ContactRow(id=None, email=person.email, phone=person.phone, fields={})
+                new_rows.append(contact)
+            else:
+                if person.email and contact.email is None:
+                    contact.email = person.email
+                    contact.dirty.add("email")
+                if person.phone and contact.phone is None and by_phone is None:
+                    contact.phone = person.phone
+                    contact.dirty.add("phone")
+            if contact.email:
+                self._by_email[contact.email] = contact
+            if contact.phone:
+                self._by_phone.setdefault(contact.phone, contact)
+            for name in _FILLABLE:
+                value = getattr(person, name)
+                if value and not contact.fields.get(name):
+                    contact.fields[name] = value
+                    if contact.id is not None:
+                        contact.dirty.add(name)
+            resolved.append(contact)
+        self._insert(new_rows)
+        self._flush_dirty()
+        return resolved
+
+    def _insert(self, rows: list[_ContactRow]) -> None:
+        if not rows:
+            return
+        now = utcnow()
+        params = [
+            {
+                "organization_id": self.organization_id,
+                "email": r.email,
+                "phone": r.phone,
+                "created_at": now,
+                "updated_at": now,
+                **{n: r.fields.get(n) for n in _FILLABLE},
+            }
+            for r in rows
+        ]
+        result = self.session.execute(insert(Contact).returning(Contact.id, sort_by_parameter_order=True), params)
+        for row, contact_id in zip(rows, result.scalars().all(), strict=True):
+            row.id = contact_id
+            self._rows[contact_id] = row
+        self.created += len(rows)
+
+    def _flush_dirty(self) -> None:
+        dirty = [r for r in self._rows.values() if r.dirty]
+        if not dirty:
+            return
+        now = utcnow()
+        groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+        for row in dirty:
+            values = {
+                name: (getattr(row, name) if name in ("email", "phone") else row.fields.get(name)) for name in row.dirty
+            }
+            groups.setdefault(frozenset(row.dirty), []).append({"id": row.id, **values, "updated_at": now})
+            row.dirty.clear()
+        for params in groups.values():
+            self.session.execute(update(Contact), params)
+
+    def apply_consent(self, changes: Sequence[tuple[_ContactRow, ConsentChange]]) -> int:
+        """Append the changes that the consent rules allow to the ledger and update the cached state."""
+        ledger: list[dict[str, Any]] = []
+        touched: dict[int, _ContactRow] = {}
+        now = utcnow()
+        for contact, change in changes:
+            status_attr = f"{change.channel}_status"
+            if not should_apply(getattr(contact, status_attr), getattr(contact, status_attr + "_at"), change):
+                continue
+            setattr(contact, status_attr, SUBSCRIBED if change.subscribed else UNSUBSCRIBED)
+            setattr(contact, status_attr + "_at", change.observed_at)
+            assert contact.id is not None
+            touched[contact.id] = contact
+            ledger.append(
+                {
+                    "organization_id": self.organization_id,
+                    "contact_id": contact.id,
+                    "channel": change.channel,
+                    "subscribed": change.subscribed,
+                    "source": change.source,
+                    "via": change.via,
+                    "raw_value": change.raw_value,
+                    "batch_id": self.batch_id,
+                    "occurred_at": change.observed_at,
+                    "recorded_at": now,
+                }
+            )
+        if ledger:
+            self.session.execute(insert(ConsentEvent), ledger)
+            self.session.execute(
+                update(Contact),
+                [
+                    {
+                        "id": c.id,
+                        "email_status": c.email_status,
+                        "email_status_at": c.email_status_at,
+                        "sms_status": c.sms_status,
+                        "sms_status_at": c.sms_status_at,
+                        "updated_at": now,
+                    }
+                    for c in touched.values()
+                ],
+            )
+        return len(ledger)
+
+    def record_sources(self, seen: Sequence[tuple[_ContactRow, Person]]) -> None:
+        """Link each contact to this source's view of the person (the source records it was merged from)."""
+        latest: dict[int, Person] = {}
+        counts: dict[int, int] = {}
+        for contact, person in seen:
+            assert contact.id is not None
+            latest[contact.id] = person
+            counts[contact.id] = counts.get(contact.id, 0) + 1
+        if not latest:
+            return
+        ids = sorted(latest)
+        existing: set[int] = set()
+        for chunk in _chunks(ids):
+            existing.update(
+                self.session.scalars(
+                    select(ContactSource.contact_id).where(
+                        ContactSource.contact_id.in_(chunk), ContactSource.source == self.source
+                    )
+                )
+            )
+        now = utcnow()
+
+        def view(person: Person) -> dict[str, Any]:
+            name = person.full_name or " ".join(p for p in (person.first_name, person.last_name) if p) or None
+            return {"email": person.email, "phone": person.raw_phone or person.phone, "name": name}
+
+        new = [
+            {
+                "organization_id": self.organization_id,
+                "contact_id": cid,
+                "source": self.source,
+                "records": counts[cid],
+                "first_seen_at": now,
+                "last_seen_at": now,
+                **view(latest[cid]),
+            }
+            for cid in ids
+            if cid not in existing
+        ]
+        if new:
+            self.session.execute(insert(ContactSource), new)
+        for cid in ids:
+            if cid in existing:
+                self.session.execute(
+                    update(ContactSource)
+                    .where(ContactSource.contact_id == cid, ContactSource.source == self.source)
+                    .values(records=ContactSource.records + counts[cid], last_seen_at=now, **view(latest[cid]))
+                )
+
+    def add_tags(self, pairs: Sequence[tuple[int, int]]) -> None:
+        self._add_links(ContactTag, "tag_id", pairs)
+
+    def add_lists(self, pairs: Sequence[tuple[int, int]]) -> None:
+        self._add_links(ContactList, "list_id", pairs)
+
+    def add_genres(self, pairs: Sequence[tuple[int, str]]) -> None:
+        self._add_links(ContactGenre, "genre", pairs)
+
+    def _add_links(self, model: Any, column: str, pairs: Sequence[tuple[int, Any]]) -> None:
+        wanted = set(pairs)
+        if not wanted:
+            return
+        contact_ids = sorted({c for c, _ in wanted})
+        existing: set[tuple[int, Any]] = set()
+        for chunk in _chunks(contact_ids):
+            query = select(model.contact_id, getattr(model, column)).where(model.contact_id.in_(chunk))
+            existing.update((row[0], row[1]) for row in self.session.execute(query))
+        new = [{"contact_id": c, column: v} for c, v in sorted(wanted - existing, key=lambda p: (p[0], str(p[1])))]
+        if new:
+            self.session.execute(insert(model), new)
+
+    def add_interests(self, interests: Sequence[dict[str, Any]]) -> None:
+        if not interests:
+            return
+        contact_ids = sorted({i["contact_id"] for i in interests})
+        existing: set[tuple[Any, ...]] = set()
+        for chunk in _chunks(contact_ids):
+            query = select(
+                ContactInterest.contact_id,
+                ContactInterest.event_external_id,
+                ContactInterest.ticketer,
+                ContactInterest.ticket_url,
+            ).where(ContactInterest.contact_id.in_(chunk))
+            existing.update(tuple(row) for row in self.session.execute(query))
+        new = []
+        for interest in interests:
+            key = (
+                interest["contact_id"],
+                interest.get("event_external_id"),
+                interest.get("ticketer"),
+                interest.get("ticket_url"),
+            )
+            if key not in existing:
+                existing.add(key)
+                new.append({"organization_id": self.organization_id, "source": self.source, **interest})
+        if new:
+            self.session.execute(insert(ContactInterest), new)
+
+
+# --- tags and lists (staff-managed vocabulary) -------------------------------------------------
+
+
+def create_tag(session: Session, organization_id: int, name: str) -> Tag:
+    return _create_named(session, Tag, organization_id, name, "tag")
+
+
+def create_list(session: Session, organization_id: int, name: str) -> AudienceList:
+    return _create_named(session, AudienceList, organization_id, name, "list")
+
+
+def _create_named(session: Session, model: Any, organization_id: int, name: str, what: str) -> Any:
+    from fanhub.organizations.service import get_organization
+
+    get_organization(session, organization_id)
+    name = name.strip()
+    if not name:
+        raise InvalidInput(f"{what} name must not be empty")
+    existing = session.scalars(
+        select(model).where(model.organization_id == organization_id, model.name == name)
+    ).first()
+    if existing is not None:
+        raise InvalidInput(f"{what} {name!r} already exists (id {existing.id})")
+    item = model(organization_id=organization_id, name=name)
+    session.add(item)
+    session.flush()
+    return item
+
+
+def tag_ids_by_name(session: Session, organization_id: int, names: Iterable[str]) -> dict[str, int]:
+    wanted = sorted(set(names))
+    found: dict[str, int] = {}
+    for chunk in _chunks(wanted):
+        query = select(Tag.name, Tag.id).where(Tag.organization_id == organization_id, Tag.name.in_(chunk))
+        found.update({name: tag_id for name, tag_id in session.execute(query)})
+    return found
+
+
+def existing_list_ids(session: Session, organization_id: int, ids: Iterable[int]) -> set[int]:
+    wanted = sorted(set(ids))
+    found: set[int] = set()
+    for chunk in _chunks(wanted):
+        found.update(
+            session.scalars(
+                select(AudienceList.id).where(
+                    AudienceList.organization_id == organization_id, AudienceList.id.in_(chunk)
+                )
+            )
+        )
+    return found
+
+
+def list_tags(session: Session, organization_id: int) -> list[Tag]:
+    return list(session.scalars(select(Tag).where(Tag.organization_id == organization_id).order_by(Tag.name)))
+
+
+def list_lists(session: Session, organization_id: int) -> list[AudienceList]:
+    return list(
+        session.scalars(
+            select(AudienceList).where(AudienceList.organization_id == organization_id).order_by(AudienceList.id)
+        )
+    )
+
+
+def untag(session: Session, organization_id: int, contact_ids: Sequence[int], tag_id: int) -> int:
+    tag = session.get(Tag, tag_id)
+    if tag is None or tag.organization_id != organization_id:
+        raise NotFound(f"tag {tag_id} not found")
+    result = session.execute(
+        delete(ContactTag).where(ContactTag.tag_id == tag_id, ContactTag.contact_id.in_(list(contact_ids)))
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def count_contacts(session: Session, organization_id: int) -> int:
+    return int(
+        session.scalar(select(func.count()).select_from(Contact).where(Contact.organization_id == organization_id)) or 0
+    )

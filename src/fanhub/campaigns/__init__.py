@@ -1,0 +1,1 @@
+"""Campaigns: compose, audience, send (SMTP, SMS), tracking, attribution and analytics."""

@@ -1,0 +1,1 @@
+"""Catalog: events, their ticket types, and orders with their items, from every source."""

@@ -1,0 +1,62 @@
+"""Settings for every fanhub process, read from `FANHUB_*` environment variables."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE_URL = "sqlite:///./fanhub.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FANHUB_", extra="ignore")
+
+    database_url: str = DEFAULT_SQLITE_URL
+    # FULL makes every acknowledged batch survive power loss, not only a killed process.
+    sqlite_synchronous: str = "FULL"
+    public_url: str = "http://127.0.0.1:8000"
+    secret_key: str | None = None
+
+    default_phone_region: str = "US"
+    max_body_bytes: int = 5 * 1024 * 1024
+    max_items_per_batch: int = 1000
+
+    genres_file: Path | None = None
+    ticketers_file: Path | None = None
+
+    worker_poll_seconds: float = 0.2
+    worker_in_process: bool = True
+
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_tls: str = Field(default="none", pattern="^(none|starttls|tls)$")
+    mail_from: str = "fanhub <no-reply@localhost>"
+
+    sms_base_url: str | None = None
+    sms_account_sid: str | None = None
+    sms_auth_token: str | None = None
+    sms_from: str | None = None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def data_dir(self) -> Path:
+        """Folder beside the SQLite file (or the working directory) for keys and outboxes."""
+        if self.is_sqlite:
+            path = self.database_url.split(":///", 1)[-1]
+            if path and path != ":memory:":
+                return Path(path).resolve().parent
+        return Path(os.getcwd())
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,88 @@
+"""Engine and session factories.
+
+SQLite is the embedded default: WAL, a busy timeout, and writes that take the write lock up front
+(`BEGIN IMMEDIATE`) so concurrent writers queue instead of failing half-way. PostgreSQL is the
+production database; there the worker claims rows with `FOR UPDATE SKIP LOCKED`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, sessionmaker
+
+from fanhub.config import Settings, get_settings
+
+
+class Database:
+    """One engine per process, with read and write session factories."""
+
+    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self._ensure_sqlite_folder(url)
+            self.engine = create_engine(
+                url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size + 10
+            )
+            self._configure_sqlite(self.engine, sqlite_synchronous)
+        else:
+            self.engine = create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
+
+    @staticmethod
+    def _ensure_sqlite_folder(url: str) -> None:
+        path = url.split(":///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).resolve().parent.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def _configure_sqlite(engine: Engine, synchronous: str) -> None:
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Take transaction control away from pysqlite so BEGIN is ours to issue.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            immediate = conn.get_execution_options().get("sqlite_immediate", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction that commits on success; on SQLite it holds the write lock from the start."""
+        with self._write() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._read() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+_databases: dict[str, Database] = {}
+
+
+def get_database(settings: Settings | None = None) -> Database:
+    """The process-wide Database for the configured URL."""
+    settings = settings or get_settings()
+    database = _databases.get(settings.database_url)
+    if database is None:
+        database = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+        _databases[settings.database_url] = database
+    return database

@@ -1,0 +1,17 @@
+"""Imports every domain's models so `Base.metadata` (Alembic, tests) sees all tables."""
+
+from fanhub.audience import models as audience_models
+from fanhub.auth import models as auth_models
+from fanhub.campaigns import models as campaign_models
+from fanhub.catalog import models as catalog_models
+from fanhub.ingest import models as ingest_models
+from fanhub.organizations import models as organization_models
+
+__all__ = [
+    "audience_models",
+    "auth_models",
+    "campaign_models",
+    "catalog_models",
+    "ingest_models",
+    "organization_models",
+]

@@ -1,0 +1,360 @@
+"""The one apply path: canonical records of any source become events, orders and contacts.
+
+One function per record kind. Each runs inside the worker's transaction for the batch, so a
+batch is applied completely or not at all, and its status flips to `applied` in the same commit.
+Upserts are keyed by (organization, source, external id); an identical re-send is detected by
+the record's digest and skipped, a changed record updates in place, and later arrival wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from fanhub.audience.consent import EMAIL, SMS, ConsentChange
+from fanhub.audience.service import AudienceWriter, Person, existing_list_ids, tag_ids_by_name
+from fanhub.catalog.models import Event, Order, OrderItem, TicketType
+from fanhub.db.base import utcnow
+from fanhub.ingest.records import (
+    ContactBatch,
+    ContactRecord,
+    Customer,
+    EventBatch,
+    EventRecord,
+    OrderBatch,
+    OrderRecord,
+)
+from fanhub.money import to_minor
+
+_CHUNK = 500
+
+
+@dataclass
+class ApplyContext:
+    organization_id: int
+    source: str
+    batch_id: str | None
+    received_at: datetime
+
+
+@dataclass
+class ApplyStats:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    contacts_created: int = 0
+    consent_changes: int = 0
+    changed_order_ids: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "contacts_created": self.contacts_created,
+            "consent_changes": self.consent_changes,
+        }
+
+
+OrderListener = Callable[[Session, int, Sequence[int]], None]
+_order_listeners: list[OrderListener] = []
+
+
+def on_orders_changed(listener: OrderListener) -> OrderListener:
+    """Register a reaction to new or changed orders (attribution); runs in the apply transaction."""
+    _order_listeners.append(listener)
+    return listener
+
+
+def _digest(record: Any) -> str:
+    return hashlib.blake2b(record.model_dump_json().encode(), digest_size=16).hexdigest()
+
+
+def _existing(
+    session: Session, model: Any, ctx: ApplyContext, external_ids: Sequence[str]
+) -> dict[str, tuple[int, str]]:
+    found: dict[str, tuple[int, str]] = {}
+    ids = sorted(set(external_ids))
+    for start in range(0, len(ids), _CHUNK):
+        query = select(model.external_id, model.id, model.record_hash).where(
+            model.organization_id == ctx.organization_id,
+            model.source == ctx.source,
+            model.external_id.in_(ids[start : start + _CHUNK]),
+        )
+        found.update({ext: (row_id, digest) for ext, row_id, digest in session.execute(query)})
+    return found
+
+
+def _last_wins(records: Sequence[Any]) -> list[Any]:
+    """Within one batch the later copy of a record wins, as across batches."""
+    return list({record.id: record for record in records}.values())
+
+
+def apply_events(session: Session, ctx: ApplyContext, records: Sequence[EventRecord]) -> ApplyStats:
+    stats = ApplyStats()
+    records = _last_wins(records)
+    existing = _existing(session, Event, ctx, [r.id for r in records])
+    now = utcnow()
+    changed: list[tuple[int, EventRecord]] = []
+    new_records: list[EventRecord] = []
+    new_params: list[dict[str, Any]] = []
+    for record in records:
+        digest = _digest(record)
+        values = {
+            "name": record.name,
+            "url": record.url,
+            "image_url": record.image_url,
+            "description": record.description,
+            "status": record.status,
+            "start_at": record.start_datetime,
+            "end_at": record.end_datetime,
+            "doors_open_at": record.doors_open_datetime,
+            "time_zone": record.time_zone,
+            "location_name": record.location.name,
+            "location_address": record.location.address,
+            "tags": list(record.tags),
+            "performers": list(record.performers),
+            "record_hash": digest,
+            "updated_at": now,
+        }
+        known = existing.get(record.id)
+        if known is None:
+            new_records.append(record)
+            new_params.append(
+                {
+                    "organization_id": ctx.organization_id,
+                    "source": ctx.source,
+                    "external_id": record.id,
+                    "created_at": now,
+                    **values,
+                }
+            )
+        elif known[1] == digest:
+            stats.unchanged += 1
+        else:
+            session.execute(update(Event).where(Event.id == known[0]).values(**values))
+            changed.append((known[0], record))
+            stats.updated += 1
+    if new_params:
+        ids = session.execute(insert(Event).returning(Event.id, sort_by_parameter_order=True), new_params).scalars()
+        created = list(zip(ids.all(), new_records, strict=True))
+        stats.created = len(created)
+        changed.extend(created)
+        # Orders that arrived before their event get linked now.
+        for event_id, record in created:
+            session.execute(
+                update(Order)
+                .where(
+                    Order.organization_id == ctx.organization_id,
+                    Order.source == ctx.source,
+                    Order.event_external_id == record.id,
+                    Order.event_id.is_(None),
+                )
+                .values(event_id=event_id)
+            )
+    if changed:
+        ids_to_replace = [event_id for event_id, _ in changed]
+        for start in range(0, len(ids_to_replace), _CHUNK):
+            session.execute(delete(TicketType).where(TicketType.event_id.in_(ids_to_replace[start : start + _CHUNK])))
+        ticket_types = [
+            {
+                "event_id": event_id,
+                "name": tt.name,
+                "currency": tt.currency_code,
+                "prefee_cents": to_minor(tt.prefee_price, tt.currency_code),
+                "total_cents": to_minor(tt.total_price, tt.currency_code),
+                "quantity": tt.quantity,
+            }
+            for event_id, record in changed
+            for tt in record.ticket_types
+        ]
+        if ticket_types:
+            session.execute(insert(TicketType), ticket_types)
+    return stats
+
+
+def _person(customer: Customer) -> Person:
+    return Person(
+        email=customer.email,
+        phone=customer.phone,
+        first_name=customer.first_name,
+        last_name=customer.last_name,
+        address=customer.address,
+        ip_address=customer.ip_address,
+    )
+
+
+def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRecord]) -> ApplyStats:
+    stats = ApplyStats()
+    records = _last_wins(records)
+    existing = _existing(session, Order, ctx, [r.id for r in records])
+    todo: list[tuple[OrderRecord, str, tuple[int, str] | None]] = []
+    for record in records:
+        digest = _digest(record)
+        known = existing.get(record.id)
+        if known is not None and known[1] == digest:
+            stats.unchanged += 1
+        else:
+            todo.append((record, digest, known))
+    if not todo:
+        return stats
+
+    audience = AudienceWriter(session, ctx.organization_id, ctx.source, ctx.batch_id)
+    people = [_person(record.customer) for record, _, _ in todo]
+    contacts = audience.resolve(people)
+    stats.contacts_created = audience.created
+
+    event_ids = _existing(session, Event, ctx, [record.event_id for record, _, _ in todo])
+    now = utcnow()
+    new_params: list[dict[str, Any]] = []
+    new_items: list[list[dict[str, Any]]] = []
+    changed_ids: list[int] = []
+    consent: list[tuple[Any, ConsentChange]] = []
+    for (record, digest, known), contact in zip(todo, contacts, strict=True):
+        currency = record.items[0].currency_code
+        items = [
+            {
+                "ticket_type_name": item.ticket_type_name,
+                "quantity": item.quantity,
+                "prefee_cents": to_minor(item.prefee_price, item.currency_code),
+                "total_cents": to_minor(item.total_price, item.currency_code) or 0,
+                "currency": item.currency_code,
+            }
+            for item in record.items
+        ]
+        placed_at = record.created_at or ctx.received_at
+        event = event_ids.get(record.event_id)
+        values = {
+            "event_external_id": record.event_id,
+            "event_id": event[0] if event else None,
+            "contact_id": contact.id,
+            "status": record.status,
+            "currency": currency,
+            "prefee_cents": sum(int(i["prefee_cents"] or 0) for i in items),
+            "total_cents": sum(int(i["total_cents"] or 0) for i in items),
+            "refunded_cents": to_minor(record.refunded_amount, currency) or 0,
+            "tickets": sum(int(i["quantity"] or 0) for i in items),
+            "email_opt_in": record.marketing_opt_ins.email,
+            "sms_opt_in": record.marketing_opt_ins.sms,
+            "customer": record.customer.model_dump(mode="json", exclude_none=True),
+            "placed_at": placed_at,
+            "record_hash": digest,
+            "updated_at": now,
+        }
+        if known is None:
+            new_params.append(
+                {
+                    "organization_id": ctx.organization_id,
+                    "source": ctx.source,
+                    "external_id": record.id,
+                    "created_at": now,
+                    **values,
+                }
+            )
+            new_items.append(items)
+        else:
+            session.execute(update(Order).where(Order.id == known[0]).values(**values))
+            session.execute(delete(OrderItem).where(OrderItem.order_id == known[0]))
+            session.execute(insert(OrderItem), [{"order_id": known[0], **i} for i in items])
+            changed_ids.append(known[0])
+            stats.updated += 1
+        # A ticked checkout box is an opt-in; an unticked one is not an opt-out (see audience.consent).
+        for channel, opted in ((EMAIL, record.marketing_opt_ins.email), (SMS, record.marketing_opt_ins.sms)):
+            if opted and (contact.email if channel == EMAIL else contact.phone):
+                consent.append(
+                    (contact, ConsentChange(channel, True, "order.marketing_opt_ins", ctx.source, placed_at, "true"))
+                )
+    if new_params:
+        ids = session.execute(insert(Order).returning(Order.id, sort_by_parameter_order=True), new_params)
+        order_ids = ids.scalars().all()
+        session.execute(
+            insert(OrderItem),
+            [
+                {"order_id": order_id, **item}
+                for order_id, items in zip(order_ids, new_items, strict=True)
+                for item in items
+            ],
+        )
+        changed_ids.extend(order_ids)
+        stats.created = len(order_ids)
+    stats.consent_changes = audience.apply_consent(consent)
+    audience.record_sources(list(zip(contacts, people, strict=True)))
+    stats.changed_order_ids = changed_ids
+    for listener in _order_listeners:
+        listener(session, ctx.organization_id, changed_ids)
+    return stats
+
+
+def apply_contacts(session: Session, ctx: ApplyContext, records: Sequence[ContactRecord]) -> ApplyStats:
+    stats = ApplyStats()
+    audience = AudienceWriter(session, ctx.organization_id, ctx.source, ctx.batch_id)
+    people = [
+        Person(
+            email=r.contact.email,
+            phone=r.contact.phone,
+            first_name=r.contact.first_name,
+            last_name=r.contact.last_name,
+            full_name=r.contact.full_name,
+            address=r.contact.address,
+            birthday=r.contact.birthday,
+        )
+        for r in records
+    ]
+    contacts = audience.resolve(people)
+    stats.contacts_created = audience.created
+    stats.created = audience.created
+    stats.updated = len(records) - audience.created
+    tag_ids = tag_ids_by_name(session, ctx.organization_id, {t for r in records for t in r.contact.tags})
+    consent: list[tuple[Any, ConsentChange]] = []
+    tags: list[tuple[int, int]] = []
+    lists: list[tuple[int, int]] = []
+    genres: list[tuple[int, str]] = []
+    interests: list[dict[str, Any]] = []
+    for record, contact in zip(records, contacts, strict=True):
+        assert contact.id is not None
+        observed_at = record.observed_at or ctx.received_at
+        for channel, wanted in ((EMAIL, record.opt_ins.email), (SMS, record.opt_ins.sms)):
+            if wanted is None or not (contact.email if channel == EMAIL else contact.phone):
+                continue
+            consent.append(
+                (contact, ConsentChange(channel, wanted, record.via, ctx.source, observed_at, str(wanted).lower()))
+            )
+        tags += [(contact.id, tag_ids[name]) for name in record.contact.tags if name in tag_ids]
+        list_ids = list(record.list_ids) + ([record.contact.list_id] if record.contact.list_id else [])
+        lists += [(contact.id, list_id) for list_id in list_ids]
+        genres += [(contact.id, genre) for genre in record.contact.genres]
+        if record.interested_in_event or record.ticket_url:
+            interests.append(
+                {
+                    "contact_id": contact.id,
+                    "event_external_id": record.interested_in_event.event_id if record.interested_in_event else None,
+                    "ticketer": record.interested_in_event.ticketer if record.interested_in_event else None,
+                    "ticket_url": record.ticket_url,
+                }
+            )
+    stats.consent_changes = audience.apply_consent(consent)
+    audience.add_tags(tags)
+    # A list deleted after the batch was accepted is skipped rather than failing the batch.
+    live_lists = existing_list_ids(session, ctx.organization_id, {list_id for _, list_id in lists})
+    audience.add_lists([pair for pair in lists if pair[1] in live_lists])
+    audience.add_genres(genres)
+    audience.add_interests(interests)
+    audience.record_sources(list(zip(contacts, people, strict=True)))
+    return stats
+
+
+def apply_payload(session: Session, ctx: ApplyContext, kind: str, payload: str) -> ApplyStats:
+    """Apply one stored batch payload (canonical JSON) of the given kind."""
+    if kind == "events":
+        return apply_events(session, ctx, EventBatch.model_validate_json(payload).events)
+    if kind == "orders":
+        return apply_orders(session, ctx, OrderBatch.model_validate_json(payload).orders)
+    if kind == "contacts":
+        return apply_contacts(session, ctx, ContactBatch.model_validate_json(payload).contacts)
+    raise ValueError(f"unknown batch kind {kind!r}")

@@ -1,0 +1,204 @@
+"""The canonical records: the Partners API's own event, order and contact, widened where sources say more.
+
+Every source (Partners API, connectors, CSV import, staff) maps into these once, and `ingest.apply`
+is the only code that turns them into rows. Fields the Partners API requires but a platform cannot
+supply (an event image, say) are optional here and required only in `partners.schemas`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
+
+from fanhub.audience.identity import normalize_email, normalize_phone
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})$")
+
+
+def _parse_instant(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("datetime must carry a UTC offset")
+        return value.astimezone(UTC)
+    if not isinstance(value, str) or not _RFC3339.match(value.strip()):
+        raise ValueError("must be an RFC 3339 datetime with an offset, e.g. 2024-03-02T15:30:00Z")
+    text = value.strip()
+    # Python's parser takes at most 6 fractional digits.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    return datetime.fromisoformat(text.replace("z", "Z")).astimezone(UTC)
+
+
+def _external_id(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError("must be a string (or an integer)")
+    text = str(value).strip()
+    if not text:
+        raise ValueError("must not be empty")
+    if len(text) > 200:
+        raise ValueError("must be at most 200 characters")
+    return text
+
+
+def _price(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError("must be a number in major units, e.g. 40.00")
+    return value
+
+
+def _currency(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{3}", value.strip()):
+        raise ValueError("must be a 3-letter ISO 4217 code such as USD")
+    return value.strip().upper()
+
+
+Instant = Annotated[datetime, BeforeValidator(_parse_instant)]
+ExternalId = Annotated[str, BeforeValidator(_external_id)]
+# Stored batches keep prices as JSON numbers, as partners sent them.
+Price = Annotated[
+    Decimal, BeforeValidator(_price), Field(ge=0), PlainSerializer(float, return_type=float, when_used="json")
+]
+Currency = Annotated[str, BeforeValidator(_currency)]
+Email = Annotated[str, AfterValidator(normalize_email)]
+Phone = Annotated[str, AfterValidator(normalize_phone)]
+ShortText = Annotated[str, Field(max_length=1000)]
+
+
+class Record(BaseModel):
+    # Unknown fields are ignored, as a partner integrating against Cymbal may send more than we read.
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+class Location(Record):
+    name: ShortText
+    address: ShortText | None = None
+
+
+class TicketTypeRecord(Record):
+    name: ShortText
+    prefee_price: Price | None = None
+    total_price: Price | None = None
+    currency_code: Currency = "USD"
+    quantity: Annotated[int, Field(ge=0)] | None = None
+
+
+class EventRecord(Record):
+    id: ExternalId
+    url: str | None = None
+    name: Annotated[str, Field(min_length=1, max_length=1000)]
+    image_url: str | None = None
+    description: str | None = None
+    tags: list[ShortText] = []
+    status: Literal["live", "canceled"] = "live"
+    start_datetime: Instant
+    end_datetime: Instant | None = None
+    doors_open_datetime: Instant | None = None
+    location: Location
+    performers: list[ShortText] = []
+    ticket_types: list[TicketTypeRecord] = []
+    # Widened: the IANA zone of the venue when the source knows it.
+    time_zone: str | None = None
+
+
+class Customer(Record):
+    email: Email | None = None
+    phone: Phone | None = None
+    first_name: ShortText | None = None
+    last_name: ShortText | None = None
+    address: ShortText | None = None
+    ip_address: ShortText | None = None
+
+    @model_validator(mode="after")
+    def _needs_email_or_phone(self) -> Customer:
+        if not self.email and not self.phone:
+            raise ValueError("needs an email or a phone")
+        return self
+
+
+class OptIns(Record):
+    email: bool | None = None
+    sms: bool | None = None
+
+
+class OrderItemRecord(Record):
+    ticket_type_name: ShortText | None = None
+    quantity: Annotated[int, Field(ge=0)] = 1
+    prefee_price: Price | None = None
+    total_price: Price
+    currency_code: Currency = "USD"
+
+
+class OrderRecord(Record):
+    id: ExternalId
+    event_id: ExternalId
+    customer: Customer
+    marketing_opt_ins: OptIns
+    items: Annotated[list[OrderItemRecord], Field(min_length=1)]
+    created_at: Instant | None = None
+    # Widened: what a ticketing platform says beyond the Partners API.
+    status: Literal["completed", "refunded", "canceled"] = "completed"
+    refunded_amount: Price | None = None
+
+
+class ContactFields(Record):
+    full_name: ShortText | None = None
+    first_name: ShortText | None = None
+    last_name: ShortText | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    list_id: int | None = None
+    tags: list[ShortText] = []
+    genres: list[ShortText] = []
+    # Widened: CSV imports and platforms know these.
+    address: ShortText | None = None
+    birthday: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_email_or_phone(self) -> ContactFields:
+        if not self.email and not self.phone:
+            raise ValueError("needs an email or a phone")
+        return self
+
+
+class InterestedInEvent(Record):
+    event_id: ExternalId
+    ticketer: Annotated[str, Field(min_length=1, max_length=60)]
+
+
+class ContactRecord(Record):
+    """A contact with what to do to its subscriptions; `/contact` and `/subscribe` both become one."""
+
+    contact: ContactFields
+    opt_ins: OptIns = OptIns()
+    interested_in_event: InterestedInEvent | None = None
+    ticket_url: str | None = None
+    # Widened: how the source expressed consent and when (defaults: the batch's arrival).
+    via: str = "contact.opt_ins"
+    observed_at: Instant | None = None
+    list_ids: list[int] = []
+
+
+class EventBatch(Record):
+    events: list[EventRecord]
+
+
+class OrderBatch(Record):
+    orders: list[OrderRecord]
+
+
+class ContactBatch(Record):
+    contacts: list[ContactRecord]
+
+
+BATCH_MODELS: dict[str, type[Record]] = {"events": EventBatch, "orders": OrderBatch, "contacts": ContactBatch}

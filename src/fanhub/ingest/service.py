@@ -1,0 +1,147 @@
+"""Accepting batches durably, reporting their status, and applying them in arrival order.
+
+A batch is committed before its caller is told 201. Applying claims one organization at a time
+(PostgreSQL: `FOR UPDATE SKIP LOCKED` on the organization row; SQLite: the single write lock), takes
+that organization's oldest queued batch, applies it and marks it applied in the same transaction.
+A process killed mid-apply rolls back, so the batch is simply applied again later: exactly once in
+effect.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from fanhub.db.base import utcnow
+from fanhub.db.engine import Database
+from fanhub.errors import NotFound
+from fanhub.ingest.apply import ApplyContext, apply_payload
+from fanhub.ingest.models import APPLIED, FAILED, QUEUED, IngestBatch
+from fanhub.organizations.models import Organization
+
+log = logging.getLogger(__name__)
+WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def enqueue_batch(
+    session: Session, organization_id: int, source: str, kind: str, payload: str, item_count: int
+) -> IngestBatch:
+    """Store a validated batch of canonical records; the caller's commit makes it durable."""
+    batch = IngestBatch(
+        public_id=uuid.uuid4().hex,
+        organization_id=organization_id,
+        source=source,
+        kind=kind,
+        payload=payload,
+        item_count=item_count,
+        status=QUEUED,
+        received_at=utcnow(),
+    )
+    session.add(batch)
+    session.flush()
+    return batch
+
+
+def get_batch(session: Session, organization_id: int, public_id: str) -> IngestBatch:
+    batch = session.scalars(select(IngestBatch).where(IngestBatch.public_id == public_id)).first()
+    if batch is None or batch.organization_id != organization_id:
+        raise NotFound(f"batch {public_id} not found")
+    return batch
+
+
+def list_batches(session: Session, organization_id: int, limit: int = 20) -> list[IngestBatch]:
+    query = (
+        select(IngestBatch)
+        .where(IngestBatch.organization_id == organization_id)
+        .order_by(IngestBatch.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class Backlog:
+    queued: int
+    oldest_received_at: datetime | None
+
+
+def backlog(session: Session) -> Backlog:
+    count, oldest = session.execute(
+        select(func.count(), func.min(IngestBatch.received_at)).where(IngestBatch.status == QUEUED)
+    ).one()
+    if isinstance(oldest, str):  # SQLite aggregate results bypass the column type
+        oldest = datetime.fromisoformat(oldest)
+    if oldest is not None and oldest.tzinfo is None:
+        from datetime import UTC
+
+        oldest = oldest.replace(tzinfo=UTC)
+    return Backlog(int(count or 0), oldest)
+
+
+def _claim_organization(session: Session) -> int | None:
+    """An organization with queued batches that no other worker is applying right now."""
+    has_queued = (
+        select(IngestBatch.id)
+        .where(IngestBatch.organization_id == Organization.id, IngestBatch.status == QUEUED)
+        .exists()
+    )
+    query = select(Organization.id).where(has_queued).limit(1).with_for_update(skip_locked=True)
+    return session.scalars(query).first()
+
+
+def apply_next_batch(database: Database) -> bool:
+    """Apply the oldest queued batch of one unclaimed organization. False when nothing was waiting."""
+    with database.write() as session:
+        organization_id = _claim_organization(session)
+        if organization_id is None:
+            return False
+        batch = session.scalars(
+            select(IngestBatch)
+            .where(IngestBatch.organization_id == organization_id, IngestBatch.status == QUEUED)
+            .order_by(IngestBatch.id)
+            .limit(1)
+        ).first()
+        if batch is None:
+            return True
+        ctx = ApplyContext(organization_id, batch.source, batch.public_id, batch.received_at)
+        try:
+            with session.begin_nested():
+                stats = apply_payload(session, ctx, batch.kind, batch.payload)
+        except Exception as exc:  # a bug or a constraint we did not foresee: keep the batch, report it
+            log.exception("batch %s failed to apply", batch.public_id)
+            batch.status = FAILED
+            batch.errors = [{"index": None, "field": None, "message": f"{type(exc).__name__}: {exc}"[:2000]}]
+            batch.applied_at = utcnow()
+            return True
+        batch.status = APPLIED
+        batch.stats = stats.as_dict()
+        batch.applied_at = utcnow()
+        batch.applied_by = WORKER_NAME
+        return True
+
+
+def drain(database: Database, max_batches: int | None = None) -> int:
+    """Apply queued batches until none is left (or `max_batches`); returns how many were applied."""
+    applied = 0
+    while max_batches is None or applied < max_batches:
+        if not apply_next_batch(database):
+            break
+        applied += 1
+    return applied
+
+
+def requeue_failed(session: Session, organization_id: int) -> int:
+    """Replay tool: put an organization's failed batches back in the queue."""
+    result = session.execute(
+        update(IngestBatch)
+        .where(IngestBatch.organization_id == organization_id, IngestBatch.status == FAILED)
+        .values(status=QUEUED, errors=[])
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,1 @@
+"""Organizations: the tenant boundary. Every row of every domain belongs to exactly one."""

@@ -1,0 +1,1 @@
+"""The Cymbal-compatible Partners API: documented write endpoints, analytics, and read endpoints."""

@@ -1,0 +1,213 @@
+"""HTTP endpoints of the Partners API. Thin: validate, call a service, shape the response."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+
+from fanhub.audience import queries as audience_queries
+from fanhub.auth.dependencies import DB, PartnerPrincipal
+from fanhub.campaigns.analytics import campaign_analytics
+from fanhub.catalog import queries as catalog_queries
+from fanhub.ingest.service import get_batch
+from fanhub.pagination import MAX_PER_PAGE, Page, PageRequest
+from fanhub.partners import service
+from fanhub.partners.schemas import (
+    ERROR_RESPONSES,
+    READ_ERRORS,
+    Accepted,
+    BatchStatusResponse,
+    CampaignAnalyticsResponse,
+    CreateContactRequest,
+    CreateEventsRequest,
+    CreateOrdersRequest,
+    ItemResponse,
+    PagedResponse,
+    SubscribeRequest,
+)
+from fanhub.timeutil import iso_utc
+
+router = APIRouter(prefix="/v1/partners", tags=["Partners API"])
+
+PageNumber = Annotated[int, Query(ge=1, description="Page number, from 1.")]
+PerPage = Annotated[int, Query(ge=1, le=MAX_PER_PAGE, description="Records per page (at most 100).")]
+
+
+def _wake(request: Request) -> None:
+    worker = getattr(request.app.state, "worker", None)
+    if worker is not None:
+        worker.wake()
+
+
+def _accepted(request: Request, batch_id: str) -> Accepted:
+    _wake(request)
+    return Accepted(batch_id=batch_id)
+
+
+def _paged(page: Page[dict[str, object]]) -> PagedResponse:
+    return PagedResponse(response=list(page.items), page=page.page, per_page=page.per_page, has_more=page.has_more)
+
+
+@router.post("/events", status_code=201, response_model=Accepted, responses=ERROR_RESPONSES, summary="Create events")
+def create_events(body: CreateEventsRequest, principal: PartnerPrincipal, database: DB, request: Request) -> Accepted:
+    """Queue a set of events; 201 means the batch is stored durably and will be applied."""
+    return _accepted(request, service.accept_events(database, principal, body.events))
+
+
+@router.post("/orders", status_code=201, response_model=Accepted, responses=ERROR_RESPONSES, summary="Create orders")
+def create_orders(body: CreateOrdersRequest, principal: PartnerPrincipal, database: DB, request: Request) -> Accepted:
+    """Queue a set of orders; each customer joins (or becomes) one contact of the organization."""
+    return _accepted(request, service.accept_orders(database, principal, body.orders))
+
+
+@router.post(
+    "/contact", status_code=201, response_model=Accepted, responses=ERROR_RESPONSES, summary="Create a contact"
+)
+def create_contact(body: CreateContactRequest, principal: PartnerPrincipal, database: DB, request: Request) -> Accepted:
+    """Create or update a contact; `opt_ins` true subscribes, false unsubscribes, null leaves it unchanged."""
+    return _accepted(request, service.accept_contact(database, principal, body))
+
+
+@router.post(
+    "/subscribe", status_code=201, response_model=Accepted, responses=ERROR_RESPONSES, summary="Subscribe a contact"
+)
+def subscribe(body: SubscribeRequest, principal: PartnerPrincipal, database: DB, request: Request) -> Accepted:
+    """Subscribe a contact to email (when an email is given) and SMS (when a phone is given)."""
+    return _accepted(request, service.accept_subscribe(database, principal, body))
+
+
+@router.get(
+    "/campaigns/analytics",
+    response_model=CampaignAnalyticsResponse,
+    responses=READ_ERRORS,
+    summary="Get campaign analytics",
+)
+def get_campaign_analytics(
+    principal: PartnerPrincipal,
+    database: DB,
+    page: PageNumber = 1,
+    per_page: PerPage = 10,
+    type: Literal["email", "sms"] | None = None,
+) -> CampaignAnalyticsResponse:
+    with database.read() as session:
+        result = campaign_analytics(session, principal.organization_id, PageRequest(page, per_page), type)
+    return CampaignAnalyticsResponse.model_validate({"response": list(result.items)})
+
+
+@router.get(
+    "/batches/{batch_id}",
+    response_model=BatchStatusResponse,
+    responses=READ_ERRORS,
+    summary="Get an ingest batch's status",
+)
+def get_batch_status(batch_id: str, principal: PartnerPrincipal, database: DB) -> BatchStatusResponse:
+    with database.read() as session:
+        batch = get_batch(session, principal.organization_id, batch_id)
+        return BatchStatusResponse.model_validate(
+            {
+                "response": {
+                    "batch_id": batch.public_id,
+                    "kind": batch.kind,
+                    "source": batch.source,
+                    "status": batch.status,
+                    "item_count": batch.item_count,
+                    "stats": batch.stats or {},
+                    "errors": batch.errors or [],
+                    "received_at": iso_utc(batch.received_at),
+                    "applied_at": iso_utc(batch.applied_at),
+                }
+            }
+        )
+
+
+@router.get("/events", response_model=PagedResponse, responses=READ_ERRORS, summary="List events")
+def list_events(
+    principal: PartnerPrincipal,
+    database: DB,
+    page: PageNumber = 1,
+    per_page: PerPage = 10,
+    status: Literal["live", "canceled"] | None = None,
+    source: str | None = None,
+    external_id: str | None = None,
+) -> PagedResponse:
+    with database.read() as session:
+        return _paged(
+            catalog_queries.list_events(
+                session,
+                principal.organization_id,
+                PageRequest(page, per_page),
+                status=status,
+                source=source,
+                external_id=external_id,
+            )
+        )
+
+
+@router.get("/events/{event_id}", response_model=ItemResponse, responses=READ_ERRORS, summary="Get an event")
+def get_event(event_id: int, principal: PartnerPrincipal, database: DB) -> ItemResponse:
+    with database.read() as session:
+        return ItemResponse(response=catalog_queries.get_event(session, principal.organization_id, event_id))
+
+
+@router.get("/orders", response_model=PagedResponse, responses=READ_ERRORS, summary="List orders")
+def list_orders(
+    principal: PartnerPrincipal,
+    database: DB,
+    page: PageNumber = 1,
+    per_page: PerPage = 10,
+    event_id: int | None = None,
+    contact_id: int | None = None,
+) -> PagedResponse:
+    with database.read() as session:
+        return _paged(
+            catalog_queries.list_orders(
+                session,
+                principal.organization_id,
+                PageRequest(page, per_page),
+                event_id=event_id,
+                contact_id=contact_id,
+            )
+        )
+
+
+@router.get("/contacts", response_model=PagedResponse, responses=READ_ERRORS, summary="Find contacts")
+def list_contacts(
+    principal: PartnerPrincipal,
+    database: DB,
+    page: PageNumber = 1,
+    per_page: PerPage = 10,
+    email: str | None = None,
+    phone: str | None = None,
+    tag: str | None = None,
+    list_id: int | None = None,
+) -> PagedResponse:
+    """Contacts matching all given filters; `email` and `phone` are matched after normalisation."""
+    with database.read() as session:
+        return _paged(
+            audience_queries.find_contacts(
+                session,
+                principal.organization_id,
+                PageRequest(page, per_page),
+                email=email,
+                phone=phone,
+                tag=tag,
+                list_id=list_id,
+            )
+        )
+
+
+@router.get("/contacts/{contact_id}", response_model=ItemResponse, responses=READ_ERRORS, summary="Get a contact")
+def get_contact(contact_id: int, principal: PartnerPrincipal, database: DB) -> ItemResponse:
+    """A contact with its subscriptions, consent history, tags, lists, genres and source records."""
+    with database.read() as session:
+        return ItemResponse(
+            response=audience_queries.get_contact(session, principal.organization_id, contact_id, with_ledger=True)
+        )
+
+
+@router.get("/genres", response_model=ItemResponse, summary="Accepted genres and ticketers")
+def get_vocabulary(principal: PartnerPrincipal) -> ItemResponse:
+    from fanhub.audience.vocabulary import genres, ticketers
+
+    return ItemResponse(response={"genres": list(genres()), "ticketers": list(ticketers())})

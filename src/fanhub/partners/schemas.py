@@ -1,0 +1,120 @@
+"""Request and response bodies of the Partners API, field for field as Cymbal documents them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from fanhub.ingest.records import ContactFields, EventRecord, InterestedInEvent, OptIns, OrderRecord, Record
+
+
+class PartnerEvent(EventRecord):
+    """An event as partners send it: `url` and `image_url` are required here, unlike other sources."""
+
+    url: Annotated[str, Field(min_length=1, max_length=2000)]
+    image_url: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class CreateEventsRequest(Record):
+    events: Annotated[list[PartnerEvent], Field(min_length=1)]
+
+
+class CreateOrdersRequest(Record):
+    orders: Annotated[list[OrderRecord], Field(min_length=1)]
+
+
+class CreateContactRequest(Record):
+    contact: ContactFields
+    opt_ins: OptIns | None = None
+    interested_in_event: InterestedInEvent | None = None
+
+
+class SubscribeRequest(Record):
+    contact: ContactFields
+    ticket_url: str | None = None
+
+
+class Accepted(BaseModel):
+    code: int = 0
+    message: str = "success"
+    batch_id: str
+
+
+class ErrorItem(BaseModel):
+    index: int | None = Field(description="Position of the offending item in the request's list, if any.")
+    field: str | None = Field(description="Path of the offending field, e.g. orders[3].customer.email.")
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    code: int = Field(description="Non-zero; equals the HTTP status.")
+    message: str
+    errors: list[ErrorItem] = []
+
+
+class CampaignAnalytics(BaseModel):
+    campaign_id: int
+    campaign_name: str
+    campaign_subject_line: str
+    campaign_type: Literal["email", "sms"]
+    delivered_at: str | None
+    num_recipients: int
+    num_opens: int
+    num_links_clicked: int
+    num_unsubscribes: int
+    num_undelivered: int
+    attributed_tickets_sold: int
+    attributed_revenue: int = Field(description="In cents.")
+
+
+class CampaignAnalyticsResponse(BaseModel):
+    code: int = 0
+    message: str = "success"
+    response: list[CampaignAnalytics]
+
+
+class BatchStatus(BaseModel):
+    batch_id: str
+    kind: Literal["events", "orders", "contacts"]
+    source: str
+    status: Literal["queued", "applied", "failed"]
+    item_count: int
+    stats: dict[str, int]
+    errors: list[ErrorItem]
+    received_at: str
+    applied_at: str | None
+
+
+class BatchStatusResponse(BaseModel):
+    code: int = 0
+    message: str = "success"
+    response: BatchStatus
+
+
+class PagedResponse(BaseModel):
+    code: int = 0
+    message: str = "success"
+    response: list[dict[str, Any]]
+    page: int
+    per_page: int
+    has_more: bool
+
+
+class ItemResponse(BaseModel):
+    code: int = 0
+    message: str = "success"
+    response: dict[str, Any]
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Malformed JSON."},
+    403: {"model": ErrorResponse, "description": "Missing, unknown or revoked Cymbal-Partner-API-Key."},
+    413: {"model": ErrorResponse, "description": "Body larger than the limit (5 MB by default)."},
+    422: {"model": ErrorResponse, "description": "Invalid items; nothing was queued. Each error names the item."},
+}
+READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: ERROR_RESPONSES[403],
+    404: {"model": ErrorResponse, "description": "Not found in this organization."},
+    422: {"model": ErrorResponse, "description": "Invalid query parameter."},
+}

@@ -1,0 +1,86 @@
+"""Partners API rules: turning validated requests into durable ingest batches.
+
+Pydantic has already checked shapes and types; here the organization's vocabulary (tags, lists,
+genres, ticketers) and the batch-size limit are checked, and the batch is committed before the
+caller hears 201. A batch with any invalid item is rejected whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fanhub.audience.vocabulary import VocabularyCheck
+from fanhub.auth.service import Principal
+from fanhub.config import get_settings
+from fanhub.db.engine import Database
+from fanhub.errors import InvalidInput
+from fanhub.ingest.records import (
+    ContactBatch,
+    ContactRecord,
+    EventBatch,
+    OptIns,
+    OrderBatch,
+    OrderRecord,
+    Record,
+)
+from fanhub.ingest.service import enqueue_batch
+from fanhub.partners.schemas import CreateContactRequest, PartnerEvent, SubscribeRequest
+
+
+def _check_size(kind: str, count: int) -> None:
+    limit = get_settings().max_items_per_batch
+    if count > limit:
+        raise InvalidInput(
+            f"too many {kind}: {count} in one request, the limit is {limit}",
+            [{"index": None, "field": kind, "message": f"at most {limit} items per request"}],
+        )
+
+
+def _store(
+    database: Database,
+    principal: Principal,
+    kind: str,
+    batch: Record,
+    count: int,
+    vocabulary: Sequence[tuple[int | None, str, list[str], int | None, list[str], str | None]] = (),
+) -> str:
+    with database.write() as session:
+        if vocabulary:
+            check = VocabularyCheck(session, principal.organization_id)
+            check.check(vocabulary)
+            if check.errors:
+                raise InvalidInput(f"{len(check.errors)} invalid value(s); nothing was queued", check.errors)
+        stored = enqueue_batch(
+            session, principal.organization_id, principal.source, kind, batch.model_dump_json(), count
+        )
+        return stored.public_id
+
+
+def accept_events(database: Database, principal: Principal, events: list[PartnerEvent]) -> str:
+    _check_size("events", len(events))
+    return _store(database, principal, "events", EventBatch(events=list(events)), len(events))
+
+
+def accept_orders(database: Database, principal: Principal, orders: list[OrderRecord]) -> str:
+    _check_size("orders", len(orders))
+    return _store(database, principal, "orders", OrderBatch(orders=orders), len(orders))
+
+
+def accept_contact(database: Database, principal: Principal, request: CreateContactRequest) -> str:
+    record = ContactRecord(
+        contact=request.contact,
+        opt_ins=request.opt_ins or OptIns(),
+        interested_in_event=request.interested_in_event,
+        via="contact.opt_ins",
+    )
+    ticketer = request.interested_in_event.ticketer if request.interested_in_event else None
+    vocabulary = [(None, "contact", request.contact.tags, request.contact.list_id, request.contact.genres, ticketer)]
+    return _store(database, principal, "contacts", ContactBatch(contacts=[record]), 1, vocabulary)
+
+
+def accept_subscribe(database: Database, principal: Principal, request: SubscribeRequest) -> str:
+    """`/subscribe` subscribes every channel the contact was given with (email, phone or both)."""
+    opt_ins = OptIns(email=True if request.contact.email else None, sms=True if request.contact.phone else None)
+    record = ContactRecord(contact=request.contact, opt_ins=opt_ins, ticket_url=request.ticket_url, via="subscribe")
+    vocabulary = [(None, "contact", request.contact.tags, request.contact.list_id, request.contact.genres, None)]
+    return _store(database, principal, "contacts", ContactBatch(contacts=[record]), 1, vocabulary)

@@ -1,0 +1,74 @@
+"""The background worker: one loop that runs every domain's jobs.
+
+Domains register jobs with `@job`; a job does one bounded unit of work and says whether it found
+any (applying a batch, sending a slice of a campaign, running a due connector sync). `fanhub serve`
+runs the loop in a thread beside the API; `fanhub worker` runs it alone, as many times as wanted
+against PostgreSQL, where row claims keep two workers from doing the same unit twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from fanhub.db.engine import Database
+from fanhub.modules import import_if_present
+
+log = logging.getLogger(__name__)
+
+Job = Callable[[Database], bool]
+_jobs: dict[str, Job] = {}
+# Modules whose import registers jobs; imported lazily so a bare `fanhub org create` stays quick.
+JOB_MODULES = ("fanhub.ingest.jobs", "fanhub.connectors.jobs", "fanhub.campaigns.jobs")
+
+
+def job(name: str) -> Callable[[Job], Job]:
+    def register(fn: Job) -> Job:
+        _jobs[name] = fn
+        return fn
+
+    return register
+
+
+def load_jobs() -> dict[str, Job]:
+    for module in JOB_MODULES:
+        import_if_present(module)
+    return dict(_jobs)
+
+
+class Worker:
+    def __init__(self, database: Database, poll_seconds: float = 0.2) -> None:
+        self.database = database
+        self.poll_seconds = poll_seconds
+        self.jobs = load_jobs()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+
+    def wake(self) -> None:
+        """Called after new work is stored in this process, so it starts without waiting for a poll."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def run_once(self) -> bool:
+        busy = False
+        for name, fn in self.jobs.items():
+            try:
+                busy = fn(self.database) or busy
+            except Exception:  # one failing job must never stop the others
+                log.exception("worker job %s failed", name)
+        return busy
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            if not self.run_once():
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+
+    def start_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, name="fanhub-worker", daemon=True)
+        thread.start()
+        return thread

@@ -31,6 +31,16 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = 0.2
     worker_in_process: bool = True
 
+    # connectors
+    sync_interval_minutes: int = 15
+    eventbrite_calls_per_hour: int = 2000
+    eventbrite_order_overlap_minutes: int = 15
+    tickettailor_rescan_days: int = 30
+
+    # campaigns
+    campaign_batch_size: int = 200
+    campaign_send_per_second: float = 0.0  # 0 = as fast as the provider allows
+
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_username: str | None = None

@@ -336,6 +336,24 @@ class AudienceWriter:
             self.session.execute(insert(ContactInterest), new)
 
 
+def change_consent(session: Session, organization_id: int, contact_id: int, change: ConsentChange,
+                   batch_id: str | None = None) -> bool:
+    """Apply one consent change to one contact (unsubscribe links, STOP replies, staff); True if it took."""
+    contact = session.get(Contact, contact_id)
+    if contact is None or contact.organization_id != organization_id:
+        raise NotFound(f"contact {contact_id} not found")
+    writer = AudienceWriter(session, organization_id, change.source, batch_id)
+    row = _ContactRow(
+        id=contact.id, email=contact.email, phone=contact.phone, fields={},
+        email_status=contact.email_status, email_status_at=contact.email_status_at,
+        sms_status=contact.sms_status, sms_status_at=contact.sms_status_at,
+    )
+    changed = writer.apply_consent([(row, change)]) > 0
+    if changed:
+        session.expire(contact)
+    return changed
+
+
 # --- tags and lists (staff-managed vocabulary) -------------------------------------------------
 
 

@@ -4,6 +4,7 @@ from fanhub.audience import models as audience_models
 from fanhub.auth import models as auth_models
 from fanhub.campaigns import models as campaign_models
 from fanhub.catalog import models as catalog_models
+from fanhub.connectors import models as connector_models
 from fanhub.ingest import models as ingest_models
 from fanhub.organizations import models as organization_models
 
@@ -12,6 +13,7 @@ __all__ = [
     "auth_models",
     "campaign_models",
     "catalog_models",
+    "connector_models",
     "ingest_models",
     "organization_models",
 ]

@@ -30,6 +30,7 @@ from fanhub.ingest.records import (
     OrderBatch,
     OrderRecord,
 )
+from fanhub.modules import import_if_present
 from fanhub.money import to_minor
 
 _CHUNK = 500
@@ -64,6 +65,18 @@ class ApplyStats:
 
 OrderListener = Callable[[Session, int, Sequence[int]], None]
 _order_listeners: list[OrderListener] = []
+# Modules that register order listeners on import (attribution); loaded on first use.
+LISTENER_MODULES = ("fanhub.campaigns.attribution",)
+_listeners_loaded = False
+
+
+def _listeners() -> list[OrderListener]:
+    global _listeners_loaded
+    if not _listeners_loaded:
+        for module in LISTENER_MODULES:
+            import_if_present(module)
+        _listeners_loaded = True
+    return _order_listeners
 
 
 def on_orders_changed(listener: OrderListener) -> OrderListener:
@@ -286,7 +299,7 @@ def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRec
     stats.consent_changes = audience.apply_consent(consent)
     audience.record_sources(list(zip(contacts, people, strict=True)))
     stats.changed_order_ids = changed_ids
-    for listener in _order_listeners:
+    for listener in _listeners():
         listener(session, ctx.organization_id, changed_ids)
     return stats
 

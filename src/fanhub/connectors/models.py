@@ -1,0 +1,3 @@
+"""Connector tables (connections, checkpoints, webhook deliveries)."""
+
+from __future__ import annotations

@@ -195,9 +195,17 @@ def create_app(
     return app
 
 
+ROUTER_MODULES = (
+    "fanhub.connectors.endpoints",
+    "fanhub.campaigns.endpoints",
+    "fanhub.manager.endpoints",
+    "fanhub.mcp.endpoints",
+)
+
+
 def _extra_routers() -> list[Any]:
     """Routers of later domains (webhooks, tracking, manager, MCP), included when present."""
     from fanhub.modules import import_if_present
 
-    modules = [import_if_present(m) for m in ("fanhub.connectors.endpoints", "fanhub.campaigns.endpoints")]
+    modules = [import_if_present(m) for m in ROUTER_MODULES]
     return [module.router for module in modules if module is not None]

@@ -317,7 +317,13 @@ def _load_command_modules() -> None:
     """Command groups of later domains register themselves on `app` when imported."""
     from fanhub.modules import import_if_present
 
-    for module in ("fanhub.connectors.cli", "fanhub.campaigns.cli"):
+    for module in (
+        "fanhub.connectors.cli",
+        "fanhub.campaigns.cli",
+        "fanhub.audience.cli",
+        "fanhub.manager.cli",
+        "fanhub.mcp.cli",
+    ):
         import_if_present(module)
 
 

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 Job = Callable[[Database], bool]
 _jobs: dict[str, Job] = {}
 # Modules whose import registers jobs; imported lazily so a bare `fanhub org create` stays quick.
-JOB_MODULES = ("fanhub.ingest.jobs", "fanhub.connectors.jobs", "fanhub.campaigns.jobs")
+JOB_MODULES = ("fanhub.ingest.jobs", "fanhub.connectors.jobs", "fanhub.campaigns.jobs", "fanhub.audience.jobs")
 
 
 def job(name: str) -> Callable[[Job], Job]:

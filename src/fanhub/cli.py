@@ -168,7 +168,7 @@ def worker(as_json: JsonFlag = False) -> None:
     runner = Worker(get_database(), get_settings().worker_poll_seconds)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     if not as_json:
-        console.print(f"fanhub worker running jobs: {', '.join(runner.jobs)}")
+        print(f"fanhub worker running jobs: {', '.join(runner.jobs)}", flush=True)
     try:
         runner.run()
     except KeyboardInterrupt:

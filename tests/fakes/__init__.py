@@ -1,0 +1,1 @@
+"""Local fake ticketing APIs (Eventbrite, Ticket Tailor, Ticketor) served over real HTTP for tests."""

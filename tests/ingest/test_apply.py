@@ -1,0 +1,125 @@
+"""The apply path: idempotent upserts, later arrival wins, orders before events, batch status."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from fanhub.catalog.models import Order, OrderItem
+from fanhub.db.engine import Database
+from fanhub.ingest.records import OrderBatch
+from fanhub.ingest.service import enqueue_batch
+from tests.conftest import Tenant, drain, post_and_apply
+from tests.examples import EVENTS, ORDERS, fresh, order
+
+
+def _count(db: Database, model: type) -> int:
+    with db.read() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_resending_a_batch_changes_nothing(client: TestClient, db: Database, tenant: Tenant) -> None:
+    post_and_apply(client, db, tenant, "events", fresh(EVENTS))
+    post_and_apply(client, db, tenant, "orders", fresh(ORDERS))
+    before_order = client.get("/v1/partners/orders", headers=tenant.headers).json()["response"]
+    before_contact = client.get("/v1/partners/contacts", headers=tenant.headers).json()["response"]
+
+    batch_id = post_and_apply(client, db, tenant, "orders", fresh(ORDERS))
+    status = client.get(f"/v1/partners/batches/{batch_id}", headers=tenant.headers).json()["response"]
+    assert status["stats"]["unchanged"] == 1 and status["stats"]["created"] == 0
+    assert client.get("/v1/partners/orders", headers=tenant.headers).json()["response"] == before_order
+    assert client.get("/v1/partners/contacts", headers=tenant.headers).json()["response"] == before_contact
+    assert _count(db, Order) == 1 and _count(db, OrderItem) == 1
+
+
+def test_changed_record_updates_in_place_and_later_arrival_wins(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    first = {"orders": [order("A", "a@x.co", total=40.0, quantity=1)]}
+    second = {"orders": [order("A", "a@x.co", total=100.0, quantity=2, status="refunded", refunded_amount=100.0)]}
+    for body in (first, second):
+        assert client.post("/v1/partners/orders", json=body, headers=tenant.headers).status_code == 201
+    drain(db)
+    orders = client.get("/v1/partners/orders", headers=tenant.headers).json()["response"]
+    assert len(orders) == 1
+    assert orders[0]["total_price"] == 100.0 and orders[0]["tickets"] == 2
+    assert orders[0]["status"] == "refunded" and orders[0]["refunded_amount"] == 100.0
+    assert _count(db, OrderItem) == 1
+
+
+def test_duplicate_ids_within_one_batch_keep_the_last(client: TestClient, db: Database, tenant: Tenant) -> None:
+    body = {"orders": [order("A", "a@x.co", total=10.0), order("A", "a@x.co", total=20.0)]}
+    post_and_apply(client, db, tenant, "orders", body)
+    orders = client.get("/v1/partners/orders", headers=tenant.headers).json()["response"]
+    assert [o["total_price"] for o in orders] == [20.0]
+
+
+def test_order_before_its_event_is_linked_when_the_event_arrives(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    post_and_apply(client, db, tenant, "orders", fresh(ORDERS))
+    assert client.get("/v1/partners/orders", headers=tenant.headers).json()["response"][0]["event_id"] is None
+    post_and_apply(client, db, tenant, "events", fresh(EVENTS))
+    event_id = client.get("/v1/partners/events", headers=tenant.headers).json()["response"][0]["id"]
+    linked = client.get("/v1/partners/orders", params={"event_id": event_id}, headers=tenant.headers).json()
+    assert [o["external_id"] for o in linked["response"]] == ["12345"]
+
+
+def test_same_external_id_from_two_sources_are_two_records(client: TestClient, db: Database, tenant: Tenant) -> None:
+    post_and_apply(client, db, tenant, "orders", {"orders": [order("1", "a@x.co")]})
+    with db.write() as session:
+        batch = OrderBatch.model_validate({"orders": [order("1", "a@x.co")]})
+        enqueue_batch(session, tenant.organization_id, "eventbrite:7", "orders", batch.model_dump_json(), 1)
+    drain(db)
+    orders = client.get("/v1/partners/orders", headers=tenant.headers).json()["response"]
+    assert sorted(o["source"] for o in orders) == ["eventbrite:7", "partner:acme"]
+    assert len({o["contact_id"] for o in orders}) == 1
+    contact = client.get("/v1/partners/contacts", headers=tenant.headers).json()["response"][0]
+    assert sorted(s["source"] for s in contact["sources"]) == ["eventbrite:7", "partner:acme"]
+
+
+def test_batches_apply_in_arrival_order(client: TestClient, db: Database, tenant: Tenant) -> None:
+    for total in (10.0, 20.0, 30.0, 40.0):
+        body = {"orders": [order("A", "a@x.co", total=total)]}
+        assert client.post("/v1/partners/orders", json=body, headers=tenant.headers).status_code == 201
+    assert drain(db) == 4
+    assert client.get("/v1/partners/orders", headers=tenant.headers).json()["response"][0]["total_price"] == 40.0
+
+
+def test_batch_status_counts_and_failure_is_reported(client: TestClient, db: Database, tenant: Tenant) -> None:
+    response = client.post(
+        "/v1/partners/orders", json={"orders": [order("A", "a@x.co"), order("B", "b@x.co")]}, headers=tenant.headers
+    )
+    batch_id = response.json()["batch_id"]
+    queued = client.get(f"/v1/partners/batches/{batch_id}", headers=tenant.headers).json()["response"]
+    assert queued["status"] == "queued" and queued["item_count"] == 2 and queued["applied_at"] is None
+    health = client.get("/healthz").json()
+    assert health["backlog"]["queued_batches"] == 1 and health["backlog"]["oldest_age_seconds"] >= 0
+    drain(db)
+    applied = client.get(f"/v1/partners/batches/{batch_id}", headers=tenant.headers).json()["response"]
+    assert applied["status"] == "applied" and applied["stats"]["created"] == 2 and applied["errors"] == []
+    assert client.get("/healthz").json()["backlog"]["queued_batches"] == 0
+
+    # A stored payload the apply path cannot read is marked failed with the reason, and does not block others.
+    with db.write() as session:
+        broken = enqueue_batch(session, tenant.organization_id, "partner:acme", "orders", '{"orders": [{}]}', 1)
+        broken_id = broken.public_id
+    post_and_apply(client, db, tenant, "orders", {"orders": [order("C", "c@x.co")]})
+    failed = client.get(f"/v1/partners/batches/{broken_id}", headers=tenant.headers).json()["response"]
+    assert failed["status"] == "failed" and "ValidationError" in failed["errors"][0]["message"]
+
+
+def test_read_pagination_is_consistent(client: TestClient, db: Database, tenant: Tenant) -> None:
+    post_and_apply(client, db, tenant, "orders", {"orders": [order(str(i), f"p{i}@x.co") for i in range(25)]})
+    seen: list[int] = []
+    page = 1
+    while True:
+        body = client.get("/v1/partners/contacts", params={"page": page, "per_page": 10}, headers=tenant.headers).json()
+        assert body["page"] == page and body["per_page"] == 10
+        seen += [c["id"] for c in body["response"]]
+        if not body["has_more"]:
+            break
+        page += 1
+    assert page == 3 and len(seen) == len(set(seen)) == 25
+    too_big = client.get("/v1/partners/contacts", params={"per_page": 101}, headers=tenant.headers)
+    assert too_big.status_code == 422 and too_big.json()["errors"][0]["field"] == "per_page"

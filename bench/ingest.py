@@ -1,0 +1,197 @@
+"""Ingest benchmark: orders/s end to end over HTTP vs a plain sqlite3 executemany upsert.
+
+Posts N orders (about 30% as many distinct customers, 1-3 items each) in 500-order batches from
+several concurrent clients to a real `fanhub serve` process, and measures accepted-to-applied
+throughput plus accept latency. The reference, measured in the same run, upserts the same rows
+with plain sqlite3 `executemany` into equivalent tables (contacts, orders, items), one commit per
+500 orders with the same durability settings (WAL, synchronous=FULL).
+
+    uv run python bench/ingest.py [--orders 200000] [--clients 8] [--database-url URL]
+
+The last line is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+BATCH = 500
+
+
+def make_orders(count: int, seed: int = 7) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    customers = max(1, int(count * 0.3))
+    orders = []
+    for n in range(count):
+        c = rng.randrange(customers)
+        items = [
+            {"ticket_type_name": f"Tier {k}", "quantity": rng.randint(1, 4), "prefee_price": 30.0,
+             "total_price": round(35 + rng.random() * 20, 2), "currency_code": "USD"}
+            for k in range(rng.randint(1, 3))
+        ]
+        orders.append({
+            "id": f"o{n}", "event_id": f"e{n % 200}",
+            "customer": {"email": f"fan{c}@example.com", "phone": f"+1303555{c % 10000:04d}" if c % 3 == 0 else None,
+                         "first_name": f"Fan{c}", "last_name": "Example"},
+            "marketing_opt_ins": {"email": c % 2 == 0, "sms": None},
+            "items": items, "created_at": "2024-03-02T15:30:00Z",
+        })
+        if orders[-1]["customer"]["phone"] is None:
+            del orders[-1]["customer"]["phone"]
+    return orders
+
+
+def reference(orders: list[dict[str, Any]], folder: Path) -> float:
+    """Plain sqlite3: upsert contacts by email, orders by external id, replace items; commit per batch."""
+    path = folder / "reference.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript("""
+        PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
+        CREATE TABLE contacts(id INTEGER PRIMARY KEY, org INT, email TEXT, phone TEXT, first_name TEXT,
+                              last_name TEXT, email_status TEXT, UNIQUE(org, email), UNIQUE(org, phone));
+        CREATE TABLE orders(id INTEGER PRIMARY KEY, org INT, source TEXT, external_id TEXT, event_external_id TEXT,
+                            contact_id INT, total_cents INT, tickets INT, placed_at TEXT,
+                            UNIQUE(org, source, external_id));
+        CREATE TABLE items(id INTEGER PRIMARY KEY, order_id INT, name TEXT, quantity INT, total_cents INT);
+        CREATE INDEX ix_items_order ON items(order_id);
+    """)
+    started = time.perf_counter()
+    for start in range(0, len(orders), BATCH):
+        chunk = orders[start : start + BATCH]
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            "INSERT INTO contacts(org, email, phone, first_name, last_name, email_status) VALUES (1, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(org, email) DO UPDATE SET first_name = coalesce(first_name, excluded.first_name), "
+            "email_status = CASE WHEN excluded.email_status = 'subscribed' THEN 'subscribed' ELSE email_status END",
+            [(o["customer"]["email"], None, o["customer"]["first_name"], o["customer"]["last_name"],
+              "subscribed" if o["marketing_opt_ins"]["email"] else "unknown") for o in chunk])
+        conn.executemany(
+            "INSERT INTO orders(org, source, external_id, event_external_id, contact_id, total_cents, tickets, "
+            "placed_at) VALUES (1, 'partner:bench', ?, ?, (SELECT id FROM contacts WHERE org = 1 AND email = ?), ?, ?, ?) "
+            "ON CONFLICT(org, source, external_id) DO UPDATE SET total_cents = excluded.total_cents, "
+            "tickets = excluded.tickets",
+            [(o["id"], o["event_id"], o["customer"]["email"], sum(round(i["total_price"] * 100) for i in o["items"]),
+              sum(i["quantity"] for i in o["items"]), o["created_at"]) for o in chunk])
+        conn.executemany(
+            "INSERT INTO items(order_id, name, quantity, total_cents) VALUES "
+            "((SELECT id FROM orders WHERE org = 1 AND source = 'partner:bench' AND external_id = ?), ?, ?, ?)",
+            [(o["id"], i["ticket_type_name"], i["quantity"], round(i["total_price"] * 100))
+             for o in chunk for i in o["items"]])
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return len(orders) / elapsed
+
+
+def prepare_server(database_url: str) -> str:
+    env = dict(os.environ, FANHUB_DATABASE_URL=database_url)
+    out = subprocess.run([sys.executable, "-m", "fanhub", "org", "create", "Bench Venue", "--json"],
+                         capture_output=True, text=True, env=env, check=True)
+    org_id = json.loads(out.stdout)["id"]
+    out = subprocess.run([sys.executable, "-m", "fanhub", "key", "create", "--org", str(org_id), "--partner",
+                          "bench", "--json"], capture_output=True, text=True, env=env, check=True)
+    return str(json.loads(out.stdout)["token"])
+
+
+def run_e2e(orders: list[dict[str, Any]], database_url: str, clients: int, port: int) -> dict[str, float]:
+    token = prepare_server(database_url)
+    env = dict(os.environ, FANHUB_DATABASE_URL=database_url)
+    server = subprocess.Popen([sys.executable, "-m", "fanhub", "serve", "--port", str(port), "--json"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        bodies = [json.dumps({"orders": orders[s : s + BATCH]}).encode() for s in range(0, len(orders), BATCH)]
+        latencies: list[float] = []
+        lock = threading.Lock()
+        next_body = iter(range(len(bodies)))
+        errors: list[str] = []
+
+        def client() -> None:
+            headers = {"Cymbal-Partner-API-Key": token, "content-type": "application/json"}
+            with httpx.Client(base_url=base, headers=headers, timeout=60) as http:
+                while True:
+                    with lock:
+                        index = next(next_body, None)
+                    if index is None:
+                        return
+                    t0 = time.perf_counter()
+                    response = http.post("/v1/partners/orders", content=bodies[index])
+                    elapsed = time.perf_counter() - t0
+                    with lock:
+                        latencies.append(elapsed)
+                        if response.status_code != 201:
+                            errors.append(response.text[:200])
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        accepted_at = time.perf_counter()
+        while httpx.get(f"{base}/healthz", timeout=10).json()["backlog"]["queued_batches"] > 0:
+            time.sleep(0.05)
+        applied_at = time.perf_counter()
+        if errors:
+            raise RuntimeError(f"{len(errors)} batches rejected: {errors[0]}")
+        latencies.sort()
+        return {
+            "e2e_orders_s": len(orders) / (applied_at - started),
+            "accept_orders_s": len(orders) / (accepted_at - started),
+            "accept_p50_ms": statistics.median(latencies) * 1000,
+            "accept_p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=200_000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+
+    orders = make_orders(args.orders)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        database_url = args.database_url or f"sqlite:///{folder / 'fanhub-bench.db'}"
+        print(f"reference: plain sqlite3 executemany upsert of {len(orders)} orders", file=sys.stderr)
+        reference_orders_s = reference(orders, folder)
+        print(f"fanhub: {args.clients} clients posting {len(orders)} orders to {database_url.split('@')[-1]}",
+              file=sys.stderr)
+        figures = run_e2e(orders, database_url, args.clients, args.port)
+    result = {
+        "orders": len(orders), "clients": args.clients,
+        "database": "sqlite" if database_url.startswith("sqlite") else "postgresql",
+        **{k: round(v, 1) for k, v in figures.items()},
+        "reference_orders_s": round(reference_orders_s, 1),
+        "ratio": round(figures["e2e_orders_s"] / reference_orders_s, 3),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

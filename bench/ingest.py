@@ -39,17 +39,30 @@ def make_orders(count: int, seed: int = 7) -> list[dict[str, Any]]:
     for n in range(count):
         c = rng.randrange(customers)
         items = [
-            {"ticket_type_name": f"Tier {k}", "quantity": rng.randint(1, 4), "prefee_price": 30.0,
-             "total_price": round(35 + rng.random() * 20, 2), "currency_code": "USD"}
+            {
+                "ticket_type_name": f"Tier {k}",
+                "quantity": rng.randint(1, 4),
+                "prefee_price": 30.0,
+                "total_price": round(35 + rng.random() * 20, 2),
+                "currency_code": "USD",
+            }
             for k in range(rng.randint(1, 3))
         ]
-        orders.append({
-            "id": f"o{n}", "event_id": f"e{n % 200}",
-            "customer": {"email": f"fan{c}@example.com", "phone": f"+1303555{c % 10000:04d}" if c % 3 == 0 else None,
-                         "first_name": f"Fan{c}", "last_name": "Example"},
-            "marketing_opt_ins": {"email": c % 2 == 0, "sms": None},
-            "items": items, "created_at": "2024-03-02T15:30:00Z",
-        })
+        orders.append(
+            {
+                "id": f"o{n}",
+                "event_id": f"e{n % 200}",
+                "customer": {
+                    "email": f"fan{c}@example.com",
+                    "phone": f"+1303555{c % 10000:04d}" if c % 3 == 0 else None,
+                    "first_name": f"Fan{c}",
+                    "last_name": "Example",
+                },
+                "marketing_opt_ins": {"email": c % 2 == 0, "sms": None},
+                "items": items,
+                "created_at": "2024-03-02T15:30:00Z",
+            }
+        )
         if orders[-1]["customer"]["phone"] is None:
             del orders[-1]["customer"]["phone"]
     return orders
@@ -77,20 +90,44 @@ def reference(orders: list[dict[str, Any]], folder: Path) -> float:
             "INSERT INTO contacts(org, email, phone, first_name, last_name, email_status) VALUES (1, ?, ?, ?, ?, ?) "
             "ON CONFLICT(org, email) DO UPDATE SET first_name = coalesce(first_name, excluded.first_name), "
             "email_status = CASE WHEN excluded.email_status = 'subscribed' THEN 'subscribed' ELSE email_status END",
-            [(o["customer"]["email"], None, o["customer"]["first_name"], o["customer"]["last_name"],
-              "subscribed" if o["marketing_opt_ins"]["email"] else "unknown") for o in chunk])
+            [
+                (
+                    o["customer"]["email"],
+                    None,
+                    o["customer"]["first_name"],
+                    o["customer"]["last_name"],
+                    "subscribed" if o["marketing_opt_ins"]["email"] else "unknown",
+                )
+                for o in chunk
+            ],
+        )
         conn.executemany(
             "INSERT INTO orders(org, source, external_id, event_external_id, contact_id, total_cents, tickets, "
-            "placed_at) VALUES (1, 'partner:bench', ?, ?, (SELECT id FROM contacts WHERE org = 1 AND email = ?), ?, ?, ?) "
+            "placed_at) VALUES (1, 'partner:bench', ?, ?, "
+            "(SELECT id FROM contacts WHERE org = 1 AND email = ?), ?, ?, ?) "
             "ON CONFLICT(org, source, external_id) DO UPDATE SET total_cents = excluded.total_cents, "
             "tickets = excluded.tickets",
-            [(o["id"], o["event_id"], o["customer"]["email"], sum(round(i["total_price"] * 100) for i in o["items"]),
-              sum(i["quantity"] for i in o["items"]), o["created_at"]) for o in chunk])
+            [
+                (
+                    o["id"],
+                    o["event_id"],
+                    o["customer"]["email"],
+                    sum(round(i["total_price"] * 100) for i in o["items"]),
+                    sum(i["quantity"] for i in o["items"]),
+                    o["created_at"],
+                )
+                for o in chunk
+            ],
+        )
         conn.executemany(
             "INSERT INTO items(order_id, name, quantity, total_cents) VALUES "
             "((SELECT id FROM orders WHERE org = 1 AND source = 'partner:bench' AND external_id = ?), ?, ?, ?)",
-            [(o["id"], i["ticket_type_name"], i["quantity"], round(i["total_price"] * 100))
-             for o in chunk for i in o["items"]])
+            [
+                (o["id"], i["ticket_type_name"], i["quantity"], round(i["total_price"] * 100))
+                for o in chunk
+                for i in o["items"]
+            ],
+        )
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - started
     conn.close()
@@ -99,19 +136,33 @@ def reference(orders: list[dict[str, Any]], folder: Path) -> float:
 
 def prepare_server(database_url: str) -> str:
     env = dict(os.environ, FANHUB_DATABASE_URL=database_url)
-    out = subprocess.run([sys.executable, "-m", "fanhub", "org", "create", "Bench Venue", "--json"],
-                         capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "fanhub", "org", "create", "Bench Venue", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     org_id = json.loads(out.stdout)["id"]
-    out = subprocess.run([sys.executable, "-m", "fanhub", "key", "create", "--org", str(org_id), "--partner",
-                          "bench", "--json"], capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "fanhub", "key", "create", "--org", str(org_id), "--partner", "bench", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     return str(json.loads(out.stdout)["token"])
 
 
 def run_e2e(orders: list[dict[str, Any]], database_url: str, clients: int, port: int) -> dict[str, float]:
     token = prepare_server(database_url)
     env = dict(os.environ, FANHUB_DATABASE_URL=database_url)
-    server = subprocess.Popen([sys.executable, "-m", "fanhub", "serve", "--port", str(port), "--json"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "fanhub", "serve", "--port", str(port), "--json"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -171,20 +222,29 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=200_000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=0, help="default: a free port")
     args = parser.parse_args()
 
+    if not args.port:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            args.port = sock.getsockname()[1]
     orders = make_orders(args.orders)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         database_url = args.database_url or f"sqlite:///{folder / 'fanhub-bench.db'}"
         print(f"reference: plain sqlite3 executemany upsert of {len(orders)} orders", file=sys.stderr)
         reference_orders_s = reference(orders, folder)
-        print(f"fanhub: {args.clients} clients posting {len(orders)} orders to {database_url.split('@')[-1]}",
-              file=sys.stderr)
+        print(
+            f"fanhub: {args.clients} clients posting {len(orders)} orders to {database_url.split('@')[-1]}",
+            file=sys.stderr,
+        )
         figures = run_e2e(orders, database_url, args.clients, args.port)
     result = {
-        "orders": len(orders), "clients": args.clients,
+        "orders": len(orders),
+        "clients": args.clients,
         "database": "sqlite" if database_url.startswith("sqlite") else "postgresql",
         **{k: round(v, 1) for k, v in figures.items()},
         "reference_orders_s": round(reference_orders_s, 1),

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from fanhub.audience.consent import ConsentChange, should_apply
@@ -34,6 +34,7 @@ from fanhub.audience.models import (
     Tag,
 )
 from fanhub.db.base import utcnow
+from fanhub.db.bulk import insert_returning_ids, insert_rows, update_by_id
 from fanhub.errors import InvalidInput, NotFound
 
 _CHUNK = 500
@@ -171,8 +172,7 @@ class AudienceWriter:
             }
             for r in rows
         ]
-        result = self.session.execute(insert(Contact).returning(Contact.id, sort_by_parameter_order=True), params)
-        for row, contact_id in zip(rows, result.scalars().all(), strict=True):
+        for row, contact_id in zip(rows, insert_returning_ids(self.session, Contact, params), strict=True):
             row.id = contact_id
             self._rows[contact_id] = row
         self.created += len(rows)
@@ -182,15 +182,14 @@ class AudienceWriter:
         if not dirty:
             return
         now = utcnow()
-        groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+        updates = []
         for row in dirty:
             values = {
                 name: (getattr(row, name) if name in ("email", "phone") else row.fields.get(name)) for name in row.dirty
             }
-            groups.setdefault(frozenset(row.dirty), []).append({"id": row.id, **values, "updated_at": now})
+            updates.append({"id": row.id, **values, "updated_at": now})
             row.dirty.clear()
-        for params in groups.values():
-            self.session.execute(update(Contact), params)
+        update_by_id(self.session, Contact, updates)
 
     def apply_consent(self, changes: Sequence[tuple[_ContactRow, ConsentChange]]) -> int:
         """Append the changes that the consent rules allow to the ledger and update the cached state."""
@@ -220,9 +219,10 @@ class AudienceWriter:
                 }
             )
         if ledger:
-            self.session.execute(insert(ConsentEvent), ledger)
-            self.session.execute(
-                update(Contact),
+            insert_rows(self.session, ConsentEvent, ledger)
+            update_by_id(
+                self.session,
+                Contact,
                 [
                     {
                         "id": c.id,
@@ -248,15 +248,12 @@ class AudienceWriter:
         if not latest:
             return
         ids = sorted(latest)
-        existing: set[int] = set()
+        existing: dict[int, tuple[int, int]] = {}
         for chunk in _chunks(ids):
-            existing.update(
-                self.session.scalars(
-                    select(ContactSource.contact_id).where(
-                        ContactSource.contact_id.in_(chunk), ContactSource.source == self.source
-                    )
-                )
+            query = select(ContactSource.contact_id, ContactSource.id, ContactSource.records).where(
+                ContactSource.contact_id.in_(chunk), ContactSource.source == self.source
             )
+            existing.update({cid: (row_id, records) for cid, row_id, records in self.session.execute(query)})
         now = utcnow()
 
         def view(person: Person) -> dict[str, Any]:
@@ -276,15 +273,15 @@ class AudienceWriter:
             for cid in ids
             if cid not in existing
         ]
-        if new:
-            self.session.execute(insert(ContactSource), new)
-        for cid in ids:
-            if cid in existing:
-                self.session.execute(
-                    update(ContactSource)
-                    .where(ContactSource.contact_id == cid, ContactSource.source == self.source)
-                    .values(records=ContactSource.records + counts[cid], last_seen_at=now, **view(latest[cid]))
-                )
+        insert_rows(self.session, ContactSource, new)
+        update_by_id(
+            self.session,
+            ContactSource,
+            [
+                {"id": row_id, "records": records + counts[cid], "last_seen_at": now, **view(latest[cid])}
+                for cid, (row_id, records) in existing.items()
+            ],
+        )
 
     def add_tags(self, pairs: Sequence[tuple[int, int]]) -> None:
         self._add_links(ContactTag, "tag_id", pairs)
@@ -306,7 +303,7 @@ class AudienceWriter:
             existing.update((row[0], row[1]) for row in self.session.execute(query))
         new = [{"contact_id": c, column: v} for c, v in sorted(wanted - existing, key=lambda p: (p[0], str(p[1])))]
         if new:
-            self.session.execute(insert(model), new)
+            insert_rows(self.session, model, new)
 
     def add_interests(self, interests: Sequence[dict[str, Any]]) -> None:
         if not interests:
@@ -333,20 +330,26 @@ class AudienceWriter:
                 existing.add(key)
                 new.append({"organization_id": self.organization_id, "source": self.source, **interest})
         if new:
-            self.session.execute(insert(ContactInterest), new)
+            insert_rows(self.session, ContactInterest, new)
 
 
-def change_consent(session: Session, organization_id: int, contact_id: int, change: ConsentChange,
-                   batch_id: str | None = None) -> bool:
+def change_consent(
+    session: Session, organization_id: int, contact_id: int, change: ConsentChange, batch_id: str | None = None
+) -> bool:
     """Apply one consent change to one contact (unsubscribe links, STOP replies, staff); True if it took."""
     contact = session.get(Contact, contact_id)
     if contact is None or contact.organization_id != organization_id:
         raise NotFound(f"contact {contact_id} not found")
     writer = AudienceWriter(session, organization_id, change.source, batch_id)
     row = _ContactRow(
-        id=contact.id, email=contact.email, phone=contact.phone, fields={},
-        email_status=contact.email_status, email_status_at=contact.email_status_at,
-        sms_status=contact.sms_status, sms_status_at=contact.sms_status_at,
+        id=contact.id,
+        email=contact.email,
+        phone=contact.phone,
+        fields={},
+        email_status=contact.email_status,
+        email_status_at=contact.email_status_at,
+        sms_status=contact.sms_status,
+        sms_status_at=contact.sms_status_at,
     )
     changed = writer.apply_consent([(row, change)]) > 0
     if changed:

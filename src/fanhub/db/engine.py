@@ -7,8 +7,10 @@ production database; there the worker claims rows with `FOR UPDATE SKIP LOCKED`.
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,34 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from fanhub.config import Settings, get_settings
+
+
+class FairLock:
+    """A first-come, first-served lock.
+
+    SQLite allows one writer; threads waiting in SQLite's busy handler sleep and retry, so a thread
+    that commits and begins again at once (the worker, batch after batch) can starve the API's
+    short writes for seconds. Queueing the process's writers here hands the lock over in order.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._waiting: deque[object] = deque()
+        self._held = False
+
+    def __enter__(self) -> None:
+        ticket = object()
+        with self._condition:
+            self._waiting.append(ticket)
+            while self._held or self._waiting[0] is not ticket:
+                self._condition.wait()
+            self._waiting.popleft()
+            self._held = True
+
+    def __exit__(self, *_: object) -> None:
+        with self._condition:
+            self._held = False
+            self._condition.notify_all()
 
 
 class Database:
@@ -33,6 +63,7 @@ class Database:
             self._configure_sqlite(self.engine, sqlite_synchronous)
         else:
             self.engine = create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+        self._write_lock = FairLock() if self.is_sqlite else None
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
 
@@ -63,7 +94,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction that commits on success; on SQLite it holds the write lock from the start."""
-        with self._write() as session, session.begin():
+        with self._write_lock or nullcontext(), self._write() as session, session.begin():
             yield session
 
     @contextmanager

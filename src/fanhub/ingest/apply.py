@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from fanhub.audience.consent import EMAIL, SMS, ConsentChange
 from fanhub.audience.service import AudienceWriter, Person, existing_list_ids, tag_ids_by_name
 from fanhub.catalog.models import Event, Order, OrderItem, TicketType
 from fanhub.db.base import utcnow
+from fanhub.db.bulk import insert_returning_ids, insert_rows, update_by_id
 from fanhub.ingest.records import (
     ContactBatch,
     ContactRecord,
@@ -155,8 +156,7 @@ def apply_events(session: Session, ctx: ApplyContext, records: Sequence[EventRec
             changed.append((known[0], record))
             stats.updated += 1
     if new_params:
-        ids = session.execute(insert(Event).returning(Event.id, sort_by_parameter_order=True), new_params).scalars()
-        created = list(zip(ids.all(), new_records, strict=True))
+        created = list(zip(insert_returning_ids(session, Event, new_params), new_records, strict=True))
         stats.created = len(created)
         changed.extend(created)
         # Orders that arrived before their event get linked now.
@@ -188,7 +188,7 @@ def apply_events(session: Session, ctx: ApplyContext, records: Sequence[EventRec
             for tt in record.ticket_types
         ]
         if ticket_types:
-            session.execute(insert(TicketType), ticket_types)
+            insert_rows(session, TicketType, ticket_types)
     return stats
 
 
@@ -227,6 +227,8 @@ def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRec
     now = utcnow()
     new_params: list[dict[str, Any]] = []
     new_items: list[list[dict[str, Any]]] = []
+    updated_orders: list[dict[str, Any]] = []
+    replaced_items: list[dict[str, Any]] = []
     changed_ids: list[int] = []
     consent: list[tuple[Any, ConsentChange]] = []
     for (record, digest, known), contact in zip(todo, contacts, strict=True):
@@ -272,9 +274,8 @@ def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRec
             )
             new_items.append(items)
         else:
-            session.execute(update(Order).where(Order.id == known[0]).values(**values))
-            session.execute(delete(OrderItem).where(OrderItem.order_id == known[0]))
-            session.execute(insert(OrderItem), [{"order_id": known[0], **i} for i in items])
+            updated_orders.append({"id": known[0], **values})
+            replaced_items += [{"order_id": known[0], **i} for i in items]
             changed_ids.append(known[0])
             stats.updated += 1
         # A ticked checkout box is an opt-in; an unticked one is not an opt-out (see audience.consent).
@@ -284,10 +285,10 @@ def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRec
                     (contact, ConsentChange(channel, True, "order.marketing_opt_ins", ctx.source, placed_at, "true"))
                 )
     if new_params:
-        ids = session.execute(insert(Order).returning(Order.id, sort_by_parameter_order=True), new_params)
-        order_ids = ids.scalars().all()
-        session.execute(
-            insert(OrderItem),
+        order_ids = insert_returning_ids(session, Order, new_params)
+        insert_rows(
+            session,
+            OrderItem,
             [
                 {"order_id": order_id, **item}
                 for order_id, items in zip(order_ids, new_items, strict=True)
@@ -296,6 +297,12 @@ def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRec
         )
         changed_ids.extend(order_ids)
         stats.created = len(order_ids)
+    if updated_orders:
+        update_by_id(session, Order, updated_orders)
+        updated_ids = [row["id"] for row in updated_orders]
+        for start in range(0, len(updated_ids), _CHUNK):
+            session.execute(delete(OrderItem).where(OrderItem.order_id.in_(updated_ids[start : start + _CHUNK])))
+        insert_rows(session, OrderItem, replaced_items)
     stats.consent_changes = audience.apply_consent(consent)
     audience.record_sources(list(zip(contacts, people, strict=True)))
     stats.changed_order_ids = changed_ids

@@ -117,4 +117,7 @@ def test_several_workers_drain_one_backlog_without_double_application(db: Databa
     assert {status for status, _ in statuses} == {APPLIED}
     assert len(statuses) == 6 * batches_per_org
     assert orders == 6 * batches_per_org * orders_per_batch
-    assert len({by for _, by in statuses}) >= 2, "more than one worker process took part"
+    if not db.is_sqlite:
+        # PostgreSQL workers claim different organizations at once; SQLite has one writer, so there a
+        # single worker may legitimately win every turn.
+        assert len({by for _, by in statuses}) >= 2, "more than one worker process took part"

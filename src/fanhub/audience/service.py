@@ -172,7 +172,9 @@ class AudienceWriter:
             }
             for r in rows
         ]
-        for row, contact_id in zip(rows, insert_returning_ids(self.session, Contact, params), strict=True):
+        for row, contact_id in zip(
+            rows, insert_returning_ids(self.session, Contact, params, key=("email", "phone")), strict=True
+        ):
             row.id = contact_id
             self._rows[contact_id] = row
         self.created += len(rows)

@@ -23,13 +23,19 @@ def insert_rows(session: Session, model: Any, rows: Sequence[dict[str, Any]]) ->
         session.connection().execute(insert(_table(model)), list(rows))
 
 
-def insert_returning_ids(session: Session, model: Any, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Insert rows and return their new ids, in the order of `rows`."""
+def insert_returning_ids(session: Session, model: Any, rows: Sequence[dict[str, Any]], key: Sequence[str]) -> list[int]:
+    """Insert rows and return their new ids in the order of `rows`; `key` columns identify each row.
+
+    The ids come back by natural key rather than by position: asking SQLAlchemy to keep parameter
+    order makes SQLite insert row by row, while this stays one multi-row INSERT … RETURNING.
+    """
     if not rows:
         return []
     table = _table(model)
-    result = session.connection().execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows))
-    return [int(row_id) for row_id in result.scalars().all()]
+    columns = [table.c[name] for name in key]
+    result = session.connection().execute(insert(table).returning(table.c.id, *columns), list(rows))
+    ids = {tuple(row[1:]): int(row[0]) for row in result}
+    return [ids[tuple(row.get(name) for name in key)] for row in rows]
 
 
 def update_by_id(session: Session, model: Any, rows: Sequence[dict[str, Any]]) -> None:

@@ -156,7 +156,9 @@ def apply_events(session: Session, ctx: ApplyContext, records: Sequence[EventRec
             changed.append((known[0], record))
             stats.updated += 1
     if new_params:
-        created = list(zip(insert_returning_ids(session, Event, new_params), new_records, strict=True))
+        created = list(
+            zip(insert_returning_ids(session, Event, new_params, key=("external_id",)), new_records, strict=True)
+        )
         stats.created = len(created)
         changed.extend(created)
         # Orders that arrived before their event get linked now.
@@ -285,7 +287,7 @@ def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRec
                     (contact, ConsentChange(channel, True, "order.marketing_opt_ins", ctx.source, placed_at, "true"))
                 )
     if new_params:
-        order_ids = insert_returning_ids(session, Order, new_params)
+        order_ids = insert_returning_ids(session, Order, new_params, key=("external_id",))
         insert_rows(
             session,
             OrderItem,

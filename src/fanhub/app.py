@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -113,7 +113,11 @@ def create_app(
         if worker is not None:
             worker.start_thread()
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                # Domains with a long-lived ASGI part (the MCP session manager) run it here.
+                for module_lifespan in _extra_lifespans():
+                    await stack.enter_async_context(module_lifespan(app))
+                yield
         finally:
             if worker is not None:
                 worker.stop()
@@ -192,7 +196,24 @@ def create_app(
     for extra in _extra_routers():
         app.include_router(extra)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
+    _document_request_bodies(app)
     return app
+
+
+def _document_request_bodies(app: FastAPI) -> None:
+    """Add the Partners API request schemas (validated from the raw body) to the OpenAPI components."""
+    from fastapi.openapi.utils import get_openapi
+
+    from fanhub.partners.schemas import openapi_request_schemas
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(openapi_request_schemas())
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 ROUTER_MODULES = (
@@ -209,3 +230,11 @@ def _extra_routers() -> list[Any]:
 
     modules = [import_if_present(m) for m in ROUTER_MODULES]
     return [module.router for module in modules if module is not None]
+
+
+def _extra_lifespans() -> list[Callable[[FastAPI], AbstractAsyncContextManager[Any]]]:
+    """`lifespan(app)` context managers of the router modules that define one (the MCP session manager)."""
+    from fanhub.modules import import_if_present
+
+    modules = [import_if_present(m) for m in ROUTER_MODULES]
+    return [module.lifespan for module in modules if module is not None and hasattr(module, "lifespan")]

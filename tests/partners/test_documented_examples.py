@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 from fastapi.testclient import TestClient
 
 from fanhub.audience.service import create_list, create_tag
@@ -131,4 +134,10 @@ def test_openapi_documents_requests_responses_and_errors(client: TestClient) -> 
     assert "requestBody" in post_orders
     assert {"201", "400", "403", "413", "422"} <= set(post_orders["responses"])
     assert "Cymbal-Partner-API-Key" in str(spec["components"]["securitySchemes"])
+    schemas = spec["components"]["schemas"]
+    assert {"CreateOrdersRequest", "OrderRecord", "Customer", "ErrorResponse", "CampaignAnalyticsResponse"} <= set(
+        schemas
+    )
+    refs = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(spec)))
+    assert refs <= set(schemas), refs - set(schemas)
     assert client.get("/docs").status_code == 200

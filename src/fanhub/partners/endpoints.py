@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from fanhub.audience import queries as audience_queries
 from fanhub.auth.dependencies import DB, PartnerPrincipal
@@ -25,9 +28,11 @@ from fanhub.partners.schemas import (
     ItemResponse,
     PagedResponse,
     SubscribeRequest,
+    request_body,
 )
 from fanhub.timeutil import iso_utc
 
+RequestModel = TypeVar("RequestModel", bound=BaseModel)
 router = APIRouter(prefix="/v1/partners", tags=["Partners API"])
 
 PageNumber = Annotated[int, Query(ge=1, description="Page number, from 1.")]
@@ -49,32 +54,69 @@ def _paged(page: Page[dict[str, object]]) -> PagedResponse:
     return PagedResponse(response=list(page.items), page=page.page, per_page=page.per_page, has_more=page.has_more)
 
 
-@router.post("/events", status_code=201, response_model=Accepted, responses=ERROR_RESPONSES, summary="Create events")
-def create_events(body: CreateEventsRequest, principal: PartnerPrincipal, database: DB, request: Request) -> Accepted:
+async def _parse(request: Request, model: type[RequestModel]) -> tuple[RequestModel, bytes]:
+    """Validate the raw body in one pass (pydantic's JSON parser); errors become the API's 400/422."""
+    body = await request.body()
+    try:
+        return model.model_validate_json(body), body
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False), body=body) from None
+
+
+@router.post(
+    "/events",
+    status_code=201,
+    response_model=Accepted,
+    responses=ERROR_RESPONSES,
+    summary="Create events",
+    openapi_extra=request_body(CreateEventsRequest),
+)
+async def create_events(request: Request, principal: PartnerPrincipal, database: DB) -> Accepted:
     """Queue a set of events; 201 means the batch is stored durably and will be applied."""
-    return _accepted(request, service.accept_events(database, principal, body.events))
+    body, raw = await _parse(request, CreateEventsRequest)
+    return _accepted(request, await run_in_threadpool(service.accept_events, database, principal, body.events, raw))
 
 
-@router.post("/orders", status_code=201, response_model=Accepted, responses=ERROR_RESPONSES, summary="Create orders")
-def create_orders(body: CreateOrdersRequest, principal: PartnerPrincipal, database: DB, request: Request) -> Accepted:
+@router.post(
+    "/orders",
+    status_code=201,
+    response_model=Accepted,
+    responses=ERROR_RESPONSES,
+    summary="Create orders",
+    openapi_extra=request_body(CreateOrdersRequest),
+)
+async def create_orders(request: Request, principal: PartnerPrincipal, database: DB) -> Accepted:
     """Queue a set of orders; each customer joins (or becomes) one contact of the organization."""
-    return _accepted(request, service.accept_orders(database, principal, body.orders))
+    body, raw = await _parse(request, CreateOrdersRequest)
+    return _accepted(request, await run_in_threadpool(service.accept_orders, database, principal, body.orders, raw))
 
 
 @router.post(
-    "/contact", status_code=201, response_model=Accepted, responses=ERROR_RESPONSES, summary="Create a contact"
+    "/contact",
+    status_code=201,
+    response_model=Accepted,
+    responses=ERROR_RESPONSES,
+    summary="Create a contact",
+    openapi_extra=request_body(CreateContactRequest),
 )
-def create_contact(body: CreateContactRequest, principal: PartnerPrincipal, database: DB, request: Request) -> Accepted:
+async def create_contact(request: Request, principal: PartnerPrincipal, database: DB) -> Accepted:
     """Create or update a contact; `opt_ins` true subscribes, false unsubscribes, null leaves it unchanged."""
-    return _accepted(request, service.accept_contact(database, principal, body))
+    body, _ = await _parse(request, CreateContactRequest)
+    return _accepted(request, await run_in_threadpool(service.accept_contact, database, principal, body))
 
 
 @router.post(
-    "/subscribe", status_code=201, response_model=Accepted, responses=ERROR_RESPONSES, summary="Subscribe a contact"
+    "/subscribe",
+    status_code=201,
+    response_model=Accepted,
+    responses=ERROR_RESPONSES,
+    summary="Subscribe a contact",
+    openapi_extra=request_body(SubscribeRequest),
 )
-def subscribe(body: SubscribeRequest, principal: PartnerPrincipal, database: DB, request: Request) -> Accepted:
+async def subscribe(request: Request, principal: PartnerPrincipal, database: DB) -> Accepted:
     """Subscribe a contact to email (when an email is given) and SMS (when a phone is given)."""
-    return _accepted(request, service.accept_subscribe(database, principal, body))
+    body, _ = await _parse(request, SubscribeRequest)
+    return _accepted(request, await run_in_threadpool(service.accept_subscribe, database, principal, body))
 
 
 @router.get(

@@ -107,6 +107,32 @@ class ItemResponse(BaseModel):
     response: dict[str, Any]
 
 
+# Write endpoints read their body themselves (one-pass JSON validation), so their request schemas
+# are declared here for OpenAPI and added to its components by `openapi_request_schemas`.
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    CreateEventsRequest,
+    CreateOrdersRequest,
+    CreateContactRequest,
+    SubscribeRequest,
+)
+
+
+def request_body(model: type[BaseModel]) -> dict[str, Any]:
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def openapi_request_schemas() -> dict[str, Any]:
+    """JSON schemas of the request models (and what they reference), keyed for `components.schemas`."""
+    from pydantic.json_schema import models_json_schema
+
+    _, definitions = models_json_schema(
+        [(model, "validation") for model in REQUEST_MODELS], ref_template="#/components/schemas/{model}"
+    )
+    schemas: dict[str, Any] = definitions.get("$defs", {})
+    return schemas
+
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "Malformed JSON."},
     403: {"model": ErrorResponse, "description": "Missing, unknown or revoked Cymbal-Partner-API-Key."},

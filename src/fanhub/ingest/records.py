@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -18,12 +19,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     model_validator,
 )
 
 from fanhub.audience.identity import normalize_email, normalize_phone
 
+_EXCESS_FRACTION = re.compile(r"(\.\d{6})\d+")
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})$")
 
 
@@ -35,8 +37,8 @@ def _parse_instant(value: Any) -> datetime:
     if not isinstance(value, str) or not _RFC3339.match(value.strip()):
         raise ValueError("must be an RFC 3339 datetime with an offset, e.g. 2024-03-02T15:30:00Z")
     text = value.strip()
-    # Python's parser takes at most 6 fractional digits.
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    if "." in text:  # Python's parser takes at most 6 fractional digits.
+        text = _EXCESS_FRACTION.sub(r"\1", text)
     return datetime.fromisoformat(text.replace("z", "Z")).astimezone(UTC)
 
 
@@ -57,18 +59,23 @@ def _price(value: Any) -> Any:
     return value
 
 
-def _currency(value: Any) -> str:
-    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{3}", value.strip()):
+@lru_cache(maxsize=1024)
+def _currency_code(value: str) -> str:
+    if not _CURRENCY.fullmatch(value.strip()):
         raise ValueError("must be a 3-letter ISO 4217 code such as USD")
     return value.strip().upper()
 
 
+def _currency(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a 3-letter ISO 4217 code such as USD")
+    return _currency_code(value)
+
+
 Instant = Annotated[datetime, BeforeValidator(_parse_instant)]
 ExternalId = Annotated[str, BeforeValidator(_external_id)]
-# Stored batches keep prices as JSON numbers, as partners sent them.
-Price = Annotated[
-    Decimal, BeforeValidator(_price), Field(ge=0), PlainSerializer(float, return_type=float, when_used="json")
-]
+# Major units as sent; `money.to_minor` turns them into exact integer minor units.
+Price = Annotated[float, BeforeValidator(_price), Field(ge=0, allow_inf_nan=False)]
 Currency = Annotated[str, BeforeValidator(_currency)]
 Email = Annotated[str, AfterValidator(normalize_email)]
 Phone = Annotated[str, AfterValidator(normalize_phone)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 # ISO 4217 currencies whose minor unit is not 1/100.
 _ZERO_DECIMAL = {
@@ -27,6 +28,7 @@ _ZERO_DECIMAL = {
 _THREE_DECIMAL = {"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"}
 
 
+@lru_cache(maxsize=512)
 def minor_unit_exponent(currency: str) -> int:
     currency = currency.upper()
     if currency in _ZERO_DECIMAL:

@@ -1,7 +1,14 @@
-"""Campaign analytics as `GET /v1/partners/campaigns/analytics` documents them.
+"""Campaign analytics as `GET /v1/partners/campaigns/analytics` documents them, plus one campaign's detail.
 
-Counts come from the delivery and tracking tables and attributed revenue from the attribution
-table (see `campaigns.attribution`); a campaign that has not been delivered is not listed.
+Figures come from `CampaignStats`, the counters kept in step with the delivery, tracking and
+attribution rows in the same transactions that write those rows, so a page of campaigns costs one
+indexed lookup per page, however many millions of deliveries and orders exist. A campaign that
+has not gone out yet (`delivered_at` empty) is not listed.
+
+- `num_recipients`: recipients fixed when sending started; `num_undelivered`: rejected by the
+  provider or reported bounced/undelivered later (an `unknown` crash casualty is not counted);
+- `num_opens` / `num_links_clicked`: unique recipients (machine opens excluded, see `tracking`);
+- `attributed_tickets_sold` / `attributed_revenue` (minor units, net of refunds): see `attribution`.
 """
 
 from __future__ import annotations
@@ -9,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fanhub.campaigns.models import Campaign
+from fanhub.campaigns.models import Attribution, Campaign, CampaignStats, Delivery
+from fanhub.errors import NotFound
 from fanhub.pagination import Page, PageRequest, paginate
 from fanhub.timeutil import iso_utc
 
@@ -63,3 +71,83 @@ def analytics_rows(session: Session, campaigns: Sequence[Campaign]) -> list[dict
         }
         for c in campaigns
     ]
+
+
+@register_figures
+def _stats_figures(session: Session, campaign_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    if not campaign_ids:
+        return {}
+    rows = session.scalars(select(CampaignStats).where(CampaignStats.campaign_id.in_(list(campaign_ids))))
+    return {s.campaign_id: _figures(s) for s in rows}
+
+
+def _figures(stats: CampaignStats) -> dict[str, int]:
+    return {
+        "num_recipients": stats.recipients,
+        "num_opens": stats.opens,
+        "num_links_clicked": stats.clickers,
+        "num_unsubscribes": stats.unsubscribes,
+        "num_undelivered": stats.undelivered,
+        "attributed_tickets_sold": stats.attributed_tickets,
+        "attributed_revenue": stats.attributed_revenue,
+    }
+
+
+def _bucket_sql(column: Any, interval: str, dialect: str) -> Any:
+    """The UTC hour or day of `column` as RFC 3339 text (`2026-01-15T00:00:00Z`), computed by the database."""
+    if dialect == "sqlite":  # stored as naive UTC text
+        return func.strftime("%Y-%m-%dT%H:00:00Z" if interval == "hour" else "%Y-%m-%dT00:00:00Z", column)
+    return func.to_char(
+        func.date_trunc(interval, func.timezone("UTC", column)),
+        'YYYY-MM-DD"T"HH24:00:00"Z"',
+    )
+
+
+def campaign_detail(session: Session, organization_id: int, campaign_id: int, interval: str = "day") -> dict[str, Any]:
+    """One campaign: the list row, raw counts, and time series (first open / first click per recipient,
+    attributed orders with their tickets and revenue), bucketed by UTC hour or day."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or campaign.organization_id != organization_id:
+        raise NotFound(f"campaign {campaign_id} not found")
+    stats = session.get(CampaignStats, campaign_id)
+    row = analytics_rows(session, [campaign])[0]
+    series: dict[str, dict[str, dict[str, int]]] = {"opens": {}, "clicks": {}, "attributed_orders": {}}
+
+    dialect = session.get_bind().dialect.name
+    # Bucketing happens in SQL: a large campaign has tens of thousands of engaged recipients.
+    for name, column in (("opens", Delivery.opened_at), ("clicks", Delivery.clicked_at)):
+        bucket = _bucket_sql(column, interval, dialect)
+        for at, count in session.execute(
+            select(bucket, func.count())
+            .where(Delivery.campaign_id == campaign_id, column.is_not(None))
+            .group_by(bucket)
+        ):
+            series[name][str(at)] = {"count": int(count)}
+    bucket = _bucket_sql(Attribution.placed_at, interval, dialect)
+    for at, count, tickets, revenue in session.execute(
+        select(bucket, func.count(), func.sum(Attribution.tickets), func.sum(Attribution.revenue_cents))
+        .where(Attribution.campaign_id == campaign_id)
+        .group_by(bucket)
+    ):
+        series["attributed_orders"][str(at)] = {
+            "count": int(count),
+            "tickets": int(tickets or 0),
+            "revenue": int(revenue or 0),
+        }
+    return {
+        **row,
+        "status": campaign.status,
+        "event_id": campaign.event_id,
+        "num_delivered": stats.delivered if stats else 0,
+        "num_skipped": stats.skipped if stats else 0,
+        "num_unknown": stats.unknown if stats else 0,
+        "num_machine_opens": stats.machine_opens if stats else 0,
+        "num_open_events": stats.open_events if stats else 0,
+        "num_click_events": stats.click_events if stats else 0,
+        "attributed_orders": stats.attributed_orders if stats else 0,
+        "finished_at": iso_utc(stats.finished_at) if stats else None,
+        "interval": interval,
+        "series": {
+            name: [{"at": at, **values} for at, values in sorted(buckets.items())] for name, buckets in series.items()
+        },
+    }

@@ -6,6 +6,7 @@ from fanhub.campaigns import models as campaign_models
 from fanhub.catalog import models as catalog_models
 from fanhub.connectors import models as connector_models
 from fanhub.ingest import models as ingest_models
+from fanhub.mcp import models as mcp_models
 from fanhub.organizations import models as organization_models
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "catalog_models",
     "connector_models",
     "ingest_models",
+    "mcp_models",
     "organization_models",
 ]

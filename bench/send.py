@@ -1,0 +1,206 @@
+"""Benchmark: a campaign to N recipients through fanhub's sender vs a plain smtplib loop, same SMTP server.
+
+    uv run python bench/send.py [--recipients 50000] [--database-url URL]
+
+The SMTP server (aiosmtpd, accepting and discarding) runs in its own process on 127.0.0.1 so it
+does not compete for the sender's GIL. The reference is the simplest honest sender: one
+connection, one personalised message per recipient (the same text and HTML alternative, with an
+unsubscribe link, built with an f-string), `sendmail` in a loop. Rounds alternate between the two
+so that load from other processes falls on both alike. fanhub's figure covers
+the whole send: fixing the recipient list from the segment, claiming and marking every delivery
+in the database (one commit per message, the crash-safety price), rendering the template with
+tracked links, pixel and unsubscribe headers. The last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import shutil
+import smtplib
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _smtp_server(port_queue: Any, stop: Any) -> None:
+    from aiosmtpd.controller import Controller
+
+    class Sink:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            return "250 OK"
+
+    class Ephemeral(Controller):
+        def _trigger_server(self) -> None:
+            self.port = self.server.sockets[0].getsockname()[1]
+            super()._trigger_server()
+
+    controller = Ephemeral(Sink(), hostname="127.0.0.1", port=0)
+    controller.start()
+    port_queue.put(controller.port)
+    stop.wait()
+    controller.stop()
+
+
+def reference_message(i: int) -> bytes:
+    """What a hand-written loop would send: the same text and HTML alternative, personalised, no tracking."""
+    boundary = f"=_ref_{i}"
+    return (
+        f"From: Belly Up <news@bellyup.example>\r\nTo: Fan {i} <fan{i}@example.com>\r\n"
+        f"Subject: Fan {i}, new show on sale\r\nDate: Fri, 27 Nov 2026 10:00:00 GMT\r\n"
+        f"Message-ID: <ref{i}@bellyup.example>\r\nMIME-Version: 1.0\r\n"
+        f"List-Unsubscribe: <https://bellyupaspen.com/unsubscribe?u={i}>\r\n"
+        f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
+        f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Hi Fan,\r\nThe Head & The Heart plays Belly Up Aspen. Tickets (https://bellyupaspen.com/t)\r\n"
+        f"Don't want these emails? Unsubscribe (https://bellyupaspen.com/unsubscribe?u={i}).\r\n"
+        f"--{boundary}\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        '<p>Hi Fan,</p><p>The Head &amp; The Heart plays Belly Up Aspen. <a href="https://bellyupaspen.com/t">'
+        'Tickets</a></p><p style="font-size:12px;color:#666">Don\'t want these emails? '
+        f'<a href="https://bellyupaspen.com/unsubscribe?u={i}">Unsubscribe</a>.</p>\r\n'
+        f"--{boundary}--\r\n"
+    ).encode()
+
+
+def reference_loop(port: int, n: int) -> float:
+    smtp = smtplib.SMTP("127.0.0.1", port)
+    started = time.perf_counter()
+    for i in range(n):
+        smtp.sendmail("news@bellyup.example", [f"fan{i}@example.com"], reference_message(i))
+    elapsed = time.perf_counter() - started
+    smtp.quit()
+    return n / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipients", type=int, default=50_000)
+    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file in a temp folder")
+    parser.add_argument("--rounds", type=int, default=5, help="alternations between the two senders")
+    args = parser.parse_args()
+    n = args.recipients
+
+    workdir = Path(tempfile.mkdtemp(prefix="fanhub-bench-send-"))
+    url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
+    ctx = multiprocessing.get_context("spawn")
+    port_queue, stop = ctx.Queue(), ctx.Event()
+    server = ctx.Process(target=_smtp_server, args=(port_queue, stop), daemon=True)
+    server.start()
+    try:
+        port = int(port_queue.get(timeout=30))
+        os.environ.update(
+            {
+                "FANHUB_DATABASE_URL": url,
+                "FANHUB_SMTP_HOST": "127.0.0.1",
+                "FANHUB_SMTP_PORT": str(port),
+                "FANHUB_SECRET_KEY": "bench-secret",
+                "FANHUB_PUBLIC_URL": "https://fans.bellyup.example",
+                "FANHUB_MAIL_FROM": "Belly Up <news@bellyup.example>",
+            }
+        )
+        from sqlalchemy import insert
+
+        from fanhub.audience.models import Contact
+        from fanhub.campaigns.sending import run_campaign
+        from fanhub.campaigns.service import create_campaign, schedule_campaign
+        from fanhub.config import get_settings
+        from fanhub.db.base import utcnow
+        from fanhub.db.engine import get_database
+        from fanhub.db.migrate import upgrade
+        from fanhub.organizations.service import create_organization
+
+        get_settings.cache_clear()
+        upgrade(url)
+        database = get_database()
+        rounds = max(1, min(args.rounds, n))
+        sizes = [n // rounds + (1 if r < n % rounds else 0) for r in range(rounds)]
+        campaigns: list[int] = []
+        with database.write() as session:
+            now = utcnow()
+            offset = 0
+            for size in sizes:
+                # One organization per round: each round's campaign reaches exactly its own contacts.
+                org = create_organization(session, f"Bench venue {len(campaigns) + 1}").id
+                rows = [
+                    {
+                        "organization_id": org,
+                        "email": f"fan{i}@example.com",
+                        "first_name": "Fan",
+                        "last_name": str(i),
+                        "email_status": "subscribed",
+                        "email_status_at": now,
+                        "sms_status": "unknown",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i in range(offset, offset + size)
+                ]
+                offset += size
+                for start in range(0, size, 5000):
+                    session.execute(insert(Contact), rows[start : start + 5000])
+                campaign = create_campaign(
+                    session,
+                    org,
+                    type="email",
+                    name="Bench",
+                    subject="{{ first_name }} {{ last_name }}, new show on sale",
+                    body="<p>Hi {{ first_name }},</p><p>The Head &amp; The Heart plays Belly Up Aspen. "
+                    '<a href="https://bellyupaspen.com/t">Tickets</a></p>',
+                )
+                schedule_campaign(session, org, campaign.id)
+                campaigns.append(campaign.id)
+
+        # Rounds alternate between the two senders so that load from other processes on the
+        # machine falls on both alike.
+        reference_seconds = fanhub_seconds = 0.0
+        profile = None
+        if os.environ.get("FANHUB_BENCH_PROFILE"):
+            import cProfile
+
+            profile = cProfile.Profile()
+        delivered = 0
+        for size, campaign_id in zip(sizes, campaigns, strict=True):
+            reference_seconds += size / reference_loop(port, size)
+            if profile is not None:
+                profile.enable()
+            started = time.perf_counter()
+            counters = run_campaign(database, campaign_id)
+            fanhub_seconds += time.perf_counter() - started
+            if profile is not None:
+                profile.disable()
+            assert counters["delivered"] == size, counters
+            delivered += counters["delivered"]
+        if profile is not None:
+            import pstats
+
+            pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+        reference = n / reference_seconds
+        rate = delivered / fanhub_seconds
+        print(f"reference smtplib loop: {reference:,.0f} emails/s", file=sys.stderr)
+        print(f"fanhub campaign: {rate:,.0f} emails/s", file=sys.stderr)
+        print(
+            json.dumps(
+                {
+                    "recipients": n,
+                    "emails_s": round(rate, 1),
+                    "reference_emails_s": round(reference, 1),
+                    "ratio": round(rate / reference, 3),
+                    "database": "sqlite" if url.startswith("sqlite") else "postgresql",
+                }
+            )
+        )
+    finally:
+        stop.set()
+        server.join(10)
+        if server.is_alive():
+            server.terminate()
+        if not args.database_url:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Audience segments: which contacts a campaign goes to.
+
+A segment is `{"tags": [...], "list_ids": [...], "genres": [...], "bought_event_ids": [...],
+"interested_event_ids": [...]}`. Keys combine with AND, the values of one key with OR, and an empty
+segment (or an empty list) means everyone. Every segment is restricted to contacts currently
+subscribed on the channel: email needs an address (stored normalised, so valid) and
+`email_status = subscribed`; SMS needs an E.164 phone and `sms_status = subscribed`.
+
+Each key becomes one `contacts.id IN (subquery)` served by the link tables' (key, contact_id)
+indexes, so the database never materialises a join of contacts with tags, lists or orders.
+
+- `tags` are tag names (as the Partners API uses them); `list_ids` are list ids.
+- `bought_event_ids` are fanhub event ids; an order counts unless it is canceled or refunded.
+- `interested_event_ids` are fanhub event ids, matched against a contact's `interested_in_event`
+  (the event's external id) or a subscribe form's `ticket_url` (the event's URL).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from fanhub.audience.models import SUBSCRIBED, Contact, ContactGenre, ContactInterest, ContactList, ContactTag, Tag
+from fanhub.catalog.models import Event, Order
+from fanhub.errors import InvalidInput
+
+EMAIL = "email"
+SMS = "sms"
+
+# key -> element type
+SEGMENT_KEYS: dict[str, type] = {
+    "tags": str,
+    "list_ids": int,
+    "genres": str,
+    "bought_event_ids": int,
+    "interested_event_ids": int,
+}
+
+
+def _problem(field: str, message: str) -> InvalidInput:
+    return InvalidInput(f"{field}: {message}", [{"index": None, "field": field, "message": message}])
+
+
+def validate_segment(segment: Any, field: str = "audience") -> dict[str, list[Any]]:
+    """A clean copy of `segment` (None = everyone); unknown keys and wrong types name the key."""
+    if segment is None:
+        return {}
+    if not isinstance(segment, dict):
+        raise _problem(field, 'must be an object such as {"tags": ["VIP"]}')
+    clean: dict[str, list[Any]] = {}
+    for key, values in segment.items():
+        kind = SEGMENT_KEYS.get(key)
+        if kind is None:
+            raise _problem(f"{field}.{key}", f"unknown key; use one of {', '.join(SEGMENT_KEYS)}")
+        if values is None:
+            continue
+        if not isinstance(values, list):
+            raise _problem(f"{field}.{key}", "must be a list")
+        for index, value in enumerate(values):
+            # bool is an int in Python; a true/false list id is a mistake.
+            if isinstance(value, bool) or not isinstance(value, kind) or (isinstance(value, str) and not value.strip()):
+                expected = "an integer id" if kind is int else "a non-empty string"
+                raise _problem(f"{field}.{key}[{index}]", f"must be {expected}")
+        if values:
+            clean[key] = sorted({str(v).strip() if kind is str else v for v in values})
+    return clean
+
+
+def _channel_filter(channel: str) -> list[Any]:
+    if channel == EMAIL:
+        return [Contact.email.is_not(None), Contact.email_status == SUBSCRIBED]
+    if channel == SMS:
+        return [Contact.phone.is_not(None), Contact.phone.like("+%"), Contact.sms_status == SUBSCRIBED]
+    raise _problem("channel", f"unknown channel {channel!r}")
+
+
+def segment_query(organization_id: int, segment: Any, channel: str) -> Select[Any]:
+    """SELECT of the ids of the organization's contacts in `segment` who are subscribed on `channel`."""
+    clean = validate_segment(segment)
+    query = select(Contact.id).where(Contact.organization_id == organization_id, *_channel_filter(channel))
+    if "tags" in clean:
+        tag_ids = select(Tag.id).where(Tag.organization_id == organization_id, Tag.name.in_(clean["tags"]))
+        query = query.where(Contact.id.in_(select(ContactTag.contact_id).where(ContactTag.tag_id.in_(tag_ids))))
+    if "list_ids" in clean:
+        query = query.where(
+            Contact.id.in_(select(ContactList.contact_id).where(ContactList.list_id.in_(clean["list_ids"])))
+        )
+    if "genres" in clean:
+        query = query.where(
+            Contact.id.in_(select(ContactGenre.contact_id).where(ContactGenre.genre.in_(clean["genres"])))
+        )
+    if "bought_event_ids" in clean:
+        buyers = select(Order.contact_id).where(
+            Order.organization_id == organization_id,
+            Order.event_id.in_(clean["bought_event_ids"]),
+            Order.status.not_in(("canceled", "refunded")),
+        )
+        query = query.where(Contact.id.in_(buyers))
+    if "interested_event_ids" in clean:
+        events = select(Event.external_id, Event.url).where(
+            Event.organization_id == organization_id, Event.id.in_(clean["interested_event_ids"])
+        )
+        external_ids = select(events.subquery().c.external_id)
+        urls = select(Event.url).where(
+            Event.organization_id == organization_id,
+            Event.id.in_(clean["interested_event_ids"]),
+            Event.url.is_not(None),
+        )
+        interested = select(ContactInterest.contact_id).where(
+            ContactInterest.organization_id == organization_id,
+            or_(ContactInterest.event_external_id.in_(external_ids), ContactInterest.ticket_url.in_(urls)),
+        )
+        query = query.where(Contact.id.in_(interested))
+    return query
+
+
+def count_audience(session: Session, organization_id: int, segment: Any) -> dict[str, int]:
+    """How many contacts the segment reaches on each channel."""
+    counts: dict[str, int] = {}
+    for channel in (EMAIL, SMS):
+        inner = segment_query(organization_id, segment, channel).subquery()
+        counts[channel] = int(session.scalar(select(func.count()).select_from(inner)) or 0)
+    return counts

@@ -1,0 +1,596 @@
+"""Read-side reports over events, orders and buyers, shared by the MCP server and the manager.
+
+Sales figures follow one set of rules everywhere:
+
+- canceled orders count for nothing;
+- **tickets sold** are the tickets of `completed` orders (a refunded order gives its tickets back);
+- **gross revenue** is the total of every `completed` or `refunded` order;
+- **refunds** are a completed order's `refunded_amount` plus the whole total of a `refunded` order;
+- **net revenue** = gross - refunds (for an event this equals `catalog.queries`' `revenue`).
+
+Money is summed per currency in integer minor units and shown in major units. **Attendees** of an
+event are the contacts holding at least one completed order for it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from fanhub.audience.identity import try_normalize_email, try_normalize_phone
+from fanhub.audience.models import (
+    SUBSCRIBED,
+    AudienceList,
+    Contact,
+    ContactGenre,
+    ContactList,
+    ContactTag,
+    Tag,
+)
+from fanhub.audience.queries import contact_views
+from fanhub.catalog.models import Event, Order, OrderItem
+from fanhub.catalog.queries import event_views
+from fanhub.errors import InvalidInput, NotFound
+from fanhub.money import to_major
+from fanhub.pagination import Page, PageRequest, paginate
+from fanhub.timeutil import iso_utc
+
+GroupBy = Literal["day", "ticket_type", "source"]
+GROUP_BY_VALUES: tuple[str, ...] = ("day", "ticket_type", "source")
+SOLD_STATUSES = ("completed", "refunded")
+
+
+# --- instants ---------------------------------------------------------------------------------------
+
+
+def parse_bound(value: str | None, field_name: str, *, end: bool = False) -> datetime | None:
+    """A date (`2024-03-02`, a whole UTC day) or an ISO 8601 datetime (UTC unless it has an offset).
+
+    As a lower bound a date means its first instant; as an upper bound (`end=True`) the bound is
+    exclusive and a date means the start of the next day, so `end_date=2024-03-02` includes that day.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            start = datetime.combine(day, time(0), tzinfo=UTC)
+            return start + timedelta(days=1) if end else start
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(
+            f"{field_name}: {value!r} is not a date (YYYY-MM-DD) or an ISO 8601 datetime",
+            [{"index": None, "field": field_name, "message": "not a date or datetime"}],
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def check_range(start: datetime | None, end: datetime | None, start_field: str, end_field: str) -> None:
+    if start is not None and end is not None and end <= start:
+        raise InvalidInput(
+            f"{end_field} must be after {start_field}",
+            [{"index": None, "field": end_field, "message": f"must be after {start_field}"}],
+        )
+
+
+# --- events -------------------------------------------------------------------------------------------
+
+
+def search_events(
+    session: Session,
+    organization_id: int,
+    request: PageRequest,
+    *,
+    status: str | None = None,
+    source: str | None = None,
+    query: str | None = None,
+    starts_from: datetime | None = None,
+    starts_before: datetime | None = None,
+) -> Page[dict[str, Any]]:
+    """Events filtered on status, source, a text query (name, performers, venue) and start time; soonest first."""
+    stmt = select(Event).where(Event.organization_id == organization_id)
+    if status:
+        stmt = stmt.where(Event.status == status)
+    if source:
+        stmt = stmt.where(Event.source == source)
+    if starts_from is not None:
+        stmt = stmt.where(Event.start_at >= starts_from)
+    if starts_before is not None:
+        stmt = stmt.where(Event.start_at < starts_before)
+    if query and query.strip():
+        pattern = f"%{_escape_like(query.strip().lower())}%"
+        stmt = stmt.where(
+            or_(
+                func.lower(Event.name).like(pattern, escape="\\"),
+                func.lower(func.coalesce(Event.location_name, "")).like(pattern, escape="\\"),
+                func.lower(func.coalesce(Event.description, "")).like(pattern, escape="\\"),
+                func.lower(Event.external_id).like(pattern, escape="\\"),
+            )
+        )
+    page = paginate(session, stmt.order_by(Event.start_at, Event.id), request)
+    return Page(event_views(session, page.items), page.page, page.per_page, page.has_more)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def get_owned_event(session: Session, organization_id: int, event_id: int) -> Event:
+    event = session.get(Event, event_id)
+    if event is None or event.organization_id != organization_id:
+        raise NotFound(f"event {event_id} not found")
+    return event
+
+
+@dataclass
+class Totals:
+    """Sales figures of one group in one currency, in minor units."""
+
+    currency: str
+    orders: int = 0
+    tickets_sold: int = 0
+    gross_cents: int = 0
+    refunds_cents: int = 0
+    refunded_orders: int = 0
+    contacts: set[int] = field(default_factory=set)
+
+    def add_order(self, status: str, tickets: int, total: int, refunded: int, contact_id: int | None) -> None:
+        if status not in SOLD_STATUSES:
+            return
+        self.orders += 1
+        self.gross_cents += total
+        if status == "completed":
+            self.tickets_sold += tickets
+            self.refunds_cents += refunded
+            if contact_id is not None:
+                self.contacts.add(contact_id)
+        else:
+            self.refunds_cents += total
+            self.refunded_orders += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "currency_code": self.currency,
+            "orders": self.orders,
+            "tickets_sold": self.tickets_sold,
+            "gross_revenue": to_major(self.gross_cents, self.currency),
+            "refunds": to_major(self.refunds_cents, self.currency),
+            "net_revenue": to_major(self.gross_cents - self.refunds_cents, self.currency),
+            "refunded_orders": self.refunded_orders,
+        }
+
+
+def event_sales(session: Session, organization_id: int, event_id: int) -> dict[str, Any]:
+    """An event's figures per currency plus its attendee count (see the module docstring for the rules)."""
+    get_owned_event(session, organization_id, event_id)
+    totals: dict[str, Totals] = {}
+    rows = session.execute(
+        select(Order.status, Order.tickets, Order.total_cents, Order.refunded_cents, Order.currency, Order.contact_id)
+        .where(Order.organization_id == organization_id, Order.event_id == event_id)
+        .order_by(Order.id)
+    )
+    attendees: set[int] = set()
+    for status, tickets, total, refunded, currency, contact_id in rows:
+        totals.setdefault(currency, Totals(currency)).add_order(status, tickets, total, refunded, contact_id)
+        if status == "completed":
+            attendees.add(contact_id)
+    return {
+        "attendees": len(attendees),
+        "by_currency": [totals[c].as_dict() for c in sorted(totals)],
+    }
+
+
+# --- attendees ----------------------------------------------------------------------------------------
+
+
+def _attendee_ids_query(organization_id: int, event_id: int) -> Select[Any]:
+    return (
+        select(Order.contact_id)
+        .where(Order.organization_id == organization_id, Order.event_id == event_id, Order.status == "completed")
+        .distinct()
+    )
+
+
+def list_attendees(session: Session, organization_id: int, event_id: int, request: PageRequest) -> Page[dict[str, Any]]:
+    """Buyers holding completed orders for the event, by contact id, with their orders and consent."""
+    get_owned_event(session, organization_id, event_id)
+    ids = _attendee_ids_query(organization_id, event_id).subquery()
+    stmt = select(Contact).where(Contact.organization_id == organization_id, Contact.id.in_(select(ids.c.contact_id)))
+    page = paginate(session, stmt.order_by(Contact.id), request)
+    return Page(attendee_views(session, organization_id, event_id, page.items), page.page, page.per_page, page.has_more)
+
+
+def attendee_views(
+    session: Session, organization_id: int, event_id: int, contacts: Sequence[Contact]
+) -> list[dict[str, Any]]:
+    ids = [c.id for c in contacts]
+    orders: dict[int, list[Order]] = defaultdict(list)
+    items: dict[int, list[OrderItem]] = defaultdict(list)
+    if ids:
+        for order in session.scalars(
+            select(Order)
+            .where(Order.organization_id == organization_id, Order.event_id == event_id, Order.contact_id.in_(ids))
+            .order_by(Order.placed_at, Order.id)
+        ):
+            orders[order.contact_id].append(order)
+        order_ids = [o.id for group in orders.values() for o in group]
+        for item in session.scalars(select(OrderItem).where(OrderItem.order_id.in_(order_ids)).order_by(OrderItem.id)):
+            items[item.order_id].append(item)
+    views = []
+    for c in contacts:
+        own = orders[c.id]
+        views.append(
+            {
+                "contact_id": c.id,
+                "email": c.email,
+                "phone": c.phone,
+                "first_name": c.first_name,
+                "last_name": c.last_name,
+                "tickets": sum(o.tickets for o in own if o.status == "completed"),
+                "email_subscription": c.email_status,
+                "sms_subscription": c.sms_status,
+                "orders": [
+                    {
+                        "order_id": o.id,
+                        "source": o.source,
+                        "external_id": o.external_id,
+                        "status": o.status,
+                        "tickets": o.tickets,
+                        "total_price": to_major(o.total_cents, o.currency),
+                        "refunded_amount": to_major(o.refunded_cents, o.currency),
+                        "currency_code": o.currency,
+                        "placed_at": iso_utc(o.placed_at),
+                        "ticket_types": [{"name": i.ticket_type_name, "quantity": i.quantity} for i in items[o.id]],
+                    }
+                    for o in own
+                ],
+            }
+        )
+    return views
+
+
+ATTENDEE_CSV_COLUMNS = (
+    "contact_id",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "tickets",
+    "ticket_types",
+    "total_paid",
+    "currency_code",
+    "sources",
+    "first_order_at",
+    "email_subscription",
+    "sms_subscription",
+)
+
+
+def attendee_csv(session: Session, organization_id: int, event_id: int, chunk: int = 500) -> tuple[str, int]:
+    """The event's attendees as CSV text (one row per contact) and the row count."""
+    get_owned_event(session, organization_id, event_id)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(ATTENDEE_CSV_COLUMNS)
+    count = 0
+    ids = sorted(session.scalars(_attendee_ids_query(organization_id, event_id)))
+    for start in range(0, len(ids), chunk):
+        contacts = list(
+            session.scalars(select(Contact).where(Contact.id.in_(ids[start : start + chunk])).order_by(Contact.id))
+        )
+        for view in attendee_views(session, organization_id, event_id, contacts):
+            completed = [o for o in view["orders"] if o["status"] == "completed"]
+            currencies = sorted({o["currency_code"] for o in completed})
+            ticket_types: dict[str, int] = defaultdict(int)
+            for o in completed:
+                for t in o["ticket_types"]:
+                    ticket_types[t["name"] or "(unnamed)"] += t["quantity"]
+            paid = sum((o["total_price"] or 0) - (o["refunded_amount"] or 0) for o in completed)
+            writer.writerow(
+                [
+                    view["contact_id"],
+                    view["email"] or "",
+                    view["phone"] or "",
+                    view["first_name"] or "",
+                    view["last_name"] or "",
+                    view["tickets"],
+                    "; ".join(f"{name} x{qty}" for name, qty in sorted(ticket_types.items())),
+                    f"{paid:.2f}" if len(currencies) == 1 else "",
+                    "/".join(currencies),
+                    "; ".join(sorted({o["source"] for o in completed})),
+                    completed[0]["placed_at"] if completed else "",
+                    view["email_subscription"],
+                    view["sms_subscription"],
+                ]
+            )
+            count += 1
+    return out.getvalue(), count
+
+
+# --- sales report -------------------------------------------------------------------------------------
+
+
+def sales_report(
+    session: Session,
+    organization_id: int,
+    *,
+    group_by: str,
+    event_id: int | None = None,
+    placed_from: datetime | None = None,
+    placed_before: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Tickets and revenue grouped by UTC day of sale, ticket type or source, one row per group and currency.
+
+    Dates filter on when orders were placed. For `ticket_type` the figures come from order items (a
+    row's `orders` counts the orders holding that ticket type): a partial refund is shared among an
+    order's items in proportion to their totals.
+    """
+    if group_by not in GROUP_BY_VALUES:
+        raise InvalidInput(
+            f"group_by must be one of {', '.join(GROUP_BY_VALUES)}",
+            [{"index": None, "field": "group_by", "message": "unknown grouping"}],
+        )
+    conditions = _sale_conditions(session, organization_id, event_id, placed_from, placed_before)
+    groups: dict[tuple[str, str], Totals] = {}
+
+    def bucket(key: str, currency: str) -> Totals:
+        return groups.setdefault((key, currency), Totals(currency))
+
+    if group_by == "ticket_type":
+        orders: dict[int, tuple[str, int, int]] = {}
+        order_items: dict[int, list[tuple[str, int, int, str]]] = defaultdict(list)
+        item_rows = (
+            select(
+                Order.id,
+                Order.status,
+                Order.total_cents,
+                Order.refunded_cents,
+                OrderItem.ticket_type_name,
+                OrderItem.quantity,
+                OrderItem.total_cents,
+                OrderItem.currency,
+            )
+            .join(OrderItem, OrderItem.order_id == Order.id)
+            .where(and_(*conditions))
+            .order_by(Order.id, OrderItem.id)
+        )
+        for oid, status, o_total, o_refunded, name, qty, i_total, currency in session.execute(item_rows):
+            orders[oid] = (status, o_total, o_refunded)
+            order_items[oid].append((name or "(unnamed)", qty, i_total, currency))
+        for oid, (status, _total, o_refunded) in orders.items():
+            shares = _share(o_refunded, [i[2] for i in order_items[oid]]) if status == "completed" else None
+            for index, (name, qty, i_total, currency) in enumerate(order_items[oid]):
+                refunded = shares[index] if shares is not None else 0
+                bucket(name, currency).add_order(status, qty, i_total, refunded, None)
+    else:
+        order_rows = select(
+            Order.status,
+            Order.tickets,
+            Order.total_cents,
+            Order.refunded_cents,
+            Order.currency,
+            Order.placed_at,
+            Order.source,
+        ).where(and_(*conditions))
+        for status, tickets, total, refunded, currency, placed_at, source in session.execute(order_rows):
+            key = placed_at.astimezone(UTC).date().isoformat() if group_by == "day" else source
+            bucket(key, currency).add_order(status, tickets, total, refunded, None)
+    return [{group_by: key, **groups[(key, currency)].as_dict()} for key, currency in sorted(groups)]
+
+
+def sales_totals(
+    session: Session,
+    organization_id: int,
+    *,
+    event_id: int | None = None,
+    placed_from: datetime | None = None,
+    placed_before: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The same figures as `sales_report`, for all matching orders together: one entry per currency."""
+    conditions = _sale_conditions(session, organization_id, event_id, placed_from, placed_before)
+    totals: dict[str, Totals] = {}
+    stmt = select(Order.status, Order.tickets, Order.total_cents, Order.refunded_cents, Order.currency).where(
+        and_(*conditions)
+    )
+    for status, tickets, total, refunded, currency in session.execute(stmt):
+        totals.setdefault(currency, Totals(currency)).add_order(status, tickets, total, refunded, None)
+    return [totals[c].as_dict() for c in sorted(totals)]
+
+
+def _sale_conditions(
+    session: Session,
+    organization_id: int,
+    event_id: int | None,
+    placed_from: datetime | None,
+    placed_before: datetime | None,
+) -> list[Any]:
+    if event_id is not None:
+        get_owned_event(session, organization_id, event_id)
+    conditions: list[Any] = [Order.organization_id == organization_id, Order.status.in_(SOLD_STATUSES)]
+    if event_id is not None:
+        conditions.append(Order.event_id == event_id)
+    if placed_from is not None:
+        conditions.append(Order.placed_at >= placed_from)
+    if placed_before is not None:
+        conditions.append(Order.placed_at < placed_before)
+    return conditions
+
+
+def _share(amount: int, weights: Sequence[int]) -> list[int]:
+    """Split `amount` in proportion to `weights` (integers summing to `amount`; the remainder goes last)."""
+    total = sum(weights)
+    if not weights:
+        return []
+    if total <= 0:
+        return [0] * (len(weights) - 1) + [amount]
+    shares = [amount * w // total for w in weights]
+    shares[-1] += amount - sum(shares)
+    return shares
+
+
+# --- contacts -----------------------------------------------------------------------------------------
+
+SUBSCRIBABLE_CHANNELS = ("email", "sms")
+
+
+def search_contacts(
+    session: Session,
+    organization_id: int,
+    request: PageRequest,
+    *,
+    query: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    tag: str | None = None,
+    list_id: int | None = None,
+    genre: str | None = None,
+    subscribed_to: str | None = None,
+    bought_event_id: int | None = None,
+) -> Page[dict[str, Any]]:
+    """Contacts matching every given filter, by id; `query` matches name, email or phone as a substring."""
+    stmt = select(Contact).where(Contact.organization_id == organization_id)
+    if query and query.strip():
+        pattern = f"%{_escape_like(query.strip().lower())}%"
+        stmt = stmt.where(
+            or_(
+                *(
+                    func.lower(func.coalesce(column, "")).like(pattern, escape="\\")
+                    for column in (
+                        Contact.email,
+                        Contact.phone,
+                        Contact.first_name,
+                        Contact.last_name,
+                        Contact.full_name,
+                    )
+                ),
+                func.lower(func.coalesce(Contact.first_name, "") + " " + func.coalesce(Contact.last_name, "")).like(
+                    pattern, escape="\\"
+                ),
+            )
+        )
+    if email is not None:
+        stmt = stmt.where(Contact.email == (try_normalize_email(email) or email.strip().lower()))
+    if phone is not None:
+        stmt = stmt.where(Contact.phone == (try_normalize_phone(phone) or phone.strip()))
+    if tag is not None:
+        stmt = stmt.where(
+            Contact.id.in_(
+                select(ContactTag.contact_id)
+                .join(Tag, Tag.id == ContactTag.tag_id)
+                .where(Tag.organization_id == organization_id, Tag.name == tag)
+            )
+        )
+    if list_id is not None:
+        stmt = stmt.where(
+            Contact.id.in_(
+                select(ContactList.contact_id)
+                .join(AudienceList, AudienceList.id == ContactList.list_id)
+                .where(AudienceList.organization_id == organization_id, ContactList.list_id == list_id)
+            )
+        )
+    if genre is not None:
+        stmt = stmt.where(
+            Contact.id.in_(
+                select(ContactGenre.contact_id).where(func.lower(ContactGenre.genre) == genre.strip().lower())
+            )
+        )
+    if subscribed_to is not None:
+        if subscribed_to not in SUBSCRIBABLE_CHANNELS:
+            raise InvalidInput(
+                "subscribed_to must be email or sms",
+                [{"index": None, "field": "subscribed_to", "message": "must be email or sms"}],
+            )
+        column = Contact.email_status if subscribed_to == "email" else Contact.sms_status
+        stmt = stmt.where(column == SUBSCRIBED)
+    if bought_event_id is not None:
+        get_owned_event(session, organization_id, bought_event_id)
+        stmt = stmt.where(Contact.id.in_(_attendee_ids_query(organization_id, bought_event_id)))
+    page = paginate(session, stmt.order_by(Contact.id), request)
+    return Page(contact_views(session, page.items), page.page, page.per_page, page.has_more)
+
+
+def find_contact_id(session: Session, organization_id: int, email: str) -> int:
+    normalized = try_normalize_email(email) or email.strip().lower()
+    contact_id = session.scalar(
+        select(Contact.id).where(Contact.organization_id == organization_id, Contact.email == normalized)
+    )
+    if contact_id is None:
+        raise NotFound(f"contact with email {email!r} not found")
+    return int(contact_id)
+
+
+def contact_orders(session: Session, organization_id: int, contact_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    """A contact's most recent orders with their event names (newest first, at most `limit`)."""
+    stmt = (
+        select(Order, Event.name)
+        .outerjoin(Event, Event.id == Order.event_id)
+        .where(Order.organization_id == organization_id, Order.contact_id == contact_id)
+        .order_by(Order.placed_at.desc(), Order.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "order_id": o.id,
+            "event_id": o.event_id,
+            "event_name": name,
+            "source": o.source,
+            "status": o.status,
+            "tickets": o.tickets,
+            "total_price": to_major(o.total_cents, o.currency),
+            "refunded_amount": to_major(o.refunded_cents, o.currency),
+            "currency_code": o.currency,
+            "placed_at": iso_utc(o.placed_at),
+        }
+        for o, name in session.execute(stmt)
+    ]
+
+
+def existing_contact_ids(session: Session, organization_id: int, ids: Iterable[int]) -> set[int]:
+    wanted = sorted(set(ids))
+    found: set[int] = set()
+    for start in range(0, len(wanted), 500):
+        found.update(
+            session.scalars(
+                select(Contact.id).where(
+                    Contact.organization_id == organization_id, Contact.id.in_(wanted[start : start + 500])
+                )
+            )
+        )
+    return found
+
+
+def contact_campaign_touches(
+    session: Session, organization_id: int, contact_id: int, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The contact's campaign deliveries (newest first) with first open, first click and unsubscribe."""
+    from fanhub.campaigns.models import Campaign, Delivery
+
+    stmt = (
+        select(Delivery, Campaign.name)
+        .join(Campaign, Campaign.id == Delivery.campaign_id)
+        .where(Delivery.organization_id == organization_id, Delivery.contact_id == contact_id)
+        .order_by(Delivery.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "campaign_id": d.campaign_id,
+            "campaign_name": name,
+            "channel": d.channel,
+            "status": d.status,
+            "sent_at": iso_utc(d.sent_at),
+            "opened_at": iso_utc(d.opened_at),
+            "clicked_at": iso_utc(d.clicked_at),
+            "unsubscribed_at": iso_utc(d.unsubscribed_at),
+        }
+        for d, name in session.execute(stmt)
+    ]

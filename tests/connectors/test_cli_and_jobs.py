@@ -21,6 +21,7 @@ from fanhub.connectors.jobs import run_due_syncs
 from fanhub.connectors.models import Connection
 from fanhub.connectors.service import connect_eventbrite, connect_tickettailor, set_interval
 from fanhub.db.engine import Database
+from fanhub.secrets import KEY_FILE
 from tests.conftest import Tenant, drain
 from tests.fakes.eventbrite import FakeEventbrite
 from tests.fakes.ticketor import FakeTicketor
@@ -168,7 +169,7 @@ def test_credentials_are_encrypted_at_rest(db: Database, org: Tenant, tt: FakeTi
 def test_generated_key_file_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'x' / 'fanhub.db'}", secret_key=None)
     token = crypto.encrypt_json({"a": 1}, settings)
-    key_file = tmp_path / "x" / crypto.KEY_FILE
+    key_file = tmp_path / "x" / KEY_FILE
     assert key_file.exists() and stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
     assert crypto.decrypt_json(token, settings) == {"a": 1}  # the same key is read back
     other = Settings(database_url=f"sqlite:///{tmp_path / 'y' / 'fanhub.db'}", secret_key=None)

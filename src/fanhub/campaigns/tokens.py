@@ -1,7 +1,7 @@
 """Signed tracking tokens: opens, clicks and unsubscribes name a delivery (and a link) with an HMAC.
 
 A token is `<purpose><delivery id>[.<link id>].<signature>` with ids in base 36 and a truncated
-HMAC-SHA256 (keyed by `FANHUB_SECRET_KEY`) over purpose and ids. They are short because SMS
+HMAC-SHA256 (keyed by the deployment secret, `fanhub.secrets`) over purpose and ids. They are short because SMS
 bodies carry them; 80 bits of signature are far beyond what an online guesser can try.
 A forged or altered token never verifies, so nobody can unsubscribe someone else or mint a
 redirect; the click redirect additionally only goes to a URL stored as one of the campaign's links.
@@ -12,10 +12,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import secrets
 from functools import lru_cache
 
-from fanhub.config import get_settings
+from fanhub.secrets import deployment_secret
 
 OPEN = "o"
 CLICK = "c"
@@ -25,26 +24,13 @@ SMS_STATUS = "s"
 _SIG_BYTES = 10
 
 
-@lru_cache(maxsize=4)
-def _key_for(configured: str | None, data_dir: str) -> bytes:
-    if configured:
-        return configured.encode()
-    # No secret configured (the embedded default): keep one beside the database, created once.
-    from pathlib import Path
-
-    path = Path(data_dir) / "fanhub-secret.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
-
-
 def _key() -> bytes:
-    settings = get_settings()
-    if settings.secret_key:
-        return _key_for(settings.secret_key, "")
-    return _key_for(None, str(settings.data_dir))
+    return _key_bytes(deployment_secret())
+
+
+@lru_cache(maxsize=4)
+def _key_bytes(secret: str) -> bytes:
+    return secret.encode()
 
 
 def _b36(value: int) -> str:

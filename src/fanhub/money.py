@@ -39,11 +39,33 @@ def minor_unit_exponent(currency: str) -> int:
 
 
 def to_minor(amount: Decimal | float | int | None, currency: str) -> int | None:
-    """Major units (30.00) to minor units (3000), rounding half up at the currency's precision."""
+    """Major units (30.00) to minor units (3000), rounding half up at the currency's precision.
+
+    A float is read as the decimal it prints as (its shortest repr, i.e. what the JSON said), so
+    0.285 USD is 29 cents, not the 28.4999… cents of its binary value.
+    """
     if amount is None:
         return None
-    value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
-    return int((value.scaleb(minor_unit_exponent(currency))).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    exponent = minor_unit_exponent(currency)
+    if isinstance(amount, int):
+        return amount * 10**exponent
+    if isinstance(amount, float):
+        fast = _float_to_minor(amount, exponent)
+        if fast is not None:
+            return fast
+    value = amount if isinstance(amount, Decimal) else Decimal(repr(amount))
+    return int(value.scaleb(exponent).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _float_to_minor(amount: float, exponent: int) -> int | None:
+    """Decimal-string arithmetic on the shortest repr; None for forms it does not handle (1e-05, nan)."""
+    text = repr(amount)
+    if amount < 0 or not text[0].isdigit() or "e" in text or "n" in text:
+        return None
+    whole, _, fraction = text.partition(".")
+    digits = (fraction + "0" * (exponent + 1))[: exponent + 1]
+    minor = int(whole) * 10**exponent + (int(digits[:exponent]) if exponent else 0)
+    return minor + 1 if digits[exponent] >= "5" else minor
 
 
 def to_major(minor: int | None, currency: str) -> float | None:

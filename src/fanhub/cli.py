@@ -135,10 +135,15 @@ def serve(
             "uv run fanhub org create 'My Venue'",
             "uv run fanhub key create --org 1 --partner my-ticketing",
         ]
+    setup_link = _manager_setup_link(base)
+    if setup_link:
+        info["setup_link"] = setup_link
     if as_json:
         emit(True, info)
     else:
         console.print(f"[bold]fanhub[/bold] serving on {base} (database {info['database_url']})")
+        if setup_link:
+            console.print(f"No manager user yet. Create the first admin (one-time link, valid 24 h):\n  {setup_link}")
         console.print(f"API docs: {base}/docs")
         if not has_org:
             console.print("No organization yet. Create one and a partner key:")
@@ -155,6 +160,24 @@ def serve(
         workers=workers,
         log_level="warning" if as_json else "info",
     )
+
+
+def _manager_setup_link(base: str) -> str | None:
+    """A one-time link creating the first manager admin, while the database has no user."""
+    import os
+
+    from fanhub.modules import import_if_present
+
+    users = import_if_present("fanhub.auth.users")
+    if users is None:
+        return None
+    with get_database().write() as session:
+        token = users.create_setup_token(session)
+    if token is None:
+        return None
+    public = get_settings().public_url.rstrip("/")
+    root = public if "FANHUB_PUBLIC_URL" in os.environ else base
+    return f"{root}/manager/setup?token={token}"
 
 
 @app.command()

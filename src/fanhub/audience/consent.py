@@ -3,7 +3,8 @@
 Used by the Partners API, connectors, CSV import, unsubscribe links and STOP replies alike.
 
 Rules:
-- An unsubscribe is always honoured.
+- An unsubscribe is always honoured, except a "soft" one (`UNSUBSCRIBE_UNLESS_SUBSCRIBED`: a CSV
+  import in "unsubscribe only if not subscribed" mode), which leaves a current subscriber subscribed.
 - A subscribe over "unknown" is honoured.
 - A subscribe over an opt-out (an explicit "unsubscribed") is honoured only when the source's
   way of asking is an explicit, deliberate opt-in (`ALWAYS` below): a Partners API contact with
@@ -44,6 +45,9 @@ RESUBSCRIBE_POLICY: dict[str, Resubscribe] = {
     "connector": Resubscribe.NEVER,
 }
 
+# Ways of unsubscribing that never override a current subscription (they only settle "unknown").
+UNSUBSCRIBE_UNLESS_SUBSCRIBED = frozenset({"import.unsubscribe_if_not_subscribed"})
+
 
 @dataclass(frozen=True)
 class ConsentChange:
@@ -64,6 +68,8 @@ def policy_for(via: str) -> Resubscribe:
 def should_apply(current_status: str, current_status_at: datetime | None, change: ConsentChange) -> bool:
     """Whether `change` moves the contact's state; False also for changes that would be no-ops."""
     if not change.subscribed:
+        if change.via in UNSUBSCRIBE_UNLESS_SUBSCRIBED and current_status == SUBSCRIBED:
+            return False
         return current_status != UNSUBSCRIBED
     if current_status == SUBSCRIBED:
         return False

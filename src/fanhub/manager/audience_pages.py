@@ -1,0 +1,290 @@
+"""Audience pages: the contacts table (search, filters, keyset pages, bulk tag / add to list, CSV
+export), the contact page (identities, sources, consent timeline, orders, deliveries), tags and lists."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+from starlette.datastructures import FormData
+
+from fanhub.audience.consent import EMAIL, SMS, ConsentChange
+from fanhub.audience.models import AudienceList, Tag
+from fanhub.audience.queries import get_contact
+from fanhub.audience.service import AudienceWriter, change_consent, create_list, create_tag, list_lists, list_tags
+from fanhub.audience.vocabulary import genres
+from fanhub.auth.users import MARKETER, VIEWER, SessionInfo
+from fanhub.catalog.queries import list_orders
+from fanhub.db.base import utcnow
+from fanhub.errors import InvalidInput, NotFound
+from fanhub.manager import queries, vocabulary
+from fanhub.manager.web import (
+    action,
+    database,
+    field_errors,
+    form_ints,
+    form_str,
+    html,
+    org_zone,
+    page,
+    path_int,
+    query_int,
+    redirect,
+)
+from fanhub.pagination import PageRequest
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> str:
+    """A CSV cell that spreadsheet programs will not run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def register(router: APIRouter) -> None:
+    page(router, "/contacts")(contacts)
+    page(router, "/contacts/export.csv")(export_contacts)
+    action(router, "/contacts/bulk", MARKETER)(bulk)
+    page(router, "/contacts/{contact_id}")(contact_detail)
+    action(router, "/contacts/{contact_id}/consent", MARKETER)(contact_consent)
+    page(router, "/tags")(vocabulary_page)
+    action(router, "/tags", MARKETER)(create_vocabulary)
+    action(router, "/tags/{kind}/{item_id}/rename", MARKETER)(rename_vocabulary)
+    action(router, "/tags/{kind}/{item_id}/delete", MARKETER)(delete_vocabulary)
+
+
+def contacts(request: Request, user: SessionInfo) -> Response:
+    org = user.organization_id
+    assert org is not None
+    f = queries.ContactFilter.from_params(request.query_params)
+    after = query_int(request, "after")
+    with database(request).read() as session:
+        rows, next_cursor = queries.contacts_page(session, org, f, after)
+        tags, lists = queries.labels_for(session, [c.id for c in rows])
+        count = queries.count_contacts_matching(session, org, f) if request.query_params.get("count") else None
+        all_tags = list_tags(session, org)
+        all_lists = list_lists(session, org)
+        events = queries.event_choices(session, org)
+    return html(
+        request,
+        "contacts.html",
+        {
+            "rows": rows,
+            "tags": tags,
+            "lists": lists,
+            "f": f,
+            "params": f.params(),
+            "next_cursor": next_cursor,
+            "after": after,
+            "count": count,
+            "all_tags": all_tags,
+            "all_lists": all_lists,
+            "genres": genres(),
+            "statuses": queries.STATUSES,
+            "can_edit": user.can(MARKETER),
+            "events": events,
+        },
+        user=user,
+        zone=org_zone(request, org),
+    )
+
+
+def export_contacts(request: Request, user: SessionInfo) -> Response:
+    org = user.organization_id
+    assert org is not None
+    f = queries.ContactFilter.from_params(request.query_params)
+    db = database(request)
+
+    def rows() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(
+            [
+                "id",
+                "email",
+                "phone",
+                "first_name",
+                "last_name",
+                "full_name",
+                "email_status",
+                "sms_status",
+                "tags",
+                "lists",
+                "created_at",
+            ]
+        )
+        with db.read() as session:
+            batch = []
+            for contact in queries.iter_contacts(session, org, f):
+                batch.append(contact)
+                if len(batch) == 1000:
+                    yield from _export_batch(session, batch, writer, buffer)
+                    batch = []
+            yield from _export_batch(session, batch, writer, buffer)
+
+    stamp = utcnow().strftime("%Y%m%d-%H%M")
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="contacts-{stamp}.csv"', "Cache-Control": "no-store"},
+    )
+
+
+def _export_batch(session, batch, writer, buffer) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    tags, lists = queries.labels_for(session, [c.id for c in batch])
+    for c in batch:
+        writer.writerow(
+            [
+                safe_cell(v)
+                for v in (
+                    c.id,
+                    c.email,
+                    c.phone,
+                    c.first_name,
+                    c.last_name,
+                    c.full_name,
+                    c.email_status,
+                    c.sms_status,
+                    "; ".join(tags.get(c.id, [])),
+                    "; ".join(lists.get(c.id, [])),
+                    c.created_at.isoformat(),
+                )
+            ]
+        )
+    value = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    if value:
+        yield value
+
+
+def bulk(request: Request, user: SessionInfo, form: FormData) -> Response:
+    org = user.organization_id
+    assert org is not None
+    ids = form_ints(form, "contact_id")
+    what, _, raw_target = form_str(form, "bulk_target").partition(":")
+    target = [int(raw_target)] if raw_target.isdigit() and len(raw_target) < 18 else []
+    back = form_str(form, "back", 2000)
+    back = back if back.startswith("/manager/contacts") else "/manager/contacts"
+    if not ids or not target:
+        return redirect(back, "Select contacts and a tag or list first.")
+    with database(request).write() as session:
+        owned = queries.owned_contact_ids(session, org, ids)
+        writer = AudienceWriter(session, org, f"staff:{user.user_id}")
+        if what == "tag":
+            tag = session.get(Tag, target[0])
+            if tag is None or tag.organization_id != org:
+                raise NotFound("tag")
+            writer.add_tags([(cid, tag.id) for cid in owned])
+            message = f"Tagged {len(owned)} contact(s) with {tag.name}."
+        elif what == "list":
+            item = session.get(AudienceList, target[0])
+            if item is None or item.organization_id != org:
+                raise NotFound("list")
+            writer.add_lists([(cid, item.id) for cid in owned])
+            message = f"Added {len(owned)} contact(s) to {item.name}."
+        else:
+            raise InvalidInput("choose tag or list")
+    return redirect(back, message)
+
+
+def contact_detail(request: Request, user: SessionInfo) -> Response:
+    org = user.organization_id
+    assert org is not None
+    contact_id = path_int(request, "contact_id")
+    with database(request).read() as session:
+        contact = get_contact(session, org, contact_id, with_ledger=True)
+        orders = list_orders(session, org, PageRequest(1, 50), contact_id=contact_id).items
+        deliveries = queries.contact_deliveries(session, org, contact_id)
+    return html(
+        request,
+        "contact.html",
+        {"c": contact, "orders": orders, "deliveries": deliveries, "can_edit": user.can(MARKETER)},
+        user=user,
+        zone=org_zone(request, org),
+    )
+
+
+def contact_consent(request: Request, user: SessionInfo, form: FormData) -> Response:
+    org = user.organization_id
+    assert org is not None
+    contact_id = path_int(request, "contact_id")
+    channel = form_str(form, "channel")
+    wanted = form_str(form, "subscribed")
+    if channel not in (EMAIL, SMS) or wanted not in ("true", "false"):
+        raise InvalidInput("choose a channel and a state")
+    with database(request).write() as session:
+        change = ConsentChange(channel, wanted == "true", "staff", f"staff:{user.user_id}", utcnow(), wanted)
+        changed = change_consent(session, org, contact_id, change)
+    notice = "Subscription updated." if changed else "Nothing changed."
+    return redirect(f"/manager/contacts/{contact_id}", notice)
+
+
+def vocabulary_page(
+    request: Request, user: SessionInfo, errors: dict[str, str] | None = None, status: int = 200
+) -> Response:
+    org = user.organization_id
+    assert org is not None
+    with database(request).read() as session:
+        tag_rows = vocabulary.with_counts(session, "tag", org)
+        list_rows = vocabulary.with_counts(session, "list", org)
+    return html(
+        request,
+        "tags.html",
+        {"tag_rows": tag_rows, "list_rows": list_rows, "errors": errors or {}, "can_edit": user.can(MARKETER)},
+        user=user,
+        status=status,
+    )
+
+
+def create_vocabulary(request: Request, user: SessionInfo, form: FormData) -> Response:
+    org = user.organization_id
+    assert org is not None
+    kind = form_str(form, "kind")
+    name = form_str(form, "name", 300)
+    if kind not in vocabulary.KINDS:
+        raise InvalidInput("choose tag or list")
+    if len(name) > 200:
+        return vocabulary_page(request, user, {kind: "The name is too long (200 characters at most)."}, 400)
+    try:
+        with database(request).write() as session:
+            item = (create_tag if kind == "tag" else create_list)(session, org, name)
+            item_id, item_name = item.id, item.name
+    except InvalidInput as exc:
+        return vocabulary_page(request, user, {kind: exc.message}, 400)
+    return redirect("/manager/tags", f"Created {kind} {item_name} (id {item_id}).")
+
+
+def _kind(request: Request) -> str:
+    kind = str(request.path_params.get("kind", ""))
+    if kind not in vocabulary.KINDS:
+        raise NotFound(kind)
+    return kind
+
+
+def rename_vocabulary(request: Request, user: SessionInfo, form: FormData) -> Response:
+    org = user.organization_id
+    assert org is not None
+    kind, item_id = _kind(request), path_int(request, "item_id")
+    try:
+        with database(request).write() as session:
+            vocabulary.rename(session, kind, org, item_id, form_str(form, "name", 300))
+    except InvalidInput as exc:
+        return vocabulary_page(request, user, {f"{kind}-{item_id}": field_errors(exc).get("name", exc.message)}, 400)
+    return redirect("/manager/tags", f"Renamed the {kind}.")
+
+
+def delete_vocabulary(request: Request, user: SessionInfo, form: FormData) -> Response:
+    org = user.organization_id
+    assert org is not None
+    kind, item_id = _kind(request), path_int(request, "item_id")
+    with database(request).write() as session:
+        vocabulary.remove(session, kind, org, item_id)
+    return redirect("/manager/tags", f"Deleted the {kind}.")
+
+
+__all__ = ["register", "safe_cell", "VIEWER"]

@@ -1,0 +1,159 @@
+"""The dashboard and the events pages (list with sales; event page with sales per day and orders)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from fanhub.auth.users import SessionInfo
+from fanhub.catalog.queries import event_views, get_event, list_orders
+from fanhub.catalog.reports import event_sales, sales_report, search_events
+from fanhub.errors import InvalidInput
+from fanhub.ingest.service import list_batches
+from fanhub.manager import charts, queries
+from fanhub.manager.web import database, html, org_zone, page, path_int, query_int
+from fanhub.pagination import PageRequest
+from fanhub.timeutil import iso_utc
+
+
+def register(router: APIRouter) -> None:
+    page(router, "/")(dashboard)
+    page(router, "/events")(events)
+    page(router, "/events/{event_id}")(event_detail)
+
+
+def _campaign_rows(session: Any, organization_id: int, limit: int) -> list[dict[str, Any]]:
+    from fanhub.campaigns.analytics import campaign_analytics
+
+    return list(campaign_analytics(session, organization_id, PageRequest(1, limit)).items)
+
+
+def dashboard(request: Request, user: SessionInfo) -> Response:
+    org = user.organization_id
+    assert org is not None
+    with database(request).read() as session:
+        figures = queries.audience_figures(session, org)
+        series = queries.consent_series(session, org)
+        batches = list_batches(session, org, limit=8)
+        upcoming = event_views(session, queries.upcoming_event_rows(session, org))
+        campaigns = _campaign_rows(session, org, 5)
+    chart = charts.line_chart(
+        series["labels"],
+        [("New subscriptions", series["subscribed"]), ("Unsubscribes", series["unsubscribed"])],
+        "Subscriptions and unsubscribes per day, last 30 days",
+    )
+    return html(
+        request,
+        "dashboard.html",
+        {
+            "figures": figures,
+            "series": series,
+            "chart": chart,
+            "batches": batches,
+            "upcoming": upcoming,
+            "campaigns": campaigns,
+        },
+        user=user,
+        zone=org_zone(request, org),
+    )
+
+
+STATUSES = ("live", "canceled")
+
+
+def events(request: Request, user: SessionInfo) -> Response:
+    from fanhub.catalog.reports import parse_bound
+
+    org = user.organization_id
+    assert org is not None
+    q = request.query_params.get("q", "").strip()[:200]
+    status = request.query_params.get("status", "")
+    status = status if status in STATUSES else ""
+    source = request.query_params.get("source", "").strip()[:120]
+    when = request.query_params.get("when", "upcoming")
+    when = when if when in ("upcoming", "past", "all") else "upcoming"
+    date_from = request.query_params.get("from", "").strip()[:40]
+    page_no = max(1, min(query_int(request, "page", 1) or 1, 100000))
+    error = None
+    try:
+        starts_from = parse_bound(date_from, "from") if date_from else None
+    except InvalidInput as exc:
+        starts_from, error = None, exc.message
+    with database(request).read() as session:
+        from datetime import UTC, datetime
+
+        now = datetime.now(UTC)
+        kwargs: dict[str, Any] = {"status": status or None, "source": source or None, "query": q or None}
+        if starts_from is not None:
+            kwargs["starts_from"] = starts_from
+        elif when == "upcoming":
+            kwargs["starts_from"] = now
+        if when == "past":
+            kwargs["starts_before"] = now
+        result = search_events(session, org, PageRequest(page_no, 25), **kwargs)
+    params = {"q": q, "status": status, "source": source, "when": when, "from": date_from}
+    return html(
+        request,
+        "events.html",
+        {"events": result.items, "page": result, "params": params, "statuses": STATUSES, "error": error},
+        user=user,
+        zone=org_zone(request, org),
+    )
+
+
+def event_detail(request: Request, user: SessionInfo) -> Response:
+    org = user.organization_id
+    assert org is not None
+    event_id = path_int(request, "event_id")
+    with database(request).read() as session:
+        event = get_event(session, org, event_id)
+        sales = event_sales(session, org, event_id)
+        per_day = sales_report(session, org, group_by="day", event_id=event_id)
+        orders = list_orders(session, org, PageRequest(1, 50), event_id=event_id)
+        drivers = _event_campaigns(session, org, event_id)
+    days = sorted({row["day"] for row in per_day})
+    tickets = [float(sum(r["tickets_sold"] for r in per_day if r["day"] == d)) for d in days]
+    chart = charts.bar_chart([d[5:] for d in days], tickets, "Tickets sold per day", "Tickets sold per day")
+    return html(
+        request,
+        "event.html",
+        {
+            "e": event,
+            "sales": sales,
+            "chart": chart,
+            "orders": orders.items,
+            "drivers": drivers,
+            "has_sales": bool(days),
+        },
+        user=user,
+        zone=org_zone(request, org),
+    )
+
+
+def _event_campaigns(session: Any, organization_id: int, event_id: int) -> list[dict[str, Any]]:
+    """Campaigns credited with this event's orders (from the attribution table, when campaigns are installed)."""
+    try:
+        from sqlalchemy import func, select
+
+        from fanhub.campaigns.models import Attribution, Campaign
+        from fanhub.catalog.models import Order
+    except ImportError:
+        return []
+    rows = session.execute(
+        select(
+            Campaign.id, Campaign.name, Campaign.type, func.count(), func.sum(Order.total_cents - Order.refunded_cents)
+        )
+        .join(Attribution, Attribution.campaign_id == Campaign.id)
+        .join(Order, Order.id == Attribution.order_id)
+        .where(Order.organization_id == organization_id, Order.event_id == event_id)
+        .group_by(Campaign.id, Campaign.name, Campaign.type)
+    )
+    return [
+        {"id": cid, "name": name, "type": kind, "orders": int(n), "revenue_cents": int(cents or 0)}
+        for cid, name, kind, n, cents in rows
+    ]
+
+
+__all__ = ["register", "iso_utc"]

@@ -1,0 +1,219 @@
+"""Settings: partner API keys (token shown once, revoke, last used), users and roles, organization."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
+
+import phonenumbers
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.datastructures import FormData
+
+from fanhub.auth.service import PARTNERS_SCOPE, create_key, list_keys, revoke_key
+from fanhub.auth.users import (
+    ADMIN,
+    ROLES,
+    VIEWER,
+    SessionInfo,
+    create_user,
+    list_members,
+    remove_membership,
+    set_membership,
+)
+from fanhub.errors import InvalidInput
+from fanhub.manager.web import (
+    action,
+    database,
+    field_errors,
+    form_str,
+    html,
+    org_zone,
+    page,
+    path_int,
+    redirect,
+    settings,
+)
+from fanhub.organizations.service import get_organization
+
+
+def register(router: APIRouter) -> None:
+    page(router, "/settings")(settings_index)
+    page(router, "/settings/keys", ADMIN)(keys_page)
+    action(router, "/settings/keys", ADMIN)(key_create)
+    action(router, "/settings/keys/{key_id}/revoke", ADMIN)(key_revoke)
+    page(router, "/settings/users", ADMIN)(users_page)
+    action(router, "/settings/users", ADMIN)(user_add)
+    action(router, "/settings/users/{user_id}/role", ADMIN)(user_role)
+    action(router, "/settings/users/{user_id}/remove", ADMIN)(user_remove)
+    page(router, "/settings/organization", VIEWER)(org_page)
+    action(router, "/settings/organization", ADMIN)(org_save)
+
+
+def settings_index(request: Request, user: SessionInfo) -> Response:
+    return html(request, "settings.html", {"is_admin": user.can(ADMIN)}, user=user)
+
+
+def keys_page(
+    request: Request, user: SessionInfo, context: dict[str, Any] | None = None, status: int = 200
+) -> Response:
+    org = user.organization_id
+    assert org is not None
+    with database(request).read() as session:
+        keys = [k for k in list_keys(session, org) if PARTNERS_SCOPE in k.scopes.split()]
+    values: dict[str, Any] = {"keys": keys, "new_token": None, "errors": {}, "partner": ""}
+    values.update(context or {})
+    return html(request, "keys.html", values, user=user, status=status, zone=org_zone(request, org))
+
+
+def key_create(request: Request, user: SessionInfo, form: FormData) -> Response:
+    org = user.organization_id
+    assert org is not None
+    partner = form_str(form, "partner", 200)
+    if len(partner) > 100:
+        return keys_page(request, user, {"errors": {"partner": "At most 100 characters."}, "partner": partner}, 400)
+    try:
+        with database(request).write() as session:
+            key, token = create_key(session, org, partner, PARTNERS_SCOPE)
+            key_id = key.id
+    except InvalidInput as exc:
+        return keys_page(request, user, {"errors": {"partner": exc.message}, "partner": partner}, 400)
+    return keys_page(request, user, {"new_token": token, "new_key_id": key_id})
+
+
+def key_revoke(request: Request, user: SessionInfo, form: FormData) -> Response:
+    org = user.organization_id
+    assert org is not None
+    key_id = path_int(request, "key_id")
+    with database(request).write() as session:
+        revoke_key(session, key_id, organization_id=org)
+    return redirect("/manager/settings/keys", f"Key {key_id} revoked; requests with it now get 403.")
+
+
+def users_page(
+    request: Request, user: SessionInfo, context: dict[str, Any] | None = None, status: int = 200
+) -> Response:
+    org = user.organization_id
+    assert org is not None
+    with database(request).read() as session:
+        members = list_members(session, org)
+    values: dict[str, Any] = {"members": members, "roles": ROLES, "errors": {}, "email": "", "generated": None}
+    values.update(context or {})
+    return html(request, "users.html", values, user=user, status=status, zone=org_zone(request, org))
+
+
+def user_add(request: Request, user: SessionInfo, form: FormData) -> Response:
+    org = user.organization_id
+    assert org is not None
+    email = form_str(form, "email", 320)
+    role = form_str(form, "role")
+    password = str(form.get("password") or "")[:1000] or None
+    try:
+        with database(request).write() as session:
+            created, generated = create_user(session, org, email, role, password)
+            created_email = created.email
+    except InvalidInput as exc:
+        return users_page(request, user, {"errors": field_errors(exc), "email": email}, 400)
+    context: dict[str, Any] = {"added": created_email}
+    if generated:
+        context["generated"] = generated
+    return users_page(request, user, context)
+
+
+def user_role(request: Request, user: SessionInfo, form: FormData) -> Response:
+    org = user.organization_id
+    assert org is not None
+    target = path_int(request, "user_id")
+    try:
+        with database(request).write() as session:
+            members = {u.id for u, _ in list_members(session, org)}
+            if target not in members:
+                from fanhub.errors import NotFound
+
+                raise NotFound("user")
+            set_membership(session, org, target, form_str(form, "role"))
+    except InvalidInput as exc:
+        return users_page(request, user, {"errors": {f"user-{target}": exc.message}}, 400)
+    return redirect("/manager/settings/users", "Role updated.")
+
+
+def user_remove(request: Request, user: SessionInfo, form: FormData) -> Response:
+    org = user.organization_id
+    assert org is not None
+    target = path_int(request, "user_id")
+    try:
+        with database(request).write() as session:
+            remove_membership(session, org, target)
+    except InvalidInput as exc:
+        return users_page(request, user, {"errors": {f"user-{target}": exc.message}}, 400)
+    return redirect("/manager/settings/users", "User removed from this organization.")
+
+
+def org_page(request: Request, user: SessionInfo, context: dict[str, Any] | None = None, status: int = 200) -> Response:
+    org = user.organization_id
+    assert org is not None
+    with database(request).read() as session:
+        organization = get_organization(session, org)
+        values: dict[str, Any] = {
+            "name": organization.name,
+            "time_zone": organization.time_zone,
+            "phone_region": organization.phone_region or "",
+            "email_days": organization.email_attribution_days,
+            "sms_days": organization.sms_attribution_days,
+        }
+    values.update(
+        {
+            "errors": {},
+            "is_admin": user.can(ADMIN),
+            "zones": sorted(available_timezones()),
+            "mail_from": settings(request).mail_from,
+        }
+    )
+    values.update(context or {})
+    return html(request, "organization.html", values, user=user, status=status)
+
+
+def _days(value: str, field: str, errors: dict[str, str]) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 90:
+        errors[field] = "A whole number of days from 1 to 90."
+        return 0
+    return int(value)
+
+
+def org_save(request: Request, user: SessionInfo, form: FormData) -> Response:
+    org = user.organization_id
+    assert org is not None
+    errors: dict[str, str] = {}
+    name = form_str(form, "name", 300)
+    zone = form_str(form, "time_zone", 64)
+    region = form_str(form, "phone_region", 8).upper()
+    email_days = _days(form_str(form, "email_days", 8), "email_days", errors)
+    sms_days = _days(form_str(form, "sms_days", 8), "sms_days", errors)
+    if not name or len(name) > 200:
+        errors["name"] = "Give a name of 1 to 200 characters."
+    try:
+        ZoneInfo(zone)
+        if zone not in available_timezones():
+            raise ValueError(zone)
+    except Exception:
+        errors["time_zone"] = "Choose a time zone from the list (e.g. America/Denver)."
+    if region and region not in phonenumbers.SUPPORTED_REGIONS:
+        errors["phone_region"] = "Use a two-letter country code such as US or GB."
+    if errors:
+        context = {
+            "errors": errors,
+            "name": name,
+            "time_zone": zone,
+            "phone_region": region,
+            "email_days": form_str(form, "email_days", 8),
+            "sms_days": form_str(form, "sms_days", 8),
+        }
+        return org_page(request, user, context, 400)
+    with database(request).write() as session:
+        organization = get_organization(session, org)
+        organization.name = name
+        organization.time_zone = zone
+        organization.phone_region = region or None
+        organization.email_attribution_days = email_days
+        organization.sms_attribution_days = sms_days
+    return redirect("/manager/settings/organization", "Saved.")

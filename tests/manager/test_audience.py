@@ -1,0 +1,185 @@
+"""Contacts table, contact page, tags and lists, keys, export, escaping and hostile input."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from fanhub.audience.models import Contact
+from tests.conftest import make_tenant, post_and_apply
+from tests.manager.conftest import Staff
+
+
+def _contact(
+    staff: Staff, email: str, phone: str | None = None, name: str = "Ann Fan", opt: bool | None = True
+) -> None:
+    body: dict[str, object] = {"contact": {"email": email, "full_name": name}, "opt_ins": {"email": opt}}
+    if phone:
+        body["contact"]["phone"] = phone  # type: ignore[index]
+    post_and_apply(staff.client, staff.db, staff.tenant, "contact", body)
+
+
+def test_tag_made_in_the_manager_is_accepted_by_the_partners_api(staff: Staff) -> None:
+    body = {"contact": {"email": "fan@example.com", "tags": ["Early Bird"]}, "opt_ins": {"email": True}}
+    refused = staff.client.post("/v1/partners/contact", json=body, headers=staff.tenant.headers)
+    assert refused.status_code == 422
+    assert staff.post("/manager/tags", {"kind": "tag", "name": "Early Bird"}).status_code == 303
+    post_and_apply(staff.client, staff.db, staff.tenant, "contact", body)
+    page = staff.client.get("/manager/contacts").text
+    assert "fan@example.com" in page and "Early Bird" in page
+    # Rename and delete; a duplicate name is shown next to the field, not a 500.
+    assert staff.post("/manager/tags", {"kind": "tag", "name": "Early Bird"}).status_code == 400
+    from fanhub.audience.service import list_tags
+
+    with staff.db.read() as session:
+        tag = list_tags(session, staff.org)[0]
+    assert staff.post(f"/manager/tags/tag/{tag.id}/rename", {"name": "Earliest"}).status_code == 303
+    assert "Earliest" in staff.client.get("/manager/tags").text
+    assert staff.post(f"/manager/tags/tag/{tag.id}/delete").status_code == 303
+    assert staff.client.post("/v1/partners/contact", json=body, headers=staff.tenant.headers).status_code == 422
+
+
+def test_list_ids_shown_here_are_what_the_api_takes(staff: Staff) -> None:
+    assert staff.post("/manager/tags", {"kind": "list", "name": "Newsletter"}).status_code == 303
+    from fanhub.audience.service import list_lists
+
+    with staff.db.read() as session:
+        list_id = list_lists(session, staff.org)[0].id
+    body = {"contact": {"email": "l@example.com", "list_id": list_id}, "opt_ins": {"email": True}}
+    post_and_apply(staff.client, staff.db, staff.tenant, "contact", body)
+    assert "l@example.com" in staff.client.get(f"/manager/contacts?list={list_id}").text
+
+
+def test_search_filters_pagination_and_bulk_tagging(staff: Staff) -> None:
+    _contact(staff, "ann@example.com", "+1 (415) 555-0101", "Ann Lee")
+    _contact(staff, "bob@example.com", None, "Bob Roe", opt=False)
+    # Phone typed in another format finds the contact.
+    page = staff.client.get("/manager/contacts", params={"q": "415-555-0101"}).text
+    assert "ann@example.com" in page and "bob@example.com" not in page
+    page = staff.client.get("/manager/contacts", params={"q": "bob roe"}).text
+    assert "bob@example.com" in page and "ann@example.com" not in page
+    page = staff.client.get("/manager/contacts", params={"email": "unsubscribed", "count": "1"}).text
+    assert "bob@example.com" in page and "1 matching contacts" in page
+    staff.post("/manager/tags", {"kind": "tag", "name": "VIP"})
+    with staff.db.read() as session:
+        ids = {c.email: c.id for c in session.query(Contact).all()}
+        from fanhub.audience.service import list_tags
+
+        vip = list_tags(session, staff.org)[0].id
+    r = staff.post("/manager/contacts/bulk", {"contact_id": [ids["ann@example.com"]], "bulk_target": f"tag:{vip}"})
+    assert r.status_code == 303
+    page = staff.client.get("/manager/contacts", params={"tag": vip}).text
+    assert "ann@example.com" in page and "bob@example.com" not in page
+
+
+def test_keyset_pages(staff: Staff) -> None:
+    from fanhub.audience.service import AudienceWriter, Person
+
+    with staff.db.write() as session:
+        AudienceWriter(session, staff.org, "test").resolve([Person(email=f"p{i}@example.com") for i in range(60)])
+    first = staff.client.get("/manager/contacts").text
+    assert first.count('name="contact_id"') == 50 and 'id="next-page"' in first
+    after = first.split("after=")[1].split('"')[0]
+    second = staff.client.get(f"/manager/contacts?after={after}").text
+    assert second.count('name="contact_id"') == 10 and 'id="next-page"' not in second
+
+
+def test_contact_page_shows_the_consent_ledger_and_other_orgs_contacts_are_not_found(staff: Staff) -> None:
+    _contact(staff, "ann@example.com", None, "Ann Lee")
+    with staff.db.read() as session:
+        contact_id = session.query(Contact).one().id
+    page = staff.client.get(f"/manager/contacts/{contact_id}").text
+    assert "EMAIL subscribed" in page and "partner:acme via contact.opt_ins" in page
+    r = staff.post(f"/manager/contacts/{contact_id}/consent", {"channel": "email", "subscribed": "false"})
+    assert r.status_code == 303
+    page = staff.client.get(f"/manager/contacts/{contact_id}").text
+    assert "EMAIL unsubscribed" in page and f"staff:{staff.user_id} via staff" in page
+    other = make_tenant(staff.db, "Other", "other")
+    post_and_apply(staff.client, staff.db, other, "contact", {"contact": {"email": "x@example.com"}})
+    with staff.db.read() as session:
+        foreign = session.query(Contact).filter(Contact.organization_id == other.organization_id).one().id
+    assert staff.client.get(f"/manager/contacts/{foreign}").status_code == 404
+    assert (
+        staff.post(f"/manager/contacts/{foreign}/consent", {"channel": "email", "subscribed": "true"}).status_code
+        == 404
+    )
+
+
+def test_untrusted_values_are_escaped_and_exports_neutralise_formulas(staff: Staff) -> None:
+    _contact(staff, "evil@example.com", None, "<script>alert(1)</script>")
+    _contact(staff, "formula@example.com", None, '=HYPERLINK("http://x")')
+    page = staff.client.get("/manager/contacts").text
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    export = staff.client.get("/manager/contacts/export.csv")
+    assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    names = {r["email"]: r["full_name"] for r in rows}
+    assert names["formula@example.com"] == '\'=HYPERLINK("http://x")'
+    assert names["evil@example.com"] == "<script>alert(1)</script>"
+
+
+def test_keys_are_created_once_and_revoked_keys_get_403(staff: Staff) -> None:
+    r = staff.post("/manager/settings/keys", {"partner": "box-office"})
+    assert r.status_code == 200
+    token = r.text.split('id="new-token">')[1].split("<")[0]
+    headers = {"Cymbal-Partner-API-Key": token}
+    assert staff.client.get("/v1/partners/events", headers=headers).status_code == 200
+    page = staff.client.get("/manager/settings/keys").text
+    assert token not in page and token[:10] in page
+    from fanhub.auth.service import list_keys
+
+    with staff.db.read() as session:
+        key_id = [k.id for k in list_keys(session, staff.org) if k.partner == "box-office"][0]
+    assert staff.post(f"/manager/settings/keys/{key_id}/revoke").status_code == 303
+    assert staff.client.get("/v1/partners/events", headers=headers).status_code == 403
+    assert staff.post("/manager/settings/keys", {"partner": "   "}).status_code == 400
+
+
+def test_users_and_organization_settings_validate_next_to_the_field(staff: Staff) -> None:
+    r = staff.post("/manager/settings/users", {"email": "not-an-email", "role": "viewer"})
+    assert r.status_code == 400 and "valid email" in r.text
+    r = staff.post("/manager/settings/users", {"email": "v@venue.example", "role": "viewer"})
+    assert r.status_code == 200 and 'id="generated-password"' in r.text
+    r = staff.post(
+        "/manager/settings/organization",
+        {"name": "Venue", "time_zone": "Mars/Base", "phone_region": "ZZ", "email_days": "abc", "sms_days": "7"},
+    )
+    assert r.status_code == 400 and "Choose a time zone" in r.text and "two-letter" in r.text
+    r = staff.post(
+        "/manager/settings/organization",
+        {"name": "Venue", "time_zone": "America/Denver", "phone_region": "us", "email_days": "10", "sms_days": "7"},
+    )
+    assert r.status_code == 303
+    # The last admin cannot demote themselves.
+    r = staff.post(f"/manager/settings/users/{staff.user_id}/role", {"role": "viewer"})
+    assert r.status_code == 400 and "at least one admin" in r.text
+
+
+def test_hostile_input_never_gives_a_500(staff: Staff) -> None:
+    paths = [
+        "/manager/contacts?after=abc&tag=-1&list=%00&email=%3Cx%3E&bought=99999999999999999999",
+        "/manager/contacts/abc",
+        "/manager/contacts/0",
+        "/manager/contacts/99999999999999999999999",
+        "/manager/events?from=notadate&page=-5&status=<x>",
+        "/manager/events/xyz",
+        "/manager/imports/..%2F..",
+        "/manager/imports/zzz/progress.json",
+        "/manager/tags/bogus/1/rename",
+        "/manager/static/..%2Fweb.py",
+        "/manager/login?next=https://evil.example/",
+        "/manager/setup?token=" + "x" * 500,
+    ]
+    for path in paths:
+        assert staff.client.get(path).status_code < 500, path
+    posts = [
+        ("/manager/contacts/bulk", {"contact_id": ["x", "-3"], "bulk_target": "tag:abc"}),
+        ("/manager/tags", {"kind": "nope", "name": "x"}),
+        ("/manager/tags", {"kind": "tag", "name": "x" * 5000}),
+        ("/manager/imports", {}),
+        ("/manager/switch-org", {"organization_id": "abc"}),
+        ("/manager/settings/keys/abc/revoke", {}),
+        ("/manager/contacts/1/consent", {"channel": "fax", "subscribed": "maybe"}),
+    ]
+    for path, data in posts:
+        assert staff.post(path, data).status_code < 500, path

@@ -166,13 +166,10 @@ def _manager_setup_link(base: str) -> str | None:
     """A one-time link creating the first manager admin, while the database has no user."""
     import os
 
-    from fanhub.modules import import_if_present
+    from fanhub.auth.users import create_setup_token
 
-    users = import_if_present("fanhub.auth.users")
-    if users is None:
-        return None
     with get_database().write() as session:
-        token = users.create_setup_token(session)
+        token = create_setup_token(session)
     if token is None:
         return None
     public = get_settings().public_url.rstrip("/")

@@ -32,7 +32,7 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, delete
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from fanhub.audience.identity import normalize_email, normalize_phone
-from fanhub.audience.models import AudienceList, ConsentEvent, Contact, Tag
+from fanhub.audience.models import AudienceList, Tag
 from fanhub.audience.vocabulary import genres as known_genres
 from fanhub.config import get_settings
 from fanhub.db.base import Base, BigId, utcnow
@@ -145,10 +145,6 @@ class ImportChunk(Base):
     rows: Mapped[str] = mapped_column(Text)
 
 
-# Indexes the manager's dashboard and filters need on core tables (created by migration 0004).
-Index("ix_contacts_org_email_status", Contact.organization_id, Contact.email_status)
-Index("ix_contacts_org_sms_status", Contact.organization_id, Contact.sms_status)
-Index("ix_consent_events_org_occurred", ConsentEvent.organization_id, ConsentEvent.occurred_at, ConsentEvent.subscribed)
 
 
 class ImportIssue(Base):

@@ -20,6 +20,9 @@ class Contact(Base):
         UniqueConstraint("organization_id", "email"),
         UniqueConstraint("organization_id", "phone"),
         Index("ix_contacts_org_id", "organization_id", "id"),
+        # Audience counts per channel (segments, dashboard); created by migration 0004.
+        Index("ix_contacts_org_email_status", "organization_id", "email_status"),
+        Index("ix_contacts_org_sms_status", "organization_id", "sms_status"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -63,7 +66,11 @@ class ConsentEvent(Base):
     """Append-only consent ledger: one row per change of a contact's email or SMS subscription."""
 
     __tablename__ = "consent_events"
-    __table_args__ = (Index("ix_consent_events_contact", "contact_id", "channel", "id"),)
+    __table_args__ = (
+        Index("ix_consent_events_contact", "contact_id", "channel", "id"),
+        # Subscriptions over time (dashboard chart); created by migration 0004.
+        Index("ix_consent_events_org_occurred", "organization_id", "occurred_at", "subscribed"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)

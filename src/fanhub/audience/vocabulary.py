@@ -1,7 +1,9 @@
 """The organization's vocabulary that incoming contacts must use: tags, lists, genres and ticketers.
 
-Tags and lists are created by staff first (as in Cymbal); genres and ticketers are deployment-wide
-data files (`audience/data/*.txt`, overridable with FANHUB_GENRES_FILE / FANHUB_TICKETERS_FILE).
+Tags and lists are created by staff first (as in Cymbal: `audience.service.create_tag/create_list`),
+and renamed or deleted here; deleting one removes it from every contact, and a Partners API call
+naming it gets 422 again. Genres and ticketers are deployment-wide data files (`audience/data/*.txt`,
+overridable with FANHUB_GENRES_FILE / FANHUB_TICKETERS_FILE).
 """
 
 from __future__ import annotations
@@ -9,11 +11,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from fanhub.audience.models import AudienceList, ContactList, ContactTag, Tag
 from fanhub.audience.service import existing_list_ids, tag_ids_by_name
 from fanhub.config import get_settings
+from fanhub.errors import InvalidInput, NotFound
 
 _DATA = Path(__file__).parent / "data"
 
@@ -73,3 +79,57 @@ class VocabularyCheck:
 
     def _error(self, index: int | None, field: str, message: str) -> None:
         self.errors.append({"index": index, "field": field, "message": message})
+
+
+# --- renaming and deleting tags and lists ---------------------------------------------------------
+
+KINDS: dict[str, tuple[Any, Any, str]] = {
+    "tag": (Tag, ContactTag, "tag_id"),
+    "list": (AudienceList, ContactList, "list_id"),
+}
+
+
+def _owned(session: Session, kind: str, organization_id: int, item_id: int) -> Any:
+    model = KINDS[kind][0]
+    item = session.get(model, item_id)
+    if item is None or item.organization_id != organization_id:
+        raise NotFound(f"{kind} {item_id} not found")
+    return item
+
+
+def rename(session: Session, kind: str, organization_id: int, item_id: int, name: str) -> Any:
+    item = _owned(session, kind, organization_id, item_id)
+    model = KINDS[kind][0]
+    name = name.strip()
+    if not name:
+        raise InvalidInput(f"{kind} name must not be empty", [{"index": None, "field": "name", "message": "required"}])
+    if len(name) > 200:
+        raise InvalidInput(f"{kind} name is too long", [{"index": None, "field": "name", "message": "too long"}])
+    clash = session.scalars(
+        select(model).where(model.organization_id == organization_id, model.name == name, model.id != item_id)
+    ).first()
+    if clash is not None:
+        raise InvalidInput(
+            f"{kind} {name!r} already exists", [{"index": None, "field": "name", "message": "already exists"}]
+        )
+    item.name = name
+    return item
+
+
+def remove(session: Session, kind: str, organization_id: int, item_id: int) -> None:
+    item = _owned(session, kind, organization_id, item_id)
+    _, link, column = KINDS[kind]
+    session.execute(delete(link).where(getattr(link, column) == item_id))
+    session.delete(item)
+
+
+def with_counts(session: Session, kind: str, organization_id: int) -> list[tuple[Any, int]]:
+    model, link, column = KINDS[kind]
+    rows = session.execute(
+        select(getattr(link, column), func.count())
+        .where(getattr(link, column).in_(select(model.id).where(model.organization_id == organization_id)))
+        .group_by(getattr(link, column))
+    )
+    counts = {item_id: count for item_id, count in rows}
+    items = session.scalars(select(model).where(model.organization_id == organization_id).order_by(model.name))
+    return [(item, int(counts.get(item.id, 0))) for item in items]

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.datastructures import FormData
 
+from fanhub.audience import vocabulary
 from fanhub.audience.consent import EMAIL, SMS, ConsentChange
 from fanhub.audience.models import AudienceList, Tag
 from fanhub.audience.queries import get_contact
@@ -20,7 +21,7 @@ from fanhub.auth.users import MARKETER, VIEWER, SessionInfo
 from fanhub.catalog.queries import list_orders
 from fanhub.db.base import utcnow
 from fanhub.errors import InvalidInput, NotFound
-from fanhub.manager import queries, vocabulary
+from fanhub.manager import queries
 from fanhub.manager.web import (
     action,
     database,

@@ -51,7 +51,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_memberships")),
-        sa.UniqueConstraint("user_id", "organization_id", name=op.f("uq_memberships_user_id")),
+        sa.UniqueConstraint("user_id", "organization_id", name=op.f("uq_memberships_user_id_organization_id")),
     )
     op.create_index(op.f("ix_memberships_organization_id"), "memberships", ["organization_id"])
     op.create_table(
@@ -142,7 +142,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contact_import_chunks")),
-        sa.UniqueConstraint("import_id", "seq", name=op.f("uq_contact_import_chunks_import_id")),
+        sa.UniqueConstraint("import_id", "seq", name=op.f("uq_contact_import_chunks_import_id_seq")),
     )
     op.create_table(
         "contact_import_issues",

@@ -145,8 +145,6 @@ class ImportChunk(Base):
     rows: Mapped[str] = mapped_column(Text)
 
 
-
-
 class ImportIssue(Base):
     """A row that was not imported, with its number in the file (header = row 1) and why."""
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from fanhub.audience.identity import try_normalize_email, try_normalize_phone
@@ -21,39 +22,161 @@ from fanhub.audience.models import (
     ContactTag,
     Tag,
 )
+from fanhub.catalog.models import Event, Order
+from fanhub.db.text import like_pattern
 from fanhub.errors import NotFound
 from fanhub.pagination import Page, PageRequest, paginate
 from fanhub.timeutil import iso_utc
 
+STATUSES = ("subscribed", "unsubscribed", "unknown")
 
-def find_contacts(
-    session: Session,
-    organization_id: int,
-    request: PageRequest,
-    *,
-    email: str | None = None,
-    phone: str | None = None,
-    tag: str | None = None,
-    list_id: int | None = None,
-) -> Page[dict[str, Any]]:
-    """Contacts matching every given filter; email and phone are matched after normalisation."""
+
+@dataclass
+class ContactFilter:
+    """Every way staff, partners and assistants find contacts; all given filters must hold.
+
+    `q` is what a person types in a search box: an email or a phone number (any format) is matched
+    exactly after normalisation, anything else as a substring of the name or email. `email` and
+    `phone` are exact matches after normalisation. `from_params` reads the manager's query string
+    (bad values are dropped).
+    """
+
+    q: str = ""
+    email: str | None = None
+    phone: str | None = None
+    tag_id: int | None = None
+    tag_name: str | None = None
+    list_id: int | None = None
+    genre: str = ""
+    email_status: str = ""
+    sms_status: str = ""
+    bought_event_id: int | None = None
+    interested_event_id: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_params(cls, params: Any) -> ContactFilter:
+        def as_id(name: str) -> int | None:
+            raw = str(params.get(name, "") or "").strip()
+            return int(raw) if raw.isdigit() and len(raw) < 18 else None
+
+        def choice(name: str) -> str:
+            raw = str(params.get(name, "") or "").strip()
+            return raw if raw in STATUSES else ""
+
+        return cls(
+            q=str(params.get("q", "") or "").strip()[:200],
+            tag_id=as_id("tag"),
+            list_id=as_id("list"),
+            genre=str(params.get("genre", "") or "").strip()[:60],
+            email_status=choice("email"),
+            sms_status=choice("sms"),
+            bought_event_id=as_id("bought"),
+            interested_event_id=as_id("interested"),
+        )
+
+    def params(self) -> dict[str, str]:
+        values = {
+            "q": self.q,
+            "tag": self.tag_id,
+            "list": self.list_id,
+            "genre": self.genre,
+            "email": self.email_status,
+            "sms": self.sms_status,
+            "bought": self.bought_event_id,
+            "interested": self.interested_event_id,
+        }
+        return {k: str(v) for k, v in values.items() if v not in (None, "")}
+
+
+def contact_query(organization_id: int, f: ContactFilter) -> Select[Any]:
     query = select(Contact).where(Contact.organization_id == organization_id)
-    if email is not None:
-        query = query.where(Contact.email == (try_normalize_email(email) or email.strip().lower()))
-    if phone is not None:
-        query = query.where(Contact.phone == (try_normalize_phone(phone) or phone.strip()))
-    if tag is not None:
+    if f.q:
+        email = try_normalize_email(f.q) if "@" in f.q else None
+        digits = sum(ch.isdigit() for ch in f.q)
+        phone = try_normalize_phone(f.q) if digits >= 6 and "@" not in f.q else None
+        if email:
+            query = query.where(Contact.email == email)
+        elif phone:
+            query = query.where(Contact.phone == phone)
+        else:
+            pattern = like_pattern(f.q.lower())
+            query = query.where(
+                or_(
+                    func.lower(func.coalesce(Contact.full_name, "")).like(pattern, escape="\\"),
+                    func.lower(func.coalesce(Contact.first_name, "") + " " + func.coalesce(Contact.last_name, "")).like(
+                        pattern, escape="\\"
+                    ),
+                    func.coalesce(Contact.email, "").like(pattern, escape="\\"),
+                )
+            )
+    if f.email is not None:
+        query = query.where(Contact.email == (try_normalize_email(f.email) or f.email.strip().lower()))
+    if f.phone is not None:
+        query = query.where(Contact.phone == (try_normalize_phone(f.phone) or f.phone.strip()))
+    if f.tag_name is not None:
         query = query.where(
             Contact.id.in_(
                 select(ContactTag.contact_id)
                 .join(Tag, Tag.id == ContactTag.tag_id)
-                .where(Tag.organization_id == organization_id, Tag.name == tag)
+                .where(Tag.organization_id == organization_id, Tag.name == f.tag_name)
             )
         )
-    if list_id is not None:
-        query = query.where(Contact.id.in_(select(ContactList.contact_id).where(ContactList.list_id == list_id)))
-    page = paginate(session, query.order_by(Contact.id), request)
+    if f.tag_id is not None:
+        query = query.where(Contact.id.in_(select(ContactTag.contact_id).where(ContactTag.tag_id == f.tag_id)))
+    if f.list_id is not None:
+        query = query.where(Contact.id.in_(select(ContactList.contact_id).where(ContactList.list_id == f.list_id)))
+    if f.genre:
+        query = query.where(Contact.id.in_(select(ContactGenre.contact_id).where(ContactGenre.genre == f.genre)))
+    if f.email_status:
+        query = query.where(Contact.email_status == f.email_status)
+    if f.sms_status:
+        query = query.where(Contact.sms_status == f.sms_status)
+    if f.bought_event_id is not None:
+        query = query.where(
+            Contact.id.in_(
+                select(Order.contact_id).where(
+                    Order.organization_id == organization_id,
+                    Order.event_id == f.bought_event_id,
+                    Order.status == "completed",
+                )
+            )
+        )
+    if f.interested_event_id is not None:
+        event = select(Event.external_id).where(
+            Event.organization_id == organization_id, Event.id == f.interested_event_id
+        )
+        url = select(Event.url).where(Event.organization_id == organization_id, Event.id == f.interested_event_id)
+        query = query.where(
+            Contact.id.in_(
+                select(ContactInterest.contact_id).where(
+                    ContactInterest.organization_id == organization_id,
+                    or_(
+                        ContactInterest.event_external_id.in_(event),
+                        ContactInterest.ticket_url.in_(url),
+                    ),
+                )
+            )
+        )
+    return query
+
+
+def find_contacts(
+    session: Session, organization_id: int, request: PageRequest, contact_filter: ContactFilter
+) -> Page[dict[str, Any]]:
+    """A page of contacts (by id) matching the filter, as the read API, MCP and exports show them."""
+    page = paginate(session, contact_query(organization_id, contact_filter).order_by(Contact.id), request)
     return Page(contact_views(session, page.items), page.page, page.per_page, page.has_more)
+
+
+def find_contact_id_by_email(session: Session, organization_id: int, email: str) -> int:
+    normalized = try_normalize_email(email) or email.strip().lower()
+    contact_id = session.scalar(
+        select(Contact.id).where(Contact.organization_id == organization_id, Contact.email == normalized)
+    )
+    if contact_id is None:
+        raise NotFound(f"contact with email {email!r} not found")
+    return int(contact_id)
 
 
 def get_contact(

@@ -34,6 +34,12 @@ def genres() -> tuple[str, ...]:
     return _read_words(get_settings().genres_file or _DATA / "genres.txt")
 
 
+def canonical_genre(name: str) -> str:
+    """The genre list's spelling of `name`, matched case-insensitively (unknown names come back as given)."""
+    wanted = name.strip().lower()
+    return next((genre for genre in genres() if genre.lower() == wanted), name.strip())
+
+
 @lru_cache
 def ticketers() -> tuple[str, ...]:
     return _read_words(get_settings().ticketers_file or _DATA / "ticketers.txt")

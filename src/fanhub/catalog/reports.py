@@ -25,19 +25,12 @@ from typing import Any, Literal
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from fanhub.audience.identity import try_normalize_email, try_normalize_phone
 from fanhub.audience.models import (
-    SUBSCRIBED,
-    AudienceList,
     Contact,
-    ContactGenre,
-    ContactList,
-    ContactTag,
-    Tag,
 )
-from fanhub.audience.queries import contact_views
 from fanhub.catalog.models import Event, Order, OrderItem
 from fanhub.catalog.queries import event_views
+from fanhub.db.text import like_pattern
 from fanhub.errors import InvalidInput, NotFound
 from fanhub.money import to_major
 from fanhub.pagination import Page, PageRequest, paginate
@@ -107,7 +100,7 @@ def search_events(
     if starts_before is not None:
         stmt = stmt.where(Event.start_at < starts_before)
     if query and query.strip():
-        pattern = f"%{_escape_like(query.strip().lower())}%"
+        pattern = like_pattern(query.strip().lower())
         stmt = stmt.where(
             or_(
                 func.lower(Event.name).like(pattern, escape="\\"),
@@ -118,10 +111,6 @@ def search_events(
         )
     page = paginate(session, stmt.order_by(Event.start_at, Event.id), request)
     return Page(event_views(session, page.items), page.page, page.per_page, page.has_more)
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def get_owned_event(session: Session, organization_id: int, event_id: int) -> Event:
@@ -438,94 +427,6 @@ def _share(amount: int, weights: Sequence[int]) -> list[int]:
 
 
 # --- contacts -----------------------------------------------------------------------------------------
-
-SUBSCRIBABLE_CHANNELS = ("email", "sms")
-
-
-def search_contacts(
-    session: Session,
-    organization_id: int,
-    request: PageRequest,
-    *,
-    query: str | None = None,
-    email: str | None = None,
-    phone: str | None = None,
-    tag: str | None = None,
-    list_id: int | None = None,
-    genre: str | None = None,
-    subscribed_to: str | None = None,
-    bought_event_id: int | None = None,
-) -> Page[dict[str, Any]]:
-    """Contacts matching every given filter, by id; `query` matches name, email or phone as a substring."""
-    stmt = select(Contact).where(Contact.organization_id == organization_id)
-    if query and query.strip():
-        pattern = f"%{_escape_like(query.strip().lower())}%"
-        stmt = stmt.where(
-            or_(
-                *(
-                    func.lower(func.coalesce(column, "")).like(pattern, escape="\\")
-                    for column in (
-                        Contact.email,
-                        Contact.phone,
-                        Contact.first_name,
-                        Contact.last_name,
-                        Contact.full_name,
-                    )
-                ),
-                func.lower(func.coalesce(Contact.first_name, "") + " " + func.coalesce(Contact.last_name, "")).like(
-                    pattern, escape="\\"
-                ),
-            )
-        )
-    if email is not None:
-        stmt = stmt.where(Contact.email == (try_normalize_email(email) or email.strip().lower()))
-    if phone is not None:
-        stmt = stmt.where(Contact.phone == (try_normalize_phone(phone) or phone.strip()))
-    if tag is not None:
-        stmt = stmt.where(
-            Contact.id.in_(
-                select(ContactTag.contact_id)
-                .join(Tag, Tag.id == ContactTag.tag_id)
-                .where(Tag.organization_id == organization_id, Tag.name == tag)
-            )
-        )
-    if list_id is not None:
-        stmt = stmt.where(
-            Contact.id.in_(
-                select(ContactList.contact_id)
-                .join(AudienceList, AudienceList.id == ContactList.list_id)
-                .where(AudienceList.organization_id == organization_id, ContactList.list_id == list_id)
-            )
-        )
-    if genre is not None:
-        stmt = stmt.where(
-            Contact.id.in_(
-                select(ContactGenre.contact_id).where(func.lower(ContactGenre.genre) == genre.strip().lower())
-            )
-        )
-    if subscribed_to is not None:
-        if subscribed_to not in SUBSCRIBABLE_CHANNELS:
-            raise InvalidInput(
-                "subscribed_to must be email or sms",
-                [{"index": None, "field": "subscribed_to", "message": "must be email or sms"}],
-            )
-        column = Contact.email_status if subscribed_to == "email" else Contact.sms_status
-        stmt = stmt.where(column == SUBSCRIBED)
-    if bought_event_id is not None:
-        get_owned_event(session, organization_id, bought_event_id)
-        stmt = stmt.where(Contact.id.in_(_attendee_ids_query(organization_id, bought_event_id)))
-    page = paginate(session, stmt.order_by(Contact.id), request)
-    return Page(contact_views(session, page.items), page.page, page.per_page, page.has_more)
-
-
-def find_contact_id(session: Session, organization_id: int, email: str) -> int:
-    normalized = try_normalize_email(email) or email.strip().lower()
-    contact_id = session.scalar(
-        select(Contact.id).where(Contact.organization_id == organization_id, Contact.email == normalized)
-    )
-    if contact_id is None:
-        raise NotFound(f"contact with email {email!r} not found")
-    return int(contact_id)
 
 
 def contact_orders(session: Session, organization_id: int, contact_id: int, limit: int = 50) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from starlette.datastructures import FormData
 from fanhub.audience import vocabulary
 from fanhub.audience.consent import EMAIL, SMS, ConsentChange
 from fanhub.audience.models import AudienceList, Tag
-from fanhub.audience.queries import get_contact
+from fanhub.audience.queries import STATUSES, ContactFilter, get_contact
 from fanhub.audience.service import AudienceWriter, change_consent, create_list, create_tag, list_lists, list_tags
 from fanhub.audience.vocabulary import genres
 from fanhub.auth.users import MARKETER, VIEWER, SessionInfo
@@ -61,7 +61,7 @@ def register(router: APIRouter) -> None:
 def contacts(request: Request, user: SessionInfo) -> Response:
     org = user.organization_id
     assert org is not None
-    f = queries.ContactFilter.from_params(request.query_params)
+    f = ContactFilter.from_params(request.query_params)
     after = query_int(request, "after")
     with database(request).read() as session:
         rows, next_cursor = queries.contacts_page(session, org, f, after)
@@ -85,7 +85,7 @@ def contacts(request: Request, user: SessionInfo) -> Response:
             "all_tags": all_tags,
             "all_lists": all_lists,
             "genres": genres(),
-            "statuses": queries.STATUSES,
+            "statuses": STATUSES,
             "can_edit": user.can(MARKETER),
             "events": events,
         },
@@ -97,7 +97,7 @@ def contacts(request: Request, user: SessionInfo) -> Response:
 def export_contacts(request: Request, user: SessionInfo) -> Response:
     org = user.organization_id
     assert org is not None
-    f = queries.ContactFilter.from_params(request.query_params)
+    f = ContactFilter.from_params(request.query_params)
     db = database(request)
 
     def rows() -> Iterator[str]:

@@ -1,5 +1,6 @@
 """Read queries the manager's pages need beyond the domain read sides: the contacts table with
-keyset pagination, the dashboard figures, and a contact's campaign deliveries.
+keyset pagination (filters are `audience.queries.ContactFilter`), the dashboard figures, and a
+contact's campaign deliveries.
 
 Everything filters on the organization first. Consent rules are not read here: the states shown
 are the cached states the apply path keeps (`contacts.email_status` / `sms_status`).
@@ -8,142 +9,25 @@ are the cached states the apply path keeps (`contacts.email_status` / `sms_statu
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
-from fanhub.audience.identity import try_normalize_email, try_normalize_phone
 from fanhub.audience.models import (
     SUBSCRIBED,
     AudienceList,
     ConsentEvent,
     Contact,
-    ContactGenre,
-    ContactInterest,
     ContactList,
     ContactTag,
     Tag,
 )
-from fanhub.catalog.models import Event, Order
+from fanhub.audience.queries import ContactFilter, contact_query
+from fanhub.catalog.models import Event
 
-STATUSES = ("subscribed", "unsubscribed", "unknown")
 PAGE_SIZE = 50
-
-
-@dataclass
-class ContactFilter:
-    """The contacts table's search and filters, parsed from the query string (bad values are dropped)."""
-
-    q: str = ""
-    tag_id: int | None = None
-    list_id: int | None = None
-    genre: str = ""
-    email_status: str = ""
-    sms_status: str = ""
-    bought_event_id: int | None = None
-    interested_event_id: int | None = None
-    extra: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_params(cls, params: Any) -> ContactFilter:
-        def as_id(name: str) -> int | None:
-            raw = str(params.get(name, "") or "").strip()
-            return int(raw) if raw.isdigit() and len(raw) < 18 else None
-
-        def choice(name: str) -> str:
-            raw = str(params.get(name, "") or "").strip()
-            return raw if raw in STATUSES else ""
-
-        return cls(
-            q=str(params.get("q", "") or "").strip()[:200],
-            tag_id=as_id("tag"),
-            list_id=as_id("list"),
-            genre=str(params.get("genre", "") or "").strip()[:60],
-            email_status=choice("email"),
-            sms_status=choice("sms"),
-            bought_event_id=as_id("bought"),
-            interested_event_id=as_id("interested"),
-        )
-
-    def params(self) -> dict[str, str]:
-        values = {
-            "q": self.q,
-            "tag": self.tag_id,
-            "list": self.list_id,
-            "genre": self.genre,
-            "email": self.email_status,
-            "sms": self.sms_status,
-            "bought": self.bought_event_id,
-            "interested": self.interested_event_id,
-        }
-        return {k: str(v) for k, v in values.items() if v not in (None, "")}
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def contact_query(organization_id: int, f: ContactFilter) -> Select[Any]:
-    query = select(Contact).where(Contact.organization_id == organization_id)
-    if f.q:
-        email = try_normalize_email(f.q) if "@" in f.q else None
-        digits = sum(ch.isdigit() for ch in f.q)
-        phone = try_normalize_phone(f.q) if digits >= 6 and "@" not in f.q else None
-        if email:
-            query = query.where(Contact.email == email)
-        elif phone:
-            query = query.where(Contact.phone == phone)
-        else:
-            pattern = f"%{_escape_like(f.q.lower())}%"
-            query = query.where(
-                or_(
-                    func.lower(func.coalesce(Contact.full_name, "")).like(pattern, escape="\\"),
-                    func.lower(func.coalesce(Contact.first_name, "") + " " + func.coalesce(Contact.last_name, "")).like(
-                        pattern, escape="\\"
-                    ),
-                    func.coalesce(Contact.email, "").like(pattern, escape="\\"),
-                )
-            )
-    if f.tag_id is not None:
-        query = query.where(Contact.id.in_(select(ContactTag.contact_id).where(ContactTag.tag_id == f.tag_id)))
-    if f.list_id is not None:
-        query = query.where(Contact.id.in_(select(ContactList.contact_id).where(ContactList.list_id == f.list_id)))
-    if f.genre:
-        query = query.where(Contact.id.in_(select(ContactGenre.contact_id).where(ContactGenre.genre == f.genre)))
-    if f.email_status:
-        query = query.where(Contact.email_status == f.email_status)
-    if f.sms_status:
-        query = query.where(Contact.sms_status == f.sms_status)
-    if f.bought_event_id is not None:
-        query = query.where(
-            Contact.id.in_(
-                select(Order.contact_id).where(
-                    Order.organization_id == organization_id,
-                    Order.event_id == f.bought_event_id,
-                    Order.status == "completed",
-                )
-            )
-        )
-    if f.interested_event_id is not None:
-        event = select(Event.external_id).where(
-            Event.organization_id == organization_id, Event.id == f.interested_event_id
-        )
-        url = select(Event.url).where(Event.organization_id == organization_id, Event.id == f.interested_event_id)
-        query = query.where(
-            Contact.id.in_(
-                select(ContactInterest.contact_id).where(
-                    ContactInterest.organization_id == organization_id,
-                    or_(
-                        ContactInterest.event_external_id.in_(event),
-                        ContactInterest.ticket_url.in_(url),
-                    ),
-                )
-            )
-        )
-    return query
 
 
 def contacts_page(

@@ -334,7 +334,7 @@ def build_server(database: Database, *, caller: Caller | None = None) -> MCPServ
         email: Annotated[str | None, Field(description="The buyer's email address; give this or contact_id.")] = None,
     ) -> s.ContactDetails:
         """One buyer in full, found by contact_id or email: identities, consent, orders across all events."""
-        from fanhub.catalog.reports import find_contact_id
+        from fanhub.audience.queries import find_contact_id_by_email
 
         who = current(ctx)
         if (contact_id is None) == (email is None or not email.strip()):
@@ -342,7 +342,7 @@ def build_server(database: Database, *, caller: Caller | None = None) -> MCPServ
         with database.read() as session:
             if contact_id is None:
                 assert email is not None
-                contact_id = find_contact_id(session, who.organization_id, email)
+                contact_id = find_contact_id_by_email(session, who.organization_id, email)
             return contact_details(session, who.organization_id, contact_id)
 
     @mcp.tool(annotations=read_only)
@@ -493,23 +493,27 @@ def build_server(database: Database, *, caller: Caller | None = None) -> MCPServ
         Returns each contact's id, identities, subscription state, tags, lists and genres; call get_contact
         for consent history, orders and campaign touches.
         """
-        from fanhub.catalog.reports import search_contacts as search
+        from fanhub.audience.models import SUBSCRIBED
+        from fanhub.audience.queries import ContactFilter, find_contacts
+        from fanhub.audience.vocabulary import canonical_genre
+        from fanhub.catalog.reports import get_owned_event
 
         who = current(ctx)
+        contact_filter = ContactFilter(
+            q=(query or "").strip(),
+            email=email,
+            phone=phone,
+            tag_name=tag,
+            list_id=list_id,
+            genre=canonical_genre(genre) if genre else "",
+            email_status=SUBSCRIBED if subscribed_to == "email" else "",
+            sms_status=SUBSCRIBED if subscribed_to == "sms" else "",
+            bought_event_id=bought_event_id,
+        )
         with database.read() as session:
-            found = search(
-                session,
-                who.organization_id,
-                page_request(page, page_size),
-                query=query,
-                email=email,
-                phone=phone,
-                tag=tag,
-                list_id=list_id,
-                genre=genre,
-                subscribed_to=subscribed_to,
-                bought_event_id=bought_event_id,
-            )
+            if bought_event_id is not None:
+                get_owned_event(session, who.organization_id, bought_event_id)
+            found = find_contacts(session, who.organization_id, page_request(page, page_size), contact_filter)
         return s.ContactList(
             contacts=[s.ContactSummary.model_validate(_contact_summary(v)) for v in found.items],
             paging=s.paging("search_contacts", page, page_size, found.has_more),

@@ -231,10 +231,7 @@ def list_contacts(
                 session,
                 principal.organization_id,
                 PageRequest(page, per_page),
-                email=email,
-                phone=phone,
-                tag=tag,
-                list_id=list_id,
+                audience_queries.ContactFilter(email=email, phone=phone, tag_name=tag, list_id=list_id),
             )
         )
 

@@ -173,7 +173,11 @@ class AudienceWriter:
             for r in rows
         ]
         for row, contact_id in zip(
-            rows, insert_returning_ids(self.session, Contact, params, key=("email", "phone")), strict=True
+            rows,
+            insert_returning_ids(
+                self.session, Contact, params, key=("email", "phone"), scope={"organization_id": self.organization_id}
+            ),
+            strict=True,
         ):
             row.id = contact_id
             self._rows[contact_id] = row

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 
@@ -23,18 +23,30 @@ def insert_rows(session: Session, model: Any, rows: Sequence[dict[str, Any]]) ->
         session.connection().execute(insert(_table(model)), list(rows))
 
 
-def insert_returning_ids(session: Session, model: Any, rows: Sequence[dict[str, Any]], key: Sequence[str]) -> list[int]:
-    """Insert rows and return their new ids in the order of `rows`; `key` columns identify each row.
+def insert_returning_ids(
+    session: Session, model: Any, rows: Sequence[dict[str, Any]], key: Sequence[str], scope: dict[str, Any]
+) -> list[int]:
+    """Insert rows and return their new ids in the order of `rows`.
 
-    The ids come back by natural key rather than by position: asking SQLAlchemy to keep parameter
-    order makes SQLite insert row by row, while this stays one multi-row INSERT … RETURNING.
+    The rows go in with the driver's own `executemany` and their ids are read back by natural key
+    (`key` columns, unique within `scope`, e.g. organization and source): one cached statement per
+    table instead of multi-row INSERT … RETURNING texts that differ every time, which both sqlite3
+    and psycopg would otherwise have to parse again for every batch.
     """
     if not rows:
         return []
+    insert_rows(session, model, rows)
     table = _table(model)
-    columns = [table.c[name] for name in key]
-    result = session.connection().execute(insert(table).returning(table.c.id, *columns), list(rows))
-    ids = {tuple(row[1:]): int(row[0]) for row in result}
+    ids: dict[tuple[Any, ...], int] = {}
+    conditions = [table.c[name] == value for name, value in scope.items()]
+    for name in key:
+        values = sorted({row[name] for row in rows if row.get(name) is not None})
+        for start in range(0, len(values), 500):
+            query = select(table.c.id, *(table.c[k] for k in key)).where(
+                *conditions, table.c[name].in_(values[start : start + 500])
+            )
+            for row in session.connection().execute(query):
+                ids[tuple(row[1:])] = int(row[0])
     return [ids[tuple(row.get(name) for name in key)] for row in rows]
 
 

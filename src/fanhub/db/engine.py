@@ -62,7 +62,10 @@ class Database:
             )
             self._configure_sqlite(self.engine, sqlite_synchronous)
         else:
-            self.engine = create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+            # psycopg's pipelined executemany beats multi-row VALUES texts, which it parses anew each time.
+            self.engine = create_engine(
+                url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True, use_insertmanyvalues=False
+            )
         self._write_lock = FairLock() if self.is_sqlite else None
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False)

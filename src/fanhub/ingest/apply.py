@@ -105,6 +105,10 @@ def _existing(
     return found
 
 
+def _scope(ctx: ApplyContext) -> dict[str, Any]:
+    return {"organization_id": ctx.organization_id, "source": ctx.source}
+
+
 def _last_wins(records: Sequence[Any]) -> list[Any]:
     """Within one batch the later copy of a record wins, as across batches."""
     return list({record.id: record for record in records}.values())
@@ -157,7 +161,11 @@ def apply_events(session: Session, ctx: ApplyContext, records: Sequence[EventRec
             stats.updated += 1
     if new_params:
         created = list(
-            zip(insert_returning_ids(session, Event, new_params, key=("external_id",)), new_records, strict=True)
+            zip(
+                insert_returning_ids(session, Event, new_params, key=("external_id",), scope=_scope(ctx)),
+                new_records,
+                strict=True,
+            )
         )
         stats.created = len(created)
         changed.extend(created)
@@ -287,7 +295,7 @@ def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRec
                     (contact, ConsentChange(channel, True, "order.marketing_opt_ins", ctx.source, placed_at, "true"))
                 )
     if new_params:
-        order_ids = insert_returning_ids(session, Order, new_params, key=("external_id",))
+        order_ids = insert_returning_ids(session, Order, new_params, key=("external_id",), scope=_scope(ctx))
         insert_rows(
             session,
             OrderItem,

@@ -98,7 +98,7 @@ def _claim_organization(session: Session) -> int | None:
 
 # One transaction applies an organization's queued batches up to about this many records: fewer
 # commits (each an fsync on SQLite) without holding the write lock long enough to stall accepts.
-MAX_RECORDS_PER_TRANSACTION = 2000
+MAX_RECORDS_PER_TRANSACTION = 500
 
 
 def apply_next_batches(database: Database, max_records: int = MAX_RECORDS_PER_TRANSACTION) -> int:

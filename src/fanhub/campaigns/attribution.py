@@ -125,6 +125,13 @@ def attribute_orders(session: Session, organization_id: int, order_ids: Sequence
     ids = list(order_ids)
     if not ids:
         return
+    sent_any = session.scalar(
+        select(Campaign.id)
+        .where(Campaign.organization_id == organization_id, Campaign.delivered_at.is_not(None))
+        .limit(1)
+    )
+    if sent_any is None:  # nothing was ever sent, so nothing can be (or was) attributed: keep ingest fast
+        return
     org = session.get(Organization, organization_id)
     email_days = org.email_attribution_days if org else 10
     sms_days = org.sms_attribution_days if org else 7

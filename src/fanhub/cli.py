@@ -35,7 +35,8 @@ app.add_typer(tag_app, name="tag")
 app.add_typer(list_app, name="list")
 app.add_typer(batch_app, name="batch")
 
-console = Console(stderr=False)
+# soft_wrap: links and tokens must stay on one line so they can be copied whole.
+console = Console(stderr=False, soft_wrap=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")]
 
 

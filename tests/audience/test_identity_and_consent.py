@@ -171,3 +171,21 @@ def test_unticked_checkout_box_is_not_an_opt_out(client: TestClient, db: Databas
     post_and_apply(client, db, tenant, "contact", {"contact": {"email": "ann@x.co"}, "opt_ins": {"email": True}})
     post_and_apply(client, db, tenant, "orders", {"orders": [order("1", "ann@x.co", opt_in_email=False)]})
     assert _contacts(client, tenant)[0]["subscriptions"]["email"]["status"] == "subscribed"
+
+
+def test_national_numbers_are_read_in_the_organizations_region(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    london_number = order("1", phone="020 7946 0958")
+    rejected = client.post("/v1/partners/orders", json={"orders": [london_number]}, headers=tenant.headers)
+    assert rejected.status_code == 422  # not a possible number in the deployment's default region (US)
+    assert rejected.json()["errors"][0]["field"] == "orders[0].customer.phone"
+
+    from fanhub.organizations.models import Organization
+
+    with db.write() as session:
+        organization = session.get(Organization, tenant.organization_id)
+        assert organization is not None
+        organization.phone_region = "GB"
+    post_and_apply(client, db, tenant, "orders", {"orders": [london_number, order("2", phone="+1 303 555 0101")]})
+    assert sorted(c["phone"] for c in _contacts(client, tenant)) == ["+13035550101", "+442079460958"]

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from fanhub.auth.models import ApiKey
 from fanhub.db.base import utcnow
 from fanhub.errors import InvalidInput, NotFound
+from fanhub.organizations.models import Organization
 from fanhub.organizations.service import get_organization
 
 PARTNERS_SCOPE = "partners"
@@ -37,6 +38,8 @@ class Principal:
     partner: str
     scopes: frozenset[str]
     last_used_is_stale: bool = False
+    # The organization's region for national phone numbers (None: the deployment default).
+    phone_region: str | None = None
 
     @property
     def source(self) -> str:
@@ -94,7 +97,9 @@ def authenticate(session: Session, token: str | None, scope: str) -> Principal |
     if scope not in scopes:
         return None
     stale = key.last_used_at is None or utcnow() - key.last_used_at > LAST_USED_RESOLUTION
-    return Principal(key.id, key.organization_id, key.partner, frozenset(scopes), stale)
+    organization = session.get(Organization, key.organization_id)
+    region = organization.phone_region if organization is not None else None
+    return Principal(key.id, key.organization_id, key.partner, frozenset(scopes), stale, region)
 
 
 def touch_key(session: Session, key_id: int) -> None:

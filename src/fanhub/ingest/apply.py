@@ -43,6 +43,7 @@ class ApplyContext:
     source: str
     batch_id: str | None
     received_at: datetime
+    phone_region: str | None = None
 
 
 @dataclass
@@ -381,10 +382,11 @@ def apply_contacts(session: Session, ctx: ApplyContext, records: Sequence[Contac
 
 def apply_payload(session: Session, ctx: ApplyContext, kind: str, payload: str) -> ApplyStats:
     """Apply one stored batch payload (canonical JSON) of the given kind."""
+    context = {"phone_region": ctx.phone_region}
     if kind == "events":
-        return apply_events(session, ctx, EventBatch.model_validate_json(payload).events)
+        return apply_events(session, ctx, EventBatch.model_validate_json(payload, context=context).events)
     if kind == "orders":
-        return apply_orders(session, ctx, OrderBatch.model_validate_json(payload).orders)
+        return apply_orders(session, ctx, OrderBatch.model_validate_json(payload, context=context).orders)
     if kind == "contacts":
-        return apply_contacts(session, ctx, ContactBatch.model_validate_json(payload).contacts)
+        return apply_contacts(session, ctx, ContactBatch.model_validate_json(payload, context=context).contacts)
     raise ValueError(f"unknown batch kind {kind!r}")

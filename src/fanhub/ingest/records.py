@@ -19,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     model_validator,
 )
 
@@ -78,7 +79,16 @@ ExternalId = Annotated[str, BeforeValidator(_external_id)]
 Price = Annotated[float, BeforeValidator(_price), Field(ge=0, allow_inf_nan=False)]
 Currency = Annotated[str, BeforeValidator(_currency)]
 Email = Annotated[str, AfterValidator(normalize_email)]
-Phone = Annotated[str, AfterValidator(normalize_phone)]
+
+
+def _phone(value: str, info: ValidationInfo) -> str:
+    # National numbers are read in the organization's region, passed as validation context
+    # ({"phone_region": "GB"}) by the Partners API and the apply path; the deployment default otherwise.
+    region = info.context.get("phone_region") if isinstance(info.context, dict) else None
+    return normalize_phone(value, region)
+
+
+Phone = Annotated[str, AfterValidator(_phone)]
 ShortText = Annotated[str, Field(max_length=1000)]
 
 

@@ -130,7 +130,9 @@ def apply_next_batch(database: Database) -> bool:
 
 
 def _apply_one(session: Session, batch: IngestBatch) -> None:
-    ctx = ApplyContext(batch.organization_id, batch.source, batch.public_id, batch.received_at)
+    organization = session.get(Organization, batch.organization_id)
+    region = organization.phone_region if organization is not None else None
+    ctx = ApplyContext(batch.organization_id, batch.source, batch.public_id, batch.received_at, region)
     try:
         with session.begin_nested():
             stats = apply_payload(session, ctx, batch.kind, batch.payload)

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fanhub.audience import queries as audience_queries
 from fanhub.auth.dependencies import DB, PartnerPrincipal
+from fanhub.auth.service import Principal
 from fanhub.campaigns.analytics import campaign_analytics
 from fanhub.catalog import queries as catalog_queries
 from fanhub.ingest.service import get_batch
@@ -54,11 +55,11 @@ def _paged(page: Page[dict[str, object]]) -> PagedResponse:
     return PagedResponse(response=list(page.items), page=page.page, per_page=page.per_page, has_more=page.has_more)
 
 
-async def _parse(request: Request, model: type[RequestModel]) -> tuple[RequestModel, bytes]:
+async def _parse(request: Request, model: type[RequestModel], principal: Principal) -> tuple[RequestModel, bytes]:
     """Validate the raw body in one pass (pydantic's JSON parser); errors become the API's 400/422."""
     body = await request.body()
     try:
-        return model.model_validate_json(body), body
+        return model.model_validate_json(body, context={"phone_region": principal.phone_region}), body
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False), body=body) from None
 
@@ -73,7 +74,7 @@ async def _parse(request: Request, model: type[RequestModel]) -> tuple[RequestMo
 )
 async def create_events(request: Request, principal: PartnerPrincipal, database: DB) -> Accepted:
     """Queue a set of events; 201 means the batch is stored durably and will be applied."""
-    body, raw = await _parse(request, CreateEventsRequest)
+    body, raw = await _parse(request, CreateEventsRequest, principal)
     return _accepted(request, await run_in_threadpool(service.accept_events, database, principal, body.events, raw))
 
 
@@ -87,7 +88,7 @@ async def create_events(request: Request, principal: PartnerPrincipal, database:
 )
 async def create_orders(request: Request, principal: PartnerPrincipal, database: DB) -> Accepted:
     """Queue a set of orders; each customer joins (or becomes) one contact of the organization."""
-    body, raw = await _parse(request, CreateOrdersRequest)
+    body, raw = await _parse(request, CreateOrdersRequest, principal)
     return _accepted(request, await run_in_threadpool(service.accept_orders, database, principal, body.orders, raw))
 
 
@@ -101,7 +102,7 @@ async def create_orders(request: Request, principal: PartnerPrincipal, database:
 )
 async def create_contact(request: Request, principal: PartnerPrincipal, database: DB) -> Accepted:
     """Create or update a contact; `opt_ins` true subscribes, false unsubscribes, null leaves it unchanged."""
-    body, _ = await _parse(request, CreateContactRequest)
+    body, _ = await _parse(request, CreateContactRequest, principal)
     return _accepted(request, await run_in_threadpool(service.accept_contact, database, principal, body))
 
 
@@ -115,7 +116,7 @@ async def create_contact(request: Request, principal: PartnerPrincipal, database
 )
 async def subscribe(request: Request, principal: PartnerPrincipal, database: DB) -> Accepted:
     """Subscribe a contact to email (when an email is given) and SMS (when a phone is given)."""
-    body, _ = await _parse(request, SubscribeRequest)
+    body, _ = await _parse(request, SubscribeRequest, principal)
     return _accepted(request, await run_in_threadpool(service.accept_subscribe, database, principal, body))
 
 

@@ -207,3 +207,22 @@ def test_email_campaign_end_to_end(
         )
     with db.read() as session:
         assert preview_campaign(session, org, second.id)["recipients"] == 2  # ann and bad
+
+
+def test_emails_go_out_from_the_organizations_sender(
+    client: TestClient, db: Database, tenant: Tenant, campaign_env: Settings, smtp_server: FakeSmtpServer
+) -> None:
+    from fanhub.organizations.service import get_organization
+
+    add_contact(client, db, tenant, "ann@example.com", first_name="Ann")
+    with db.write() as session:
+        organization = get_organization(session, tenant.organization_id)
+        organization.sender_name, organization.sender_email = "Aspen Shows", "hello@aspen.example"
+        campaign_id = create_campaign(
+            session, tenant.organization_id, type="email", name="Hi", subject="Hi", body="<p>Hello {{ first_name }}</p>"
+        ).id
+        schedule_campaign(session, tenant.organization_id, campaign_id)
+    run_campaign(db, campaign_id)
+    (mail,) = smtp_server.to("ann@example.com")
+    assert mail["From"] == "Aspen Shows <hello@aspen.example>"
+    assert smtp_server.received()[0].mail_from == "hello@aspen.example"

@@ -147,9 +147,36 @@ def test_users_and_organization_settings_validate_next_to_the_field(staff: Staff
     assert r.status_code == 400 and "Choose a time zone" in r.text and "two-letter" in r.text
     r = staff.post(
         "/manager/settings/organization",
-        {"name": "Venue", "time_zone": "America/Denver", "phone_region": "us", "email_days": "10", "sms_days": "7"},
+        {
+            "name": "Venue",
+            "time_zone": "America/Denver",
+            "phone_region": "us",
+            "email_days": "10",
+            "sms_days": "7",
+            "sender_email": "not an address",
+        },
+    )
+    assert r.status_code == 400 and "valid email address" in r.text
+    r = staff.post(
+        "/manager/settings/organization",
+        {
+            "name": "Venue",
+            "time_zone": "America/Denver",
+            "phone_region": "us",
+            "email_days": "10",
+            "sms_days": "7",
+            "sender_name": "Belly Up",
+            "sender_email": "News@BellyUp.example",
+        },
     )
     assert r.status_code == 303
+    from fanhub.config import get_settings
+    from fanhub.organizations.service import get_organization, sender_address
+
+    with staff.db.read() as session:
+        organization = get_organization(session, staff.org)
+        assert (organization.time_zone, organization.phone_region) == ("America/Denver", "US")
+        assert sender_address(organization, get_settings()) == "Belly Up <news@bellyup.example>"
     # The last admin cannot demote themselves.
     r = staff.post(f"/manager/settings/users/{staff.user_id}/role", {"role": "viewer"})
     assert r.status_code == 400 and "at least one admin" in r.text

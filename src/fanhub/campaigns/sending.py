@@ -99,6 +99,7 @@ from fanhub.campaigns.render import CampaignRenderer, Recipient, RenderedEmail
 from fanhub.config import Settings, get_settings
 from fanhub.db.base import UTCDateTime, utcnow
 from fanhub.db.engine import Database
+from fanhub.organizations.service import get_organization, sender_address
 
 log = logging.getLogger(__name__)
 
@@ -709,6 +710,7 @@ def send_slice(
 
         renderer = renderer_for(session, campaign, links)
         channel = campaign.type
+        from_header = sender_address(get_organization(session, campaign.organization_id), settings)
     result.reserved = len(rows)
 
     own = transports is None
@@ -722,7 +724,7 @@ def send_slice(
         "smtp" if channel == EMAIL else "sms",
         provider_settings.smtp_per_second if channel == EMAIL else provider_settings.sms_per_second,
     )
-    prepared = _Prepared(settings, campaign_id)
+    prepared = _Prepared(settings, campaign_id, from_header)
     engine = database.engine.execution_options(sqlite_immediate=True)
     marks: list[_Mark] = []
     sender = _Sender(transports, channel, prepared)
@@ -848,11 +850,11 @@ class _Payload:
 class _Prepared:
     """Per-slice constants of message building (parsed once, not per message)."""
 
-    def __init__(self, settings: Settings, campaign_id: int) -> None:
+    def __init__(self, settings: Settings, campaign_id: int, mail_from: str) -> None:
         self.campaign_id = campaign_id
-        self.mail_from = settings.mail_from
-        self.envelope_from = parseaddr(settings.mail_from)[1] or "no-reply@localhost"
-        self.domain = _message_domain(settings.mail_from)
+        self.mail_from = mail_from
+        self.envelope_from = parseaddr(mail_from)[1] or "no-reply@localhost"
+        self.domain = _message_domain(mail_from)
         self.status_base = f"{settings.public_url.rstrip('/')}/t/sms/status/"
 
     def payload(self, renderer: CampaignRenderer, channel: str, recipient: Recipient) -> _Payload:

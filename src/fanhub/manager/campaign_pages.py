@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
+from email.utils import parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -49,6 +50,7 @@ from fanhub.manager.web import (
     path_int,
     redirect,
 )
+from fanhub.organizations.service import get_organization, sender_address
 from fanhub.pagination import PageRequest
 
 SAMPLE = Recipient(
@@ -357,9 +359,10 @@ def send_test(request: Request, user: SessionInfo, form: FormData) -> Response:
         rendered = renderer_for(session, campaign).render_email(
             Recipient(delivery_id=0, address=user.email, email=user.email, first_name="Test")
         )
+        sender = sender_address(get_organization(session, org), settings)
     rendered.subject = "[TEST] " + rendered.subject
     message = build_email(
-        mail_from=settings.mail_from,
+        mail_from=sender,
         to_name=None,
         to_address=user.email,
         rendered=rendered,
@@ -368,7 +371,7 @@ def send_test(request: Request, user: SessionInfo, form: FormData) -> Response:
     )
     transport = email_transport(settings)
     try:
-        transport.send(settings.mail_from, user.email, message, 0, campaign_id)
+        transport.send(parseaddr(sender)[1], user.email, message, 0, campaign_id)
     except Exception as exc:
         return redirect(f"/manager/campaigns/{campaign_id}", f"The test could not be sent: {type(exc).__name__}")
     finally:

@@ -17,4 +17,7 @@ class Organization(Base):
     phone_region: Mapped[str | None] = mapped_column(String(2), default=None)
     email_attribution_days: Mapped[int] = mapped_column(default=10)
     sms_attribution_days: Mapped[int] = mapped_column(default=7)
+    # The From of the organization's campaign emails; FANHUB_MAIL_FROM when unset.
+    sender_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    sender_email: Mapped[str | None] = mapped_column(String(320), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

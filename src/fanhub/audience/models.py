@@ -1,3 +1,5 @@
+"""Tables of the audience: contacts, their source records, the consent ledger, tags, lists, genres, interests."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,1 +1,1 @@
-"""API keys: partner keys for the Partners API and MCP tokens, stored as SHA-256 hashes with scopes."""
+"""Authentication: partner API keys and MCP tokens (SHA-256 hashed, scoped), manager users and sessions."""

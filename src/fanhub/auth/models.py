@@ -1,3 +1,5 @@
+"""The API key table: hashed tokens with their organization, partner name and scopes."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,3 +1,5 @@
+"""Tables of the catalog: events with ticket types, orders with items (money in minor units)."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,3 +1,5 @@
+"""The ingest batch table: every accepted batch, its payload and its apply status."""
+
 from __future__ import annotations
 
 from datetime import datetime

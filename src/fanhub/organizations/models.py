@@ -1,3 +1,5 @@
+"""The organization table: the tenant and its settings."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -88,17 +88,21 @@ def authenticate(session: Session, token: str | None, scope: str) -> Principal |
     """The principal for a live token holding `scope`, or None for missing, unknown, revoked or out-of-scope."""
     if not token:
         return None
-    key = session.scalars(select(ApiKey).where(ApiKey.token_hash == hash_token(token))).first()
-    if key is None or key.revoked_at is not None:
+    # One query per request: the key and its organization's phone region together.
+    found = session.execute(
+        select(ApiKey, Organization.phone_region)
+        .join(Organization, Organization.id == ApiKey.organization_id)
+        .where(ApiKey.token_hash == hash_token(token))
+    ).first()
+    if found is None or found[0].revoked_at is not None:
         return None
+    key, region = found
     scopes = set(key.scopes.split())
     for held in list(scopes):
         scopes |= IMPLIED_SCOPES.get(held, set())
     if scope not in scopes:
         return None
     stale = key.last_used_at is None or utcnow() - key.last_used_at > LAST_USED_RESOLUTION
-    organization = session.get(Organization, key.organization_id)
-    region = organization.phone_region if organization is not None else None
     return Principal(key.id, key.organization_id, key.partner, frozenset(scopes), stale, region)
 
 

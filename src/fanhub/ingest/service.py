@@ -124,11 +124,6 @@ def apply_next_batches(database: Database, max_records: int = MAX_RECORDS_PER_TR
         return applied
 
 
-def apply_next_batch(database: Database) -> bool:
-    """One step of the worker: True when something was applied."""
-    return apply_next_batches(database) > 0
-
-
 def _apply_one(session: Session, batch: IngestBatch) -> None:
     organization = session.get(Organization, batch.organization_id)
     region = organization.phone_region if organization is not None else None

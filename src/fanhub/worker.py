@@ -8,6 +8,7 @@ against PostgreSQL, where row claims keep two workers from doing the same unit t
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Callable
@@ -21,6 +22,18 @@ Job = Callable[[Database], bool]
 _jobs: dict[str, Job] = {}
 # Modules whose import registers jobs; imported lazily so a bare `fanhub org create` stays quick.
 JOB_MODULES = ("fanhub.ingest.jobs", "fanhub.connectors.jobs", "fanhub.campaigns.jobs", "fanhub.audience.jobs")
+
+
+def settle_heap() -> None:
+    """Keep the cyclic garbage collector off what a long-running process loaded at startup.
+
+    Applying a batch allocates hundreds of thousands of short-lived objects; every few thousand
+    the collector used to rescan the whole heap of imported modules, which cost a quarter of the
+    apply time. Frozen objects are never scanned; the higher first threshold means fewer passes.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def job(name: str) -> Callable[[Job], Job]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -199,15 +199,15 @@ def _outcome(database: Database, delivery: WebhookDelivery, info: ConnectionInfo
 
 
 def _enqueue(session: Any, info: ConnectionInfo, outcome: WebhookOutcome) -> None:
-    if outcome.events:
-        payload = EventBatch(events=outcome.events).model_dump_json()
-        enqueue_batch(session, info.organization_id, info.source, "events", payload, len(outcome.events))
-    if outcome.orders:
-        payload = OrderBatch(orders=outcome.orders).model_dump_json()
-        enqueue_batch(session, info.organization_id, info.source, "orders", payload, len(outcome.orders))
-    if outcome.contacts:
-        payload = ContactBatch(contacts=outcome.contacts).model_dump_json()
-        enqueue_batch(session, info.organization_id, info.source, "contacts", payload, len(outcome.contacts))
+    batches: tuple[tuple[str, Any, Sequence[Any]], ...] = (
+        ("events", EventBatch, outcome.events),
+        ("orders", OrderBatch, outcome.orders),
+        ("contacts", ContactBatch, outcome.contacts),
+    )
+    for kind, model, records in batches:
+        if records:
+            payload = model(**{kind: records}).model_dump_json()
+            enqueue_batch(session, info.organization_id, info.source, kind, payload, len(records), records)
 
 
 def retry_delay(attempts: int) -> timedelta:

@@ -1,16 +1,24 @@
-"""Set-at-a-time writes through SQLAlchemy Core for the hot apply paths.
+"""Set-at-a-time writes for the hot apply paths, straight to the driver's `executemany`.
 
-The ORM's bulk helpers track objects in the session, which costs more than the SQL itself when a
-batch writes thousands of rows; these go straight to `executemany` on the session's connection.
+Applying a 500-order batch writes a few thousand rows. Going through SQLAlchemy Core per row
+(compiling, building a parameter dict and running type processors per row) cost more than the
+SQL itself, so these helpers build each statement's text once per (table, columns, dialect), run
+the columns' own bind processors (UTC datetimes, JSON) in one tight loop, and hand plain tuples to
+the driver: sqlite3's `executemany`, or psycopg's pipelined one. Python-side column defaults
+(`created_at=utcnow`, ...) are filled in as SQLAlchemy would.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import JSON, Column, Table, select
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
+
+_LOOKUP_CHUNK = 500
 
 
 def _table(model: Any) -> Table:
@@ -18,9 +26,125 @@ def _table(model: Any) -> Table:
     return table
 
 
+@dataclass(frozen=True)
+class _Statement:
+    sql: str
+    # Per parameter position: the row key to read, its bind processor, and the column default.
+    keys: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+    defaults: tuple[Callable[[], Any] | None, ...]
+
+
+_statements: dict[tuple[str, str, tuple[str, ...], str], _Statement] = {}
+
+
+def _placeholder(dialect: Dialect, column: Column[Any]) -> str:
+    if dialect.paramstyle == "qmark":
+        return "?"
+    # PostgreSQL: psycopg sends str parameters untyped; JSON columns need the cast said out loud.
+    return "%s::JSON" if isinstance(column.type, JSON) else "%s"
+
+
+def _default(column: Column[Any]) -> Callable[[], Any] | None:
+    default = column.default
+    if default is None or not (default.is_scalar or default.is_callable):  # type: ignore[attr-defined]
+        return None
+    if default.is_scalar:  # type: ignore[attr-defined]
+        value = default.arg  # type: ignore[attr-defined]
+        return lambda: value
+    function = default.arg  # type: ignore[attr-defined]
+    # SQLAlchemy wraps zero-argument callables as f(context); none of ours reads the context.
+    return lambda: function(None)
+
+
+def _bind_processor(dialect: Dialect, column: Column[Any]) -> Callable[[Any], Any] | None:
+    processor: Callable[[Any], Any] | None = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return processor
+
+
+def _insert_statement(dialect: Dialect, table: Table, given: tuple[str, ...]) -> _Statement:
+    cache_key = ("insert", table.name, given, dialect.name)
+    statement = _statements.get(cache_key)
+    if statement is None:
+        defaulted = tuple(c.name for c in table.columns if c.name not in given and _default(c) is not None)
+        names = given + defaulted
+        columns = [table.c[name] for name in names]
+        quote = dialect.identifier_preparer.quote
+        sql = (
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
+            f"VALUES ({', '.join(_placeholder(dialect, c) for c in columns)})"
+        )
+        statement = _Statement(
+            sql,
+            names,
+            tuple(_bind_processor(dialect, c) for c in columns),
+            tuple(_default(c) for c in columns),
+        )
+        _statements[cache_key] = statement
+    return statement
+
+
+def _update_statement(dialect: Dialect, table: Table, given: tuple[str, ...]) -> _Statement:
+    cache_key = ("update", table.name, given, dialect.name)
+    statement = _statements.get(cache_key)
+    if statement is None:
+        columns = [table.c[name] for name in given]
+        quote = dialect.identifier_preparer.quote
+        assignments = ", ".join(f"{quote(c.name)} = {_placeholder(dialect, c)}" for c in columns)
+        sql = f"UPDATE {quote(table.name)} SET {assignments} WHERE id = {_placeholder(dialect, table.c.id)}"
+        keys = (*given, "id")
+        statement = _Statement(
+            sql,
+            keys,
+            tuple(_bind_processor(dialect, table.c[name]) for name in keys),
+            tuple(None for _ in keys),
+        )
+        _statements[cache_key] = statement
+    return statement
+
+
+def _execute_many(connection: Connection, statement: _Statement, rows: Sequence[dict[str, Any]]) -> None:
+    # Column by column: list comprehensions beat a per-row loop, and a batch repeats its values
+    # (one `now`, one order time, one currency), so each column's processor runs once per value.
+    columns: list[list[Any]] = []
+    for key, processor, default in zip(statement.keys, statement.processors, statement.defaults, strict=True):
+        if default is None:
+            values = [row.get(key) for row in rows]
+        else:
+            values = [row[key] if key in row else default() for row in rows]
+        if processor is not None:
+            values = _processed(processor, values)
+        columns.append(values)
+    connection.exec_driver_sql(statement.sql, list(zip(*columns, strict=True)))
+
+
+def _processed(processor: Callable[[Any], Any], values: list[Any]) -> list[Any]:
+    done: dict[Any, Any] = {None: None}
+    try:
+        for value in values:
+            if value not in done:
+                done[value] = processor(value)
+        return [done[value] for value in values]
+    except TypeError:  # unhashable values (JSON documents)
+        return [None if value is None else processor(value) for value in values]
+
+
+def _keys(rows: Sequence[dict[str, Any]]) -> tuple[str, ...]:
+    """The union of the rows' keys in first-seen order (a row without a key gets NULL or the default)."""
+    first = rows[0].keys()
+    if all(row.keys() == first for row in rows):
+        return tuple(first)
+    keys: dict[str, None] = {}
+    for row in rows:
+        keys.update(dict.fromkeys(row))
+    return tuple(keys)
+
+
 def insert_rows(session: Session, model: Any, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        session.connection().execute(insert(_table(model)), list(rows))
+    if not rows:
+        return
+    connection = session.connection()
+    _execute_many(connection, _insert_statement(connection.dialect, _table(model), _keys(rows)), rows)
 
 
 def insert_returning_ids(
@@ -28,10 +152,9 @@ def insert_returning_ids(
 ) -> list[int]:
     """Insert rows and return their new ids in the order of `rows`.
 
-    The rows go in with the driver's own `executemany` and their ids are read back by natural key
-    (`key` columns, unique within `scope`, e.g. organization and source): one cached statement per
-    table instead of multi-row INSERT … RETURNING texts that differ every time, which both sqlite3
-    and psycopg would otherwise have to parse again for every batch.
+    The ids are read back by natural key (`key` columns, unique within `scope`, e.g. organization
+    and source): one cached statement per table instead of multi-row INSERT … RETURNING texts that
+    differ every time, which both sqlite3 and psycopg would otherwise parse anew for every batch.
     """
     if not rows:
         return []
@@ -41,9 +164,9 @@ def insert_returning_ids(
     conditions = [table.c[name] == value for name, value in scope.items()]
     for name in key:
         values = sorted({row[name] for row in rows if row.get(name) is not None})
-        for start in range(0, len(values), 500):
+        for start in range(0, len(values), _LOOKUP_CHUNK):
             query = select(table.c.id, *(table.c[k] for k in key)).where(
-                *conditions, table.c[name].in_(values[start : start + 500])
+                *conditions, table.c[name].in_(values[start : start + _LOOKUP_CHUNK])
             )
             for row in session.connection().execute(query):
                 ids[tuple(row[1:])] = int(row[0])
@@ -52,15 +175,12 @@ def insert_returning_ids(
 
 def update_by_id(session: Session, model: Any, rows: Sequence[dict[str, Any]]) -> None:
     """Update rows by primary key; each dict holds "id" plus the columns to set (key sets may differ)."""
+    if not rows:
+        return
+    connection = session.connection()
     table = _table(model)
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
-        columns = tuple(sorted(k for k in row if k != "id"))
-        groups.setdefault(columns, []).append({"_id": row["id"], **{f"_{k}": row[k] for k in columns}})
-    for columns, params in groups.items():
-        statement = (
-            update(table)
-            .where(table.c.id == bindparam("_id"))
-            .values({column: bindparam(f"_{column}") for column in columns})
-        )
-        session.connection().execute(statement, params)
+        groups.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
+    for columns, group in groups.items():
+        _execute_many(connection, _update_statement(connection.dialect, table, columns), group)

@@ -23,12 +23,10 @@ from fanhub.catalog.models import Event, Order, OrderItem, TicketType
 from fanhub.db.base import utcnow
 from fanhub.db.bulk import insert_returning_ids, insert_rows, update_by_id
 from fanhub.ingest.records import (
-    ContactBatch,
+    BATCH_MODELS,
     ContactRecord,
     Customer,
-    EventBatch,
     EventRecord,
-    OrderBatch,
     OrderRecord,
 )
 from fanhub.modules import import_if_present
@@ -380,13 +378,20 @@ def apply_contacts(session: Session, ctx: ApplyContext, records: Sequence[Contac
     return stats
 
 
-def apply_payload(session: Session, ctx: ApplyContext, kind: str, payload: str) -> ApplyStats:
-    """Apply one stored batch payload (canonical JSON) of the given kind."""
-    context = {"phone_region": ctx.phone_region}
+def apply_payload(
+    session: Session, ctx: ApplyContext, kind: str, payload: str, records: Sequence[Any] | None = None
+) -> ApplyStats:
+    """Apply one stored batch payload (canonical JSON) of the given kind.
+
+    `records` are the payload already validated by this process (see `ingest.service.HANDOFF`).
+    """
+    if records is None:
+        model = BATCH_MODELS.get(kind)
+        if model is None:
+            raise ValueError(f"unknown batch kind {kind!r}")
+        records = getattr(model.model_validate_json(payload, context={"phone_region": ctx.phone_region}), kind)
     if kind == "events":
-        return apply_events(session, ctx, EventBatch.model_validate_json(payload, context=context).events)
+        return apply_events(session, ctx, records)
     if kind == "orders":
-        return apply_orders(session, ctx, OrderBatch.model_validate_json(payload, context=context).orders)
-    if kind == "contacts":
-        return apply_contacts(session, ctx, ContactBatch.model_validate_json(payload, context=context).contacts)
-    raise ValueError(f"unknown batch kind {kind!r}")
+        return apply_orders(session, ctx, records)
+    return apply_contacts(session, ctx, records)

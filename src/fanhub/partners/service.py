@@ -38,7 +38,7 @@ def _store(
     principal: Principal,
     kind: str,
     payload: str,
-    count: int,
+    records: Sequence[object],
     vocabulary: Sequence[tuple[int | None, str, list[str], int | None, list[str], str | None]] = (),
 ) -> str:
     with database.write() as session:
@@ -47,19 +47,21 @@ def _store(
             check.check(vocabulary)
             if check.errors:
                 raise InvalidInput(f"{len(check.errors)} invalid value(s); nothing was queued", check.errors)
-        stored = enqueue_batch(session, principal.organization_id, principal.source, kind, payload, count)
+        stored = enqueue_batch(
+            session, principal.organization_id, principal.source, kind, payload, len(records), records
+        )
         return stored.public_id
 
 
 def accept_events(database: Database, principal: Principal, events: list[PartnerEvent], raw_body: bytes) -> str:
     """The validated request body is itself a canonical event batch, so it is stored as received."""
     _check_size("events", len(events))
-    return _store(database, principal, "events", raw_body.decode(), len(events))
+    return _store(database, principal, "events", raw_body.decode(), events)
 
 
 def accept_orders(database: Database, principal: Principal, orders: list[OrderRecord], raw_body: bytes) -> str:
     _check_size("orders", len(orders))
-    return _store(database, principal, "orders", raw_body.decode(), len(orders))
+    return _store(database, principal, "orders", raw_body.decode(), orders)
 
 
 def accept_contact(database: Database, principal: Principal, request: CreateContactRequest) -> str:
@@ -71,7 +73,8 @@ def accept_contact(database: Database, principal: Principal, request: CreateCont
     )
     ticketer = request.interested_in_event.ticketer if request.interested_in_event else None
     vocabulary = [(None, "contact", request.contact.tags, request.contact.list_id, request.contact.genres, ticketer)]
-    return _store(database, principal, "contacts", ContactBatch(contacts=[record]).model_dump_json(), 1, vocabulary)
+    payload = ContactBatch(contacts=[record]).model_dump_json()
+    return _store(database, principal, "contacts", payload, [record], vocabulary)
 
 
 def accept_subscribe(database: Database, principal: Principal, request: SubscribeRequest) -> str:
@@ -79,4 +82,5 @@ def accept_subscribe(database: Database, principal: Principal, request: Subscrib
     opt_ins = OptIns(email=True if request.contact.email else None, sms=True if request.contact.phone else None)
     record = ContactRecord(contact=request.contact, opt_ins=opt_ins, ticket_url=request.ticket_url, via="subscribe")
     vocabulary = [(None, "contact", request.contact.tags, request.contact.list_id, request.contact.genres, None)]
-    return _store(database, principal, "contacts", ContactBatch(contacts=[record]).model_dump_json(), 1, vocabulary)
+    payload = ContactBatch(contacts=[record]).model_dump_json()
+    return _store(database, principal, "contacts", payload, [record], vocabulary)

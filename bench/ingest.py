@@ -200,6 +200,7 @@ def run_e2e(orders: list[dict[str, Any]], database_url: str, clients: int, port:
         for thread in threads:
             thread.join()
         accepted_at = time.perf_counter()
+        queued_when_accepted = httpx.get(f"{base}/healthz", timeout=10).json()["backlog"]["queued_batches"]
         while httpx.get(f"{base}/healthz", timeout=10).json()["backlog"]["queued_batches"] > 0:
             time.sleep(0.05)
         applied_at = time.perf_counter()
@@ -211,6 +212,8 @@ def run_e2e(orders: list[dict[str, Any]], database_url: str, clients: int, port:
             "accept_orders_s": len(orders) / (accepted_at - started),
             "accept_p50_ms": statistics.median(latencies) * 1000,
             "accept_p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+            # The backlog left when the last batch was accepted, applied with no accepts competing.
+            "drain_orders_s": queued_when_accepted * BATCH / max(applied_at - accepted_at, 1e-9),
         }
     finally:
         server.terminate()

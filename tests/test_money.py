@@ -36,3 +36,17 @@ def test_every_cent_amount_round_trips() -> None:
     for cents in range(0, 100_000, 7):
         assert to_minor(cents / 100, "USD") == cents
         assert to_major(cents, "USD") == cents / 100
+
+
+def test_float_amounts_match_exact_decimal_rounding() -> None:
+    """The float fast path agrees with half-up rounding of the written decimal, ties included."""
+    import random
+    from decimal import ROUND_HALF_UP
+
+    rng = random.Random(20261127)
+    amounts = [round(rng.random() * 10 ** rng.randint(0, 8), rng.randint(0, 4)) for _ in range(20_000)]
+    amounts += [0.005, 0.015, 0.125, 2.675, 1.0005, 8.345, 1234567.885, 9_999_999.995]
+    for currency, exponent in (("USD", 2), ("JPY", 0), ("KWD", 3)):
+        for amount in amounts:
+            exact = Decimal(repr(amount)).scaleb(exponent).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+            assert to_minor(amount, currency) == int(exact), (amount, currency)

@@ -26,6 +26,7 @@ _ZERO_DECIMAL = {
     "XPF",
 }
 _THREE_DECIMAL = {"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"}
+_FACTORS = {0: 1.0, 2: 100.0, 3: 1000.0}
 
 
 @lru_cache(maxsize=512)
@@ -50,6 +51,13 @@ def to_minor(amount: Decimal | float | int | None, currency: str) -> int | None:
     if isinstance(amount, int):
         return amount * 10**exponent
     if isinstance(amount, float):
+        scaled = amount * _FACTORS[exponent]
+        if 0 <= scaled < 1e9:
+            # Far from a half-unit tie the float's own rounding decides exactly as the decimal
+            # would (the error of one multiplication is below 1e-7 here); ties take the slow path.
+            whole = int(scaled)
+            if abs(scaled - whole - 0.5) > 1e-6:
+                return whole + 1 if scaled - whole > 0.5 else whole
         fast = _float_to_minor(amount, exponent)
         if fast is not None:
             return fast

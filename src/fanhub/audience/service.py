@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from fanhub.audience.consent import ConsentChange, should_apply
@@ -34,7 +34,7 @@ from fanhub.audience.models import (
     Tag,
 )
 from fanhub.db.base import utcnow
-from fanhub.db.bulk import insert_returning_ids, insert_rows, update_by_id
+from fanhub.db.bulk import insert_returning_ids, insert_rows, update_by_id, values_in
 from fanhub.errors import InvalidInput, NotFound
 
 _CHUNK = 500
@@ -100,11 +100,13 @@ class AudienceWriter:
             Contact.sms_status_at,
             *(getattr(Contact, name) for name in _FILLABLE),
         )
-        conditions = [Contact.email.in_(chunk) for chunk in _chunks(emails)]
-        conditions += [Contact.phone.in_(chunk) for chunk in _chunks(phones)]
-        for group in _chunks(conditions, 4):
-            query = select(*columns).where(Contact.organization_id == self.organization_id, or_(*group))
-            for row in self.session.execute(query):
+        # One query per column: an OR across email and phone made SQLite scan the organization's
+        # contacts instead of probing the two unique indexes.
+        conditions = [values_in(Contact.email, emails)] if emails else []
+        conditions += [values_in(Contact.phone, phones)] if phones else []
+        for condition in conditions:
+            query = select(*columns).where(Contact.organization_id == self.organization_id, condition)
+            for row in self.session.execute(query).all():
                 if row.id in self._rows:
                     continue
                 contact = _ContactRow(
@@ -254,12 +256,10 @@ class AudienceWriter:
         if not latest:
             return
         ids = sorted(latest)
-        existing: dict[int, tuple[int, int]] = {}
-        for chunk in _chunks(ids):
-            query = select(ContactSource.contact_id, ContactSource.id, ContactSource.records).where(
-                ContactSource.contact_id.in_(chunk), ContactSource.source == self.source
-            )
-            existing.update({cid: (row_id, records) for cid, row_id, records in self.session.execute(query)})
+        query = select(ContactSource.contact_id, ContactSource.id, ContactSource.records).where(
+            values_in(ContactSource.contact_id, ids), ContactSource.source == self.source
+        )
+        existing = {cid: (row_id, records) for cid, row_id, records in self.session.execute(query)}
         now = utcnow()
 
         def view(person: Person) -> dict[str, Any]:
@@ -303,10 +303,8 @@ class AudienceWriter:
         if not wanted:
             return
         contact_ids = sorted({c for c, _ in wanted})
-        existing: set[tuple[int, Any]] = set()
-        for chunk in _chunks(contact_ids):
-            query = select(model.contact_id, getattr(model, column)).where(model.contact_id.in_(chunk))
-            existing.update((row[0], row[1]) for row in self.session.execute(query))
+        query = select(model.contact_id, getattr(model, column)).where(values_in(model.contact_id, contact_ids))
+        existing: set[tuple[int, Any]] = {(row[0], row[1]) for row in self.session.execute(query)}
         new = [{"contact_id": c, column: v} for c, v in sorted(wanted - existing, key=lambda p: (p[0], str(p[1])))]
         if new:
             insert_rows(self.session, model, new)

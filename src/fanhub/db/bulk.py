@@ -10,15 +10,79 @@ the driver: sqlite3's `executemany`, or psycopg's pipelined one. Python-side col
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Column, Table, select
+from sqlalchemy import JSON, Column, ColumnElement, Table, TypeDecorator, bindparam, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import Boolean, Text, TypeEngine
 
-_LOOKUP_CHUNK = 500
+# SQLite binds at most 32,766 parameters per statement; stay well below with multi-row VALUES.
+_SQLITE_MAX_PARAMETERS = 30_000
+_SQLITE_MAX_ROWS = 500
+
+
+class _ValueList(TypeDecorator[list[Any]]):
+    """A list bound as one parameter: a JSON array for SQLite's json_each, an array for PostgreSQL."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, item_type: TypeEngine[Any]) -> None:
+        super().__init__()
+        self.item_type = item_type
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.ARRAY(self.item_type))
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value: list[Any] | None, dialect: Dialect) -> Any:
+        return json.dumps(value) if dialect.name == "sqlite" else value
+
+
+class values_in(ColumnElement[bool]):  # noqa: N801  (reads as a function at call sites)
+    """`column IN (values)` with the values in one bound parameter.
+
+    An ordinary IN list renders one placeholder per value, so every batch compiles a new
+    statement (and SQLAlchemy spends more time rendering it than the database spends running
+    it); this one is compiled once: `IN (SELECT value FROM json_each(?))` on SQLite,
+    `= ANY(%s)` on PostgreSQL.
+    """
+
+    inherit_cache = True
+    type = Boolean()
+    # A predicate in its own right: without this SQLite would get `… IN (…) = 1`, which its
+    # planner cannot turn into index probes.
+    _is_implicitly_boolean = True
+    # Part of the statement cache key: the column is; the values are only a bound parameter.
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("values", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: Any, values: Iterable[Any]) -> None:
+        self.column: ColumnElement[Any] = column
+        self.values = bindparam(None, list(values), type_=_ValueList(column.type))
+
+
+@compiles(values_in, "sqlite")
+def _values_in_sqlite(element: values_in, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    return f"{column} IN (SELECT value FROM json_each({compiler.process(element.values, **kw)}))"
+
+
+@compiles(values_in)
+def _values_in_default(element: values_in, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{compiler.process(element.column, **kw)} = ANY({compiler.process(element.values, **kw)})"
 
 
 def _table(model: Any) -> Table:
@@ -33,9 +97,21 @@ class _Statement:
     keys: tuple[str, ...]
     processors: tuple[Callable[[Any], Any] | None, ...]
     defaults: tuple[Callable[[], Any] | None, ...]
+    # SQLite: the statement for n rows at once, `{rows}` standing for n "(?, ?, ...)" groups.
+    multirow: str | None = None
+
+    def for_rows(self, count: int) -> str:
+        assert self.multirow is not None
+        text = _multirow_texts.get((self.multirow, count))
+        if text is None:
+            group = "(" + ", ".join("?" * len(self.keys)) + ")"
+            text = self.multirow.replace("{rows}", ", ".join([group] * count))
+            _multirow_texts[(self.multirow, count)] = text
+        return text
 
 
 _statements: dict[tuple[str, str, tuple[str, ...], str], _Statement] = {}
+_multirow_texts: dict[tuple[str, int], str] = {}
 
 
 def _placeholder(dialect: Dialect, column: Column[Any]) -> str:
@@ -70,15 +146,13 @@ def _insert_statement(dialect: Dialect, table: Table, given: tuple[str, ...]) ->
         names = given + defaulted
         columns = [table.c[name] for name in names]
         quote = dialect.identifier_preparer.quote
-        sql = (
-            f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
-            f"VALUES ({', '.join(_placeholder(dialect, c) for c in columns)})"
-        )
+        prefix = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES "
         statement = _Statement(
-            sql,
+            prefix + f"({', '.join(_placeholder(dialect, c) for c in columns)})",
             names,
             tuple(_bind_processor(dialect, c) for c in columns),
             tuple(_default(c) for c in columns),
+            prefix + "{rows}" if dialect.name == "sqlite" else None,
         )
         _statements[cache_key] = statement
     return statement
@@ -93,11 +167,18 @@ def _update_statement(dialect: Dialect, table: Table, given: tuple[str, ...]) ->
         assignments = ", ".join(f"{quote(c.name)} = {_placeholder(dialect, c)}" for c in columns)
         sql = f"UPDATE {quote(table.name)} SET {assignments} WHERE id = {_placeholder(dialect, table.c.id)}"
         keys = (*given, "id")
+        # SQLite's VALUES columns are column1..columnN, in `keys` order (the id last).
+        from_values = ", ".join(f"{quote(name)} = v.column{n}" for n, name in enumerate(given, start=1))
+        multirow = (
+            f"UPDATE {quote(table.name)} SET {from_values} FROM (VALUES {{rows}}) AS v "
+            f"WHERE {quote(table.name)}.id = v.column{len(keys)}"
+        )
         statement = _Statement(
             sql,
             keys,
             tuple(_bind_processor(dialect, table.c[name]) for name in keys),
             tuple(None for _ in keys),
+            multirow if dialect.name == "sqlite" else None,
         )
         _statements[cache_key] = statement
     return statement
@@ -115,7 +196,17 @@ def _execute_many(connection: Connection, statement: _Statement, rows: Sequence[
         if processor is not None:
             values = _processed(processor, values)
         columns.append(values)
-    connection.exec_driver_sql(statement.sql, list(zip(*columns, strict=True)))
+    params = list(zip(*columns, strict=True))
+    if statement.multirow is None:
+        connection.exec_driver_sql(statement.sql, params)
+        return
+    # SQLite: a few multi-row statements rather than one step per row. sqlite3 releases the GIL
+    # for every step and must win it back afterwards, so a per-row executemany in the worker
+    # thread waited out the API threads' switch interval hundreds of times per batch.
+    per_statement = max(1, min(_SQLITE_MAX_ROWS, _SQLITE_MAX_PARAMETERS // len(statement.keys)))
+    for start in range(0, len(params), per_statement):
+        chunk = params[start : start + per_statement]
+        connection.exec_driver_sql(statement.for_rows(len(chunk)), tuple(itertools.chain.from_iterable(chunk)))
 
 
 def _processed(processor: Callable[[Any], Any], values: list[Any]) -> list[Any]:
@@ -163,11 +254,9 @@ def insert_returning_ids(
     ids: dict[tuple[Any, ...], int] = {}
     conditions = [table.c[name] == value for name, value in scope.items()]
     for name in key:
-        values = sorted({row[name] for row in rows if row.get(name) is not None})
-        for start in range(0, len(values), _LOOKUP_CHUNK):
-            query = select(table.c.id, *(table.c[k] for k in key)).where(
-                *conditions, table.c[name].in_(values[start : start + _LOOKUP_CHUNK])
-            )
+        values = {row[name] for row in rows if row.get(name) is not None}
+        if values:
+            query = select(table.c.id, *(table.c[k] for k in key)).where(*conditions, values_in(table.c[name], values))
             for row in session.connection().execute(query):
                 ids[tuple(row[1:])] = int(row[0])
     return [ids[tuple(row.get(name) for name in key)] for row in rows]
@@ -183,4 +272,5 @@ def update_by_id(session: Session, model: Any, rows: Sequence[dict[str, Any]]) -
     for row in rows:
         groups.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
     for columns, group in groups.items():
-        _execute_many(connection, _update_statement(connection.dialect, table, columns), group)
+        last_per_id = list({row["id"]: row for row in group}.values())
+        _execute_many(connection, _update_statement(connection.dialect, table, columns), last_per_id)

@@ -21,7 +21,7 @@ from fanhub.audience.consent import EMAIL, SMS, ConsentChange
 from fanhub.audience.service import AudienceWriter, Person, existing_list_ids, tag_ids_by_name
 from fanhub.catalog.models import Event, Order, OrderItem, TicketType
 from fanhub.db.base import utcnow
-from fanhub.db.bulk import insert_returning_ids, insert_rows, update_by_id
+from fanhub.db.bulk import insert_returning_ids, insert_rows, update_by_id, values_in
 from fanhub.ingest.records import (
     BATCH_MODELS,
     ContactRecord,
@@ -31,8 +31,6 @@ from fanhub.ingest.records import (
 )
 from fanhub.modules import import_if_present
 from fanhub.money import to_minor
-
-_CHUNK = 500
 
 
 @dataclass
@@ -92,16 +90,14 @@ def _digest(record: Any) -> str:
 def _existing(
     session: Session, model: Any, ctx: ApplyContext, external_ids: Sequence[str]
 ) -> dict[str, tuple[int, str]]:
-    found: dict[str, tuple[int, str]] = {}
-    ids = sorted(set(external_ids))
-    for start in range(0, len(ids), _CHUNK):
-        query = select(model.external_id, model.id, model.record_hash).where(
-            model.organization_id == ctx.organization_id,
-            model.source == ctx.source,
-            model.external_id.in_(ids[start : start + _CHUNK]),
-        )
-        found.update({ext: (row_id, digest) for ext, row_id, digest in session.execute(query)})
-    return found
+    if not external_ids:
+        return {}
+    query = select(model.external_id, model.id, model.record_hash).where(
+        model.organization_id == ctx.organization_id,
+        model.source == ctx.source,
+        values_in(model.external_id, set(external_ids)),
+    )
+    return {ext: (row_id, digest) for ext, row_id, digest in session.execute(query)}
 
 
 def _scope(ctx: ApplyContext) -> dict[str, Any]:
@@ -182,8 +178,7 @@ def apply_events(session: Session, ctx: ApplyContext, records: Sequence[EventRec
             )
     if changed:
         ids_to_replace = [event_id for event_id, _ in changed]
-        for start in range(0, len(ids_to_replace), _CHUNK):
-            session.execute(delete(TicketType).where(TicketType.event_id.in_(ids_to_replace[start : start + _CHUNK])))
+        session.execute(delete(TicketType).where(values_in(TicketType.event_id, ids_to_replace)))
         ticket_types = [
             {
                 "event_id": event_id,
@@ -309,8 +304,7 @@ def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRec
     if updated_orders:
         update_by_id(session, Order, updated_orders)
         updated_ids = [row["id"] for row in updated_orders]
-        for start in range(0, len(updated_ids), _CHUNK):
-            session.execute(delete(OrderItem).where(OrderItem.order_id.in_(updated_ids[start : start + _CHUNK])))
+        session.execute(delete(OrderItem).where(values_in(OrderItem.order_id, updated_ids)))
         insert_rows(session, OrderItem, replaced_items)
     stats.consent_changes = audience.apply_consent(consent)
     audience.record_sources(list(zip(contacts, people, strict=True)))

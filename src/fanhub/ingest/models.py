@@ -1,4 +1,9 @@
-"""The ingest batch table: every accepted batch, its payload and its apply status."""
+"""The ingest tables: every accepted batch with its apply status, and its payload beside it.
+
+The payload (up to 5 MB of JSON) lives in its own write-once table so that the queue's hot,
+small rows (claimed, counted and updated as batches are applied) are never rewritten or read
+through their payload.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +32,6 @@ class IngestBatch(Base):
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     source: Mapped[str] = mapped_column(String(120))
     kind: Mapped[str] = mapped_column(String(16))
-    payload: Mapped[str] = mapped_column(Text)
     item_count: Mapped[int]
     status: Mapped[str] = mapped_column(String(16), default=QUEUED)
     errors: Mapped[list[Any]] = mapped_column(default=list)
@@ -36,3 +40,14 @@ class IngestBatch(Base):
     applied_at: Mapped[datetime | None] = mapped_column(default=None)
     # "host:pid" of the worker that applied it, for operators chasing a slow or stuck worker.
     applied_by: Mapped[str | None] = mapped_column(String(120), default=None)
+
+
+class IngestPayload(Base):
+    """The canonical JSON of one batch, exactly as accepted."""
+
+    __tablename__ = "ingest_payloads"
+
+    batch_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("ingest_batches.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    payload: Mapped[str] = mapped_column(Text)

@@ -28,7 +28,7 @@ from fanhub.db.base import utcnow
 from fanhub.db.engine import Database
 from fanhub.errors import NotFound
 from fanhub.ingest.apply import ApplyContext, apply_payload
-from fanhub.ingest.models import APPLIED, FAILED, QUEUED, IngestBatch
+from fanhub.ingest.models import APPLIED, FAILED, QUEUED, IngestBatch, IngestPayload
 from fanhub.organizations.models import Organization
 
 log = logging.getLogger(__name__)
@@ -86,13 +86,13 @@ def enqueue_batch(
         organization_id=organization_id,
         source=source,
         kind=kind,
-        payload=payload,
         item_count=item_count,
         status=QUEUED,
         received_at=utcnow(),
     )
     session.add(batch)
     session.flush()
+    session.add(IngestPayload(batch_id=batch.id, payload=payload))
     if records is not None:
         HANDOFF.put(batch.public_id, records)
     return batch
@@ -152,25 +152,27 @@ MAX_RECORDS_PER_TRANSACTION = 500
 
 def apply_next_batches(database: Database, max_records: int = MAX_RECORDS_PER_TRANSACTION) -> int:
     """Apply the oldest queued batches of one unclaimed organization; returns how many (0: none waiting)."""
-    with database.write() as session:
+    with database.write(replayable=True) as session:
         organization_id = _claim_organization(session)
         if organization_id is None:
             return 0
-        candidates = session.scalars(
-            select(IngestBatch)
+        candidates = session.execute(
+            select(IngestBatch.id, IngestBatch.item_count)
             .where(IngestBatch.organization_id == organization_id, IngestBatch.status == QUEUED)
             .order_by(IngestBatch.id)
             .limit(50)
         ).all()
+        chosen: list[int] = []
         records = 0
-        applied = 0
-        for batch in candidates:
-            if applied and records + batch.item_count > max_records:
+        for batch_id, item_count in candidates:
+            if chosen and records + item_count > max_records:
                 break
-            records += batch.item_count
-            applied += 1
+            records += item_count
+            chosen.append(batch_id)
+        batches = session.scalars(select(IngestBatch).where(IngestBatch.id.in_(chosen)).order_by(IngestBatch.id))
+        for batch in batches.all():
             _apply_one(session, batch)
-        return applied
+        return len(chosen)
 
 
 def _apply_one(session: Session, batch: IngestBatch) -> None:
@@ -179,7 +181,9 @@ def _apply_one(session: Session, batch: IngestBatch) -> None:
     ctx = ApplyContext(batch.organization_id, batch.source, batch.public_id, batch.received_at, region)
     try:
         with session.begin_nested():
-            stats = apply_payload(session, ctx, batch.kind, batch.payload, HANDOFF.take(batch.public_id))
+            records = HANDOFF.take(batch.public_id)
+            payload = "" if records is not None else _payload(session, batch.id)
+            stats = apply_payload(session, ctx, batch.kind, payload, records)
     except Exception as exc:  # a bug or a constraint we did not foresee: keep the batch, report it
         log.exception("batch %s failed to apply", batch.public_id)
         batch.status = FAILED
@@ -190,6 +194,10 @@ def _apply_one(session: Session, batch: IngestBatch) -> None:
     batch.stats = stats.as_dict()
     batch.applied_at = utcnow()
     batch.applied_by = WORKER_NAME
+
+
+def _payload(session: Session, batch_id: int) -> str:
+    return session.execute(select(IngestPayload.payload).where(IngestPayload.batch_id == batch_id)).scalar_one()
 
 
 def drain(database: Database, max_batches: int | None = None) -> int:

@@ -1,0 +1,77 @@
+"""The set-at-a-time write helpers the apply path stands on, on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from fanhub.audience.models import Contact
+from fanhub.db.bulk import insert_returning_ids, insert_rows, update_by_id, values_in
+from fanhub.db.engine import Database
+from fanhub.organizations.service import create_organization
+
+
+def _org(db: Database) -> int:
+    with db.write() as session:
+        return create_organization(session, "Bulk Venue").id
+
+
+def test_values_in_matches_each_column_and_is_not_confused_by_the_statement_cache(db: Database) -> None:
+    org = _org(db)
+    rows = [{"organization_id": org, "email": f"fan{n}@example.com", "phone": f"+1303555{n:04d}"} for n in range(1200)]
+    with db.write() as session:
+        ids = insert_returning_ids(session, Contact, rows, key=("email",), scope={"organization_id": org})
+    assert len(set(ids)) == 1200
+    with db.read() as session:
+        # Same statement shape, different column: each must be compiled for its own column.
+        by_email = session.scalars(
+            select(Contact.id).where(Contact.organization_id == org, values_in(Contact.email, ["fan7@example.com"]))
+        ).all()
+        by_phone = session.scalars(
+            select(Contact.id).where(Contact.organization_id == org, values_in(Contact.phone, ["+13035550009"]))
+        ).all()
+        many = session.scalars(
+            select(Contact.id).where(values_in(Contact.id, ids[100:1100] + [10**9]))  # more than one chunk
+        ).all()
+        none = session.scalars(select(Contact.id).where(values_in(Contact.email, []))).all()
+    assert by_email == [ids[7]]
+    assert by_phone == [ids[9]]
+    assert sorted(many) == sorted(ids[100:1100])
+    assert none == []
+
+
+def test_insert_fills_python_defaults_and_update_sets_only_given_columns(db: Database) -> None:
+    org = _org(db)
+    seen_at = datetime(2024, 3, 2, 15, 30, tzinfo=UTC)
+    with db.write() as session:
+        # Rows with different key sets: a missing key gets NULL or the column default.
+        insert_rows(
+            session,
+            Contact,
+            [
+                {"organization_id": org, "email": "a@example.com", "first_name": "Ada"},
+                {"organization_id": org, "email": "b@example.com", "email_status_at": seen_at},
+            ],
+        )
+    with db.write() as session:
+        contacts = {c.email: c for c in session.scalars(select(Contact).where(Contact.organization_id == org))}
+        assert contacts["a@example.com"].email_status == "unknown"  # default
+        assert contacts["a@example.com"].created_at is not None  # callable default
+        assert contacts["b@example.com"].first_name is None
+        assert contacts["b@example.com"].email_status_at == seen_at
+        a_id, b_id = contacts["a@example.com"].id, contacts["b@example.com"].id
+        update_by_id(
+            session,
+            Contact,
+            [
+                {"id": a_id, "last_name": "Lovelace"},
+                {"id": b_id, "first_name": "Bea", "last_name": "First"},
+                {"id": b_id, "first_name": "Bea", "last_name": "Second"},  # later row for the same id wins
+            ],
+        )
+    with db.read() as session:
+        a, b = session.get_one(Contact, a_id), session.get_one(Contact, b_id)
+        assert (a.first_name, a.last_name) == ("Ada", "Lovelace")
+        assert (b.first_name, b.last_name) == ("Bea", "Second")
+        assert b.email_status_at == seen_at

@@ -9,7 +9,8 @@ unsubscribe link, built with an f-string), `sendmail` in a loop. Rounds alternat
 so that load from other processes falls on both alike. fanhub's figure covers
 the whole send: fixing the recipient list from the segment, claiming and marking every delivery
 in the database (one commit per message, the crash-safety price), rendering the template with
-tracked links, pixel and unsubscribe headers. The last line is JSON.
+tracked links, pixel and unsubscribe headers, over `FANHUB_CAMPAIGN_SEND_CONNECTIONS` (default 2)
+SMTP connections, as a production sender would. The last line is JSON.
 """
 
 from __future__ import annotations

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # campaigns
     campaign_batch_size: int = 200
     campaign_send_per_second: float = 0.0  # 0 = as fast as the provider allows
+    # Provider connections per sending worker, i.e. messages in flight at once: also how many
+    # messages a crash can leave `unknown` (see campaigns.sending).
+    campaign_send_connections: int = Field(default=2, ge=1, le=16)
 
     smtp_host: str | None = None
     smtp_port: int = 25

@@ -18,7 +18,8 @@ After a crash, rows still `reserved` were never handed to a provider and go back
 may not have gone out: it becomes `unknown` and is NOT retried. This is the at-most-once choice:
 a marketing message sent twice to a fan costs trust (and, for SMS, money and carrier complaints),
 while one possibly-missing message per crashed worker is an acceptable, visible loss
-(`CampaignStats.unknown`). The window is a single message per worker, never a slice.
+(`CampaignStats.unknown`). The window is the messages in flight, at most
+`campaign_send_connections` per worker (each on its own provider connection), never a slice.
 
 Durability: the per-message commits are made without waiting for the disk (SQLite WAL with
 `synchronous=NORMAL`, PostgreSQL `synchronous_commit=off`, for the sender's connection only; on
@@ -55,13 +56,16 @@ import functools
 import json
 import logging
 import os
+import queue
 import secrets
 import smtplib
 import socket
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.header import Header
@@ -615,6 +619,15 @@ class Transports:
                 transport.close()
 
 
+def _as_list(transports: Transports | list[Transports]) -> list[Transports]:
+    return transports if isinstance(transports, list) else [transports]
+
+
+def new_lanes(settings: Settings) -> list[Transports]:
+    """One (not yet connected) Transports per provider connection a sending worker may use."""
+    return [Transports() for _ in range(settings.campaign_send_connections)]
+
+
 def _reserve(session: Session, campaign_id: int, limit: int, worker: str) -> list[int]:
     candidates = (
         select(Delivery.id)
@@ -637,7 +650,7 @@ def send_slice(
     database: Database,
     campaign_id: int,
     *,
-    transports: Transports | None = None,
+    transports: Transports | list[Transports] | None = None,
     settings: Settings | None = None,
     batch_size: int | None = None,
     worker: str = WORKER_ID,
@@ -714,11 +727,14 @@ def send_slice(
     result.reserved = len(rows)
 
     own = transports is None
-    transports = transports or Transports()
-    if channel == EMAIL and transports.email is None:
-        transports.email = email_transport(settings)
-    if channel != EMAIL and transports.sms is None:
-        transports.sms = sms_transport(settings)
+    # A single Transports handed in is used as it is, one message at a time; a list is one lane
+    # (connection) per entry; our own are `campaign_send_connections` lanes.
+    lanes = new_lanes(settings) if transports is None else _as_list(transports)
+    for lane in lanes:
+        if channel == EMAIL and lane.email is None:
+            lane.email = email_transport(settings)
+        if channel != EMAIL and lane.sms is None:
+            lane.sms = sms_transport(settings)
     campaign_limiter = RateLimiter(per_second)
     provider = provider_limiter(
         "smtp" if channel == EMAIL else "sms",
@@ -727,17 +743,15 @@ def send_slice(
     prepared = _Prepared(settings, campaign_id, from_header)
     engine = database.engine.execution_options(sqlite_immediate=True)
     marks: list[_Mark] = []
-    sender = _Sender(transports, channel, prepared)
-    in_flight: tuple[Any, _Payload] | None = None
+    sender = _Sender(lanes, channel, prepared)
+    in_flight: deque[tuple[Any, _Payload, Future[Any]]] = deque()
 
     def settle() -> bool:
-        """Wait for the message in the provider's hands and turn its outcome into a mark; False = stop."""
-        nonlocal in_flight
-        if in_flight is None:
+        """Wait for the oldest message in the provider's hands and turn its outcome into a mark; False = stop."""
+        if not in_flight:
             return True
-        row, payload = in_flight
-        in_flight = None
-        outcome = sender.result()
+        row, payload, pending = in_flight.popleft()
+        outcome = pending.result()
         if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
             raise outcome  # the process is going down (KeyboardInterrupt, SystemExit): leave rows as they are
         if isinstance(outcome, Rejected):
@@ -785,21 +799,21 @@ def send_slice(
                 except Exception as exc:  # a template that rendered for the sample but not for this contact
                     marks.append(_failure(row.id, campaign_id, "render_error", None, str(exc)))
                     continue
-                if not settle():
+                if len(in_flight) >= sender.width and not settle():
                     # The provider is down or throttling: hand the rest of the slice back and stop.
                     marks += [_Mark(r.id, PENDING) for r in rows[index:]]
                     break
                 campaign_limiter.wait()
                 provider.wait()
-                # The claim is committed before the provider call, together with the previous
-                # outcome: one commit per message, and never more than one message in flight.
+                # The claim is committed before the provider call, together with the outcomes
+                # settled since: one commit per message, and never more in flight than connections.
                 if not _commit(conn, campaign_id, marks, claim=row.id, worker=worker):
                     marks = []
                     continue  # recovered by someone else meanwhile: not ours any more
                 marks = []
-                sender.submit(recipient, payload)
-                in_flight = (row, payload)
-            settle()
+                in_flight.append((row, payload, sender.submit(recipient, payload)))
+            while in_flight:
+                settle()  # after a stop too: messages already handed over keep their real outcome
             _commit(conn, campaign_id, marks, claim=None, worker=worker)
             if result.delivered:
                 # Running total for progress displays; recounted exactly when the campaign finishes.
@@ -808,35 +822,47 @@ def send_slice(
     finally:
         sender.stop()
         if own:
-            transports.close()
+            for lane in lanes:
+                lane.close()
     return result
 
 
 class _Sender:
-    """The provider call of the one message in flight; its outcome is read by `settle()`.
+    """Provider calls, each lane (one connection) carrying one message at a time.
 
-    A sender thread that overlapped rendering the next message with this call was measured against
-    this inline version (bench/send.py, alternating runs): no gain on a loaded two-core machine, since
-    rendering is ~80 us of a message's ~1 ms and the claim commit cannot overlap the send anyway.
+    With one lane the call runs inline. With more, lanes run in threads: a provider round trip is
+    mostly waiting (MAIL, RCPT, DATA and the message each wait for the server), so a second
+    connection overlaps that wait with the next message's rendering, claim and send.
     """
 
-    def __init__(self, transports: Transports, channel: str, prepared: _Prepared) -> None:
-        self.transports, self.channel, self.prepared = transports, channel, prepared
-        self._outcome: Any = None
+    def __init__(self, lanes: list[Transports], channel: str, prepared: _Prepared) -> None:
+        self.channel, self.prepared = channel, prepared
+        self.width = len(lanes)
+        self._free: queue.SimpleQueue[Transports] = queue.SimpleQueue()
+        for lane in lanes:
+            self._free.put(lane)
+        self._pool = ThreadPoolExecutor(self.width, thread_name_prefix="fanhub-send") if self.width > 1 else None
 
-    def submit(self, recipient: Recipient, payload: _Payload) -> None:
-        try:
-            self._outcome = self.prepared.send(self.transports, self.channel, recipient, payload)
-        except BaseException as exc:  # settle() decides; a dying process's exceptions are re-raised there
-            self._outcome = exc
+    def submit(self, recipient: Recipient, payload: _Payload) -> Future[Any]:
+        if self._pool is None:
+            done: Future[Any] = Future()
+            done.set_result(self._call(recipient, payload))
+            return done
+        return self._pool.submit(self._call, recipient, payload)
 
-    def result(self) -> Any:
+    def _call(self, recipient: Recipient, payload: _Payload) -> Any:
         """The provider id (or None) on success, else the exception the provider call raised."""
-        outcome, self._outcome = self._outcome, None
-        return outcome
+        lane = self._free.get()
+        try:
+            return self.prepared.send(lane, self.channel, recipient, payload)
+        except BaseException as exc:  # settle() decides; a dying process's exceptions are re-raised there
+            return exc
+        finally:
+            self._free.put(lane)
 
     def stop(self) -> None:
-        pass
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
 
 @dataclass
@@ -1080,11 +1106,12 @@ def run_campaign(
         ):
             start_sending(session, campaign)
     own = transports is None
-    transports = transports or Transports()
+    # Connections stay open from slice to slice.
+    lanes = [transports] if transports is not None else new_lanes(settings or get_settings())
     idle = 0
     try:
         while True:
-            outcome = send_slice(database, campaign_id, transports=transports, settings=settings, batch_size=batch_size)
+            outcome = send_slice(database, campaign_id, transports=lanes, settings=settings, batch_size=batch_size)
             if outcome.finished:
                 break
             if progress is not None:
@@ -1100,7 +1127,8 @@ def run_campaign(
                 idle = 0
     finally:
         if own:
-            transports.close()
+            for lane in lanes:
+                lane.close()
     with database.read() as session:
         stats = session.get(CampaignStats, campaign_id)
         done, total = _progress(session, campaign_id)

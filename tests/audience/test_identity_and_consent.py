@@ -189,3 +189,69 @@ def test_national_numbers_are_read_in_the_organizations_region(
         organization.phone_region = "GB"
     post_and_apply(client, db, tenant, "orders", {"orders": [london_number, order("2", phone="+1 303 555 0101")]})
     assert sorted(c["phone"] for c in _contacts(client, tenant)) == ["+13035550101", "+442079460958"]
+
+
+def test_plain_email_fast_path_accepts_only_what_email_validator_accepts() -> None:
+    """The regex shortcut must never let through an address the full validation would refuse."""
+    import random
+
+    from email_validator import EmailNotValidError, validate_email
+
+    from fanhub.audience.identity import _plainly_valid
+
+    rng = random.Random(7)
+    local_chars = "abcxyz019._-+!#$%&'*/=?^`{|}~"
+    domain_chars = "abz09-."
+    tlds = ["com", "io", "c", "x1", "test", "local", "arpa", "onion", "invalid", "localhost", "co", "museum"]
+    candidates = [
+        "fan1@example.com",
+        "a@ab--cd.com",
+        "a@xn--80ak6aa92e.com",
+        "a..b@x.com",
+        ".a@x.com",
+        "a.@x.com",
+        "a@-x.com",
+        "a@x-.com",
+        "a@x..com",
+        "a@sub.x.local",
+        "a@x.test",
+        "a" * 65 + "@x.com",
+        "a@" + "b" * 64 + ".com",
+        "a@" + ".".join(["b" * 60] * 5) + ".com",
+    ]
+    for _ in range(30_000):
+        local = "".join(rng.choice(local_chars) for _ in range(rng.randint(1, 8)))
+        domain = "".join(rng.choice(domain_chars) for _ in range(rng.randint(1, 10)))
+        candidates.append(f"{local}@{domain}.{rng.choice(tlds)}")
+    fast = 0
+    for email in candidates:
+        if _plainly_valid(email):
+            fast += 1
+            try:
+                validate_email(email, check_deliverability=False, allow_smtputf8=True)
+            except EmailNotValidError as exc:  # pragma: no cover - the assertion below reports it
+                raise AssertionError(f"fast path accepted {email!r}: {exc}") from None
+    assert fast > 3_000  # the generator does reach the shortcut
+
+
+def test_us_national_phone_shortcut_matches_phonenumbers() -> None:
+    import random
+
+    import phonenumbers
+
+    from fanhub.audience.identity import _NANP_NATIONAL, _normalize_phone
+
+    rng = random.Random(11)
+    shapes = ["({a}) {b}-{c}", "{a}.{b}.{c}", "{a}{b}{c}", "{a}-{b}-{c}", "({a}){b}-{c}", "{a} {b} {c}"]
+    checked = 0
+    for _ in range(20_000):
+        digits = "".join(rng.choice("0123456789") for _ in range(10))
+        text = rng.choice(shapes).format(a=digits[:3], b=digits[3:6], c=digits[6:])
+        if not _NANP_NATIONAL.fullmatch(text):
+            continue
+        checked += 1
+        parsed = phonenumbers.parse(text, "US")
+        assert phonenumbers.is_possible_number(parsed), text  # the full path would accept it too
+        expected = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        assert _normalize_phone.__wrapped__(text, "US") == expected, text
+    assert checked > 10_000

@@ -168,8 +168,14 @@ class FakeEventbrite(FakeService):
         user_id: str = "100000000001",
         default_order_status: str = "active",
         logo_requires_expand: bool = False,
+        serialized_cache: bool = False,
     ) -> None:
         self.token = token
+        # Benchmarks: keep each listed order's JSON text until the data changes, so the fake
+        # serves pages at the speed of a real API rather than of re-rendering in Python.
+        self.serialized_cache = serialized_cache
+        self._fragments: dict[tuple[str, str, frozenset[str]], bytes] = {}
+        self._fragments_version = -1
         self.calls_per_hour = calls_per_hour
         self.rate_window_seconds = rate_window_seconds
         self.page_size = page_size
@@ -1039,6 +1045,7 @@ class FakeEventbrite(FakeService):
         cache_key: Any,
         build: Callable[[], Iterable[tuple[SortKey, str]]],
         render: Callable[[str], JSON],
+        fragment_key: frozenset[str] | None = None,
     ) -> Response:
         q = request.query_params
         try:
@@ -1056,21 +1063,32 @@ class FakeEventbrite(FakeService):
         else:
             after, page_number, start = (), 1, 0
         end = min(start + page_size, len(ids))
-        objs = [render(i) for i in ids[start:end]]
         last_key = keys[end - 1] if end > start else after
         total = len(ids)
-        body = {
-            "pagination": {
-                "object_count": total,
-                "page_number": page_number,
-                "page_size": page_size,
-                "page_count": max(1, math.ceil(total / page_size)),
-                "continuation": _encode_token(last_key, page_number + 1),
-                "has_more_items": end < total,
-            },
-            list_key: objs,
+        pagination = {
+            "object_count": total,
+            "page_number": page_number,
+            "page_size": page_size,
+            "page_count": max(1, math.ceil(total / page_size)),
+            "continuation": _encode_token(last_key, page_number + 1),
+            "has_more_items": end < total,
         }
-        return json_response(body)
+        if fragment_key is not None and self.serialized_cache:
+            if self._fragments_version != self._version:
+                self._fragments.clear()
+                self._fragments_version = self._version
+            parts = []
+            for i in ids[start:end]:
+                key = (list_key, i, fragment_key)
+                part = self._fragments.get(key)
+                if part is None:
+                    part = json.dumps(render(i), separators=(",", ":"), ensure_ascii=False).encode()
+                    self._fragments[key] = part
+                parts.append(part)
+            head = json.dumps({"pagination": pagination}, separators=(",", ":")).encode()
+            raw = head[:-1] + b',"' + list_key.encode() + b'":[' + b",".join(parts) + b"]}"
+            return Response(raw, media_type="application/json")
+        return json_response({"pagination": pagination, list_key: [render(i) for i in ids[start:end]]})
 
     # -- routing -------------------------------------------------------------------------------
     def _routes(self) -> list[Route]:
@@ -1304,7 +1322,9 @@ class FakeEventbrite(FakeService):
 
         key = ("orders", scope, frozenset(classes), since, frozenset(only or ()), frozenset(exclude))
         expand = request.state.expand
-        return self._page(request, "orders", key, build, lambda i: self._render_order(i, expand))
+        return self._page(
+            request, "orders", key, build, lambda i: self._render_order(i, expand), fragment_key=frozenset(expand)
+        )
 
     def _h_org_orders(self, request: Request, org: str) -> Response:
         if (missing := self._org_or_404(org)) is not None:

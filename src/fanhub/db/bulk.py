@@ -10,10 +10,13 @@ the driver: sqlite3's `executemany`, or psycopg's pipelined one. Python-side col
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Column, ColumnElement, Table, TypeDecorator, bindparam, select
@@ -93,10 +96,13 @@ def _table(model: Any) -> Table:
 @dataclass(frozen=True)
 class _Statement:
     sql: str
-    # Per parameter position: the row key to read, its bind processor, and the column default.
+    # Per parameter position: the column, its bind processor, and its default. The first `given`
+    # columns are read from the rows (the default only fills a row that lacks the key); the rest
+    # are columns the rows leave out, filled from their defaults.
     keys: tuple[str, ...]
     processors: tuple[Callable[[Any], Any] | None, ...]
-    defaults: tuple[Callable[[], Any] | None, ...]
+    defaults: tuple[_Default | None, ...]
+    given: int
     # SQLite: the statement for n rows at once, `{rows}` standing for n "(?, ?, ...)" groups.
     multirow: str | None = None
 
@@ -121,16 +127,35 @@ def _placeholder(dialect: Dialect, column: Column[Any]) -> str:
     return "%s::JSON" if isinstance(column.type, JSON) else "%s"
 
 
-def _default(column: Column[Any]) -> Callable[[], Any] | None:
+@dataclass(frozen=True)
+class _Default:
+    """A column's Python-side default, for the columns a statement's rows leave out."""
+
+    make: Callable[[], Any]
+    # A timestamp is taken once per statement (one transaction, one instant); anything else,
+    # such as a generated identifier, once per row.
+    per_statement: bool
+
+    def values(self, count: int) -> list[Any]:
+        if self.per_statement:
+            return [self.make()] * count
+        return [self.make() for _ in range(count)]
+
+
+def _default(column: Column[Any]) -> _Default | None:
     default = column.default
     if default is None or not (default.is_scalar or default.is_callable):  # type: ignore[attr-defined]
         return None
     if default.is_scalar:  # type: ignore[attr-defined]
         value = default.arg  # type: ignore[attr-defined]
-        return lambda: value
+        return _Default(lambda: value, per_statement=True)
     function = default.arg  # type: ignore[attr-defined]
+    try:
+        timestamp = column.type.python_type is datetime
+    except NotImplementedError:
+        timestamp = False
     # SQLAlchemy wraps zero-argument callables as f(context); none of ours reads the context.
-    return lambda: function(None)
+    return _Default(lambda: function(None), per_statement=timestamp)
 
 
 def _bind_processor(dialect: Dialect, column: Column[Any]) -> Callable[[Any], Any] | None:
@@ -152,6 +177,7 @@ def _insert_statement(dialect: Dialect, table: Table, given: tuple[str, ...]) ->
             names,
             tuple(_bind_processor(dialect, c) for c in columns),
             tuple(_default(c) for c in columns),
+            len(given),
             prefix + "{rows}" if dialect.name == "sqlite" else None,
         )
         _statements[cache_key] = statement
@@ -178,6 +204,7 @@ def _update_statement(dialect: Dialect, table: Table, given: tuple[str, ...]) ->
             keys,
             tuple(_bind_processor(dialect, table.c[name]) for name in keys),
             tuple(None for _ in keys),
+            len(keys),
             multirow if dialect.name == "sqlite" else None,
         )
         _statements[cache_key] = statement
@@ -185,17 +212,27 @@ def _update_statement(dialect: Dialect, table: Table, given: tuple[str, ...]) ->
 
 
 def _execute_many(connection: Connection, statement: _Statement, rows: Sequence[dict[str, Any]]) -> None:
-    # Column by column: list comprehensions beat a per-row loop, and a batch repeats its values
-    # (one `now`, one order time, one currency), so each column's processor runs once per value.
-    columns: list[list[Any]] = []
-    for key, processor, default in zip(statement.keys, statement.processors, statement.defaults, strict=True):
-        if default is None:
-            values = [row.get(key) for row in rows]
-        else:
-            values = [row[key] if key in row else default() for row in rows]
+    # Column by column: C-level itemgetter and zip beat building each row in Python, and a batch
+    # repeats its values (one `now`, one order time, one currency), so each column's processor
+    # runs once per distinct value.
+    given = statement.keys[: statement.given]
+    columns: list[list[Any]] | None = None
+    if len(given) > 1 and all(len(row) == len(given) for row in rows):
+        with contextlib.suppress(KeyError):  # same length, other keys: the general case below
+            columns = [list(column) for column in zip(*map(itemgetter(*given), rows), strict=True)]
+    if columns is None:
+        columns = []
+        for key, default in zip(given, statement.defaults, strict=False):
+            if default is None:
+                columns.append([row.get(key) for row in rows])
+            else:
+                columns.append([row[key] if key in row else default.make() for row in rows])
+    for default in statement.defaults[statement.given :]:
+        assert default is not None
+        columns.append(default.values(len(rows)))
+    for position, processor in enumerate(statement.processors):
         if processor is not None:
-            values = _processed(processor, values)
-        columns.append(values)
+            columns[position] = _processed(processor, columns[position])
     params = list(zip(*columns, strict=True))
     if statement.multirow is None:
         connection.exec_driver_sql(statement.sql, params)

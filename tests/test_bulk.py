@@ -75,3 +75,35 @@ def test_insert_fills_python_defaults_and_update_sets_only_given_columns(db: Dat
         assert (a.first_name, a.last_name) == ("Ada", "Lovelace")
         assert (b.first_name, b.last_name) == ("Bea", "Second")
         assert b.email_status_at == seen_at
+
+
+def test_refresh_statistics_analyses_tables_a_bulk_load_changed(db: Database) -> None:
+    from fanhub.db.maintenance import refresh_statistics
+
+    org = _org(db)
+    with db.write() as session:
+        insert_rows(session, Contact, [{"organization_id": org, "email": f"stats{n}@example.com"} for n in range(3000)])
+
+    # Any change of 2,500 rows or more counts here (the defaults also weigh the table's size,
+    # which earlier tests leave behind in the statistics).
+    def refresh() -> list[str]:
+        return refresh_statistics(db, ["contacts", "tags"], changed_share=0.0, min_changed_rows=2500)
+
+    analysed = refresh()
+    if db.is_sqlite:
+        assert analysed == []  # SQLite's planner needs no statistics
+        return
+    # Statistics reach pg_stat_user_tables asynchronously: the 3,000 new contacts may take a moment.
+    import time
+
+    for _ in range(50):
+        if analysed:
+            break
+        time.sleep(0.1)
+        analysed = refresh()
+    assert analysed == ["contacts"]  # tags did not change
+    from sqlalchemy import text
+
+    with db.read() as session:
+        estimate = session.execute(text("SELECT reltuples FROM pg_class WHERE relname = 'contacts'")).scalar_one()
+    assert estimate >= 3000  # the planner now knows the table's size

@@ -25,12 +25,13 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import Boolean, Text, TypeEngine
 
-# SQLite binds at most 32,766 parameters per statement; stay well below with multi-row VALUES.
-_SQLITE_MAX_PARAMETERS = 30_000
-_SQLITE_MAX_ROWS = 500
+# SQLite binds at most 32,766 parameters per statement (PostgreSQL 65,535): stay below both.
+_MAX_PARAMETERS = 30_000
+_MAX_ROWS = 500
 
 
 class _ValueList(TypeDecorator[list[Any]]):
@@ -57,8 +58,7 @@ class values_in(ColumnElement[bool]):  # noqa: N801  (reads as a function at cal
 
     An ordinary IN list renders one placeholder per value, so every batch compiles a new
     statement (and SQLAlchemy spends more time rendering it than the database spends running
-    it); this one is compiled once: `IN (SELECT value FROM json_each(?))` on SQLite,
-    `= ANY(%s)` on PostgreSQL.
+    it); on SQLite this one is compiled once, `IN (SELECT value FROM json_each(?))`.
     """
 
     inherit_cache = True
@@ -70,11 +70,14 @@ class values_in(ColumnElement[bool]):  # noqa: N801  (reads as a function at cal
     _traverse_internals = [
         ("column", InternalTraversal.dp_clauseelement),
         ("values", InternalTraversal.dp_clauseelement),
+        ("expanding", InternalTraversal.dp_clauseelement),
     ]
 
     def __init__(self, column: Any, values: Iterable[Any]) -> None:
         self.column: ColumnElement[Any] = column
-        self.values = bindparam(None, list(values), type_=_ValueList(column.type))
+        listed = list(values)
+        self.values = bindparam(None, listed, type_=_ValueList(column.type))
+        self.expanding: BindParameter[Any] = bindparam(None, listed, expanding=True)
 
 
 @compiles(values_in, "sqlite")
@@ -85,7 +88,10 @@ def _values_in_sqlite(element: values_in, compiler: SQLCompiler, **kw: Any) -> s
 
 @compiles(values_in)
 def _values_in_default(element: values_in, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"{compiler.process(element.column, **kw)} = ANY({compiler.process(element.values, **kw)})"
+    # PostgreSQL keeps the plain IN list: with `= ANY(array)` or a join on `unnest(array)`, a table
+    # not analysed yet (a first backfill) got plans that compared every row of the organization
+    # with every id (0.3-0.5 s a lookup); an IN list becomes an index condition on the unique key.
+    return str(compiler.process(element.column.in_(element.expanding), **kw))
 
 
 def _table(model: Any) -> Table:
@@ -103,27 +109,30 @@ class _Statement:
     processors: tuple[Callable[[Any], Any] | None, ...]
     defaults: tuple[_Default | None, ...]
     given: int
-    # SQLite: the statement for n rows at once, `{rows}` standing for n "(?, ?, ...)" groups.
-    multirow: str | None = None
+    # The statement for n rows at once: `{rows}` stands for n copies of `group`, "(?, ?, …)".
+    multirow: str
+    group: str
 
     def for_rows(self, count: int) -> str:
-        assert self.multirow is not None
-        text = _multirow_texts.get((self.multirow, count))
+        key = (self.multirow, self.group, count)
+        text = _multirow_texts.get(key)
         if text is None:
-            group = "(" + ", ".join("?" * len(self.keys)) + ")"
-            text = self.multirow.replace("{rows}", ", ".join([group] * count))
-            _multirow_texts[(self.multirow, count)] = text
+            text = self.multirow.replace("{rows}", ", ".join([self.group] * count))
+            _multirow_texts[key] = text
         return text
 
 
 _statements: dict[tuple[str, str, tuple[str, ...], str], _Statement] = {}
-_multirow_texts: dict[tuple[str, int], str] = {}
+_multirow_texts: dict[tuple[str, str, int], str] = {}
 
 
-def _placeholder(dialect: Dialect, column: Column[Any]) -> str:
+def _placeholder(dialect: Dialect, column: Column[Any], typed: bool = False) -> str:
     if dialect.paramstyle == "qmark":
         return "?"
-    # PostgreSQL: psycopg sends str parameters untyped; JSON columns need the cast said out loud.
+    # PostgreSQL: psycopg sends str parameters untyped; JSON columns need the cast said out loud,
+    # and so does every column of a VALUES list that is not an INSERT's (`typed`).
+    if typed:
+        return f"%s::{column.type.compile(dialect=dialect)}"
     return "%s::JSON" if isinstance(column.type, JSON) else "%s"
 
 
@@ -172,13 +181,15 @@ def _insert_statement(dialect: Dialect, table: Table, given: tuple[str, ...]) ->
         columns = [table.c[name] for name in names]
         quote = dialect.identifier_preparer.quote
         prefix = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES "
+        group = f"({', '.join(_placeholder(dialect, c) for c in columns)})"
         statement = _Statement(
-            prefix + f"({', '.join(_placeholder(dialect, c) for c in columns)})",
+            prefix + group,
             names,
             tuple(_bind_processor(dialect, c) for c in columns),
             tuple(_default(c) for c in columns),
             len(given),
-            prefix + "{rows}" if dialect.name == "sqlite" else None,
+            prefix + "{rows}",
+            group,
         )
         _statements[cache_key] = statement
     return statement
@@ -193,19 +204,23 @@ def _update_statement(dialect: Dialect, table: Table, given: tuple[str, ...]) ->
         assignments = ", ".join(f"{quote(c.name)} = {_placeholder(dialect, c)}" for c in columns)
         sql = f"UPDATE {quote(table.name)} SET {assignments} WHERE id = {_placeholder(dialect, table.c.id)}"
         keys = (*given, "id")
-        # SQLite's VALUES columns are column1..columnN, in `keys` order (the id last).
+        # The VALUES columns are named column1..columnN, in `keys` order (the id last).
+        names = ", ".join(f"column{n}" for n in range(1, len(keys) + 1))
         from_values = ", ".join(f"{quote(name)} = v.column{n}" for n, name in enumerate(given, start=1))
         multirow = (
-            f"UPDATE {quote(table.name)} SET {from_values} FROM (VALUES {{rows}}) AS v "
+            f"UPDATE {quote(table.name)} SET {from_values} FROM (VALUES {{rows}}) AS v({names}) "
             f"WHERE {quote(table.name)}.id = v.column{len(keys)}"
         )
+        if dialect.name == "sqlite":  # SQLite names them itself and takes no column list
+            multirow = multirow.replace(f" AS v({names})", " AS v")
         statement = _Statement(
             sql,
             keys,
             tuple(_bind_processor(dialect, table.c[name]) for name in keys),
             tuple(None for _ in keys),
             len(keys),
-            multirow if dialect.name == "sqlite" else None,
+            multirow,
+            f"({', '.join(_placeholder(dialect, table.c[name], typed=True) for name in keys)})",
         )
         _statements[cache_key] = statement
     return statement
@@ -234,13 +249,14 @@ def _execute_many(connection: Connection, statement: _Statement, rows: Sequence[
         if processor is not None:
             columns[position] = _processed(processor, columns[position])
     params = list(zip(*columns, strict=True))
-    if statement.multirow is None:
+    if len(params) == 1:
         connection.exec_driver_sql(statement.sql, params)
         return
-    # SQLite: a few multi-row statements rather than one step per row. sqlite3 releases the GIL
-    # for every step and must win it back afterwards, so a per-row executemany in the worker
-    # thread waited out the API threads' switch interval hundreds of times per batch.
-    per_statement = max(1, min(_SQLITE_MAX_ROWS, _SQLITE_MAX_PARAMETERS // len(statement.keys)))
+    # A few multi-row statements rather than one execution per row. On SQLite each step releases
+    # the GIL and must win it back (a per-row executemany in the worker thread waited out the API
+    # threads' switch interval hundreds of times per batch); PostgreSQL plans and runs one
+    # statement instead of hundreds.
+    per_statement = max(1, min(_MAX_ROWS, _MAX_PARAMETERS // len(statement.keys)))
     for start in range(0, len(params), per_statement):
         chunk = params[start : start + per_statement]
         connection.exec_driver_sql(statement.for_rows(len(chunk)), tuple(itertools.chain.from_iterable(chunk)))

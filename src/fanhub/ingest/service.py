@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from fanhub.config import get_settings
 from fanhub.db.base import utcnow
 from fanhub.db.engine import Database
+from fanhub.db.maintenance import refresh_statistics
 from fanhub.errors import NotFound
 from fanhub.ingest.apply import ApplyContext, apply_payload
 from fanhub.ingest.models import APPLIED, FAILED, QUEUED, IngestBatch, IngestPayload
@@ -150,8 +151,25 @@ def _claim_organization(session: Session) -> int | None:
 MAX_RECORDS_PER_TRANSACTION = 500
 
 
+# Tables a bulk load grows fast enough to outrun autovacuum's statistics (see db.maintenance).
+HOT_TABLES = ("orders", "order_items", "contacts", "contact_sources", "consent_events", "events", "ingest_batches")
+STATISTICS_CHECK_EVERY = 5  # transactions; the check is one small query
+_transactions_since_check = 0
+
+
 def apply_next_batches(database: Database, max_records: int = MAX_RECORDS_PER_TRANSACTION) -> int:
     """Apply the oldest queued batches of one unclaimed organization; returns how many (0: none waiting)."""
+    applied = _apply_next_batches(database, max_records)
+    if applied and not database.is_sqlite:
+        global _transactions_since_check
+        _transactions_since_check += 1
+        if _transactions_since_check >= STATISTICS_CHECK_EVERY:
+            _transactions_since_check = 0
+            refresh_statistics(database, HOT_TABLES)
+    return applied
+
+
+def _apply_next_batches(database: Database, max_records: int) -> int:
     with database.write(replayable=True) as session:
         organization_id = _claim_organization(session)
         if organization_id is None:

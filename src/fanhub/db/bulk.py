@@ -29,7 +29,7 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import Boolean, Text, TypeEngine
 
-# SQLite binds at most 32,766 parameters per statement (PostgreSQL 65,535): stay below both.
+# SQLite binds at most 32,766 parameters per statement: stay well below with multi-row VALUES.
 _MAX_PARAMETERS = 30_000
 _MAX_ROWS = 500
 
@@ -109,7 +109,7 @@ class _Statement:
     processors: tuple[Callable[[Any], Any] | None, ...]
     defaults: tuple[_Default | None, ...]
     given: int
-    # The statement for n rows at once: `{rows}` stands for n copies of `group`, "(?, ?, …)".
+    # SQLite: the statement for n rows at once, `{rows}` standing for n copies of `group`, "(?, ?, …)".
     multirow: str
     group: str
 
@@ -126,13 +126,10 @@ _statements: dict[tuple[str, str, tuple[str, ...], str], _Statement] = {}
 _multirow_texts: dict[tuple[str, str, int], str] = {}
 
 
-def _placeholder(dialect: Dialect, column: Column[Any], typed: bool = False) -> str:
+def _placeholder(dialect: Dialect, column: Column[Any]) -> str:
     if dialect.paramstyle == "qmark":
         return "?"
-    # PostgreSQL: psycopg sends str parameters untyped; JSON columns need the cast said out loud,
-    # and so does every column of a VALUES list that is not an INSERT's (`typed`).
-    if typed:
-        return f"%s::{column.type.compile(dialect=dialect)}"
+    # PostgreSQL: psycopg sends str parameters untyped; JSON columns need the cast said out loud.
     return "%s::JSON" if isinstance(column.type, JSON) else "%s"
 
 
@@ -204,15 +201,12 @@ def _update_statement(dialect: Dialect, table: Table, given: tuple[str, ...]) ->
         assignments = ", ".join(f"{quote(c.name)} = {_placeholder(dialect, c)}" for c in columns)
         sql = f"UPDATE {quote(table.name)} SET {assignments} WHERE id = {_placeholder(dialect, table.c.id)}"
         keys = (*given, "id")
-        # The VALUES columns are named column1..columnN, in `keys` order (the id last).
-        names = ", ".join(f"column{n}" for n in range(1, len(keys) + 1))
+        # SQLite names the VALUES columns column1..columnN, in `keys` order (the id last).
         from_values = ", ".join(f"{quote(name)} = v.column{n}" for n, name in enumerate(given, start=1))
         multirow = (
-            f"UPDATE {quote(table.name)} SET {from_values} FROM (VALUES {{rows}}) AS v({names}) "
+            f"UPDATE {quote(table.name)} SET {from_values} FROM (VALUES {{rows}}) AS v "
             f"WHERE {quote(table.name)}.id = v.column{len(keys)}"
         )
-        if dialect.name == "sqlite":  # SQLite names them itself and takes no column list
-            multirow = multirow.replace(f" AS v({names})", " AS v")
         statement = _Statement(
             sql,
             keys,
@@ -220,7 +214,7 @@ def _update_statement(dialect: Dialect, table: Table, given: tuple[str, ...]) ->
             tuple(None for _ in keys),
             len(keys),
             multirow,
-            f"({', '.join(_placeholder(dialect, table.c[name], typed=True) for name in keys)})",
+            f"({', '.join(_placeholder(dialect, table.c[name]) for name in keys)})",
         )
         _statements[cache_key] = statement
     return statement
@@ -249,13 +243,14 @@ def _execute_many(connection: Connection, statement: _Statement, rows: Sequence[
         if processor is not None:
             columns[position] = _processed(processor, columns[position])
     params = list(zip(*columns, strict=True))
-    if len(params) == 1:
+    if len(params) == 1 or connection.dialect.name != "sqlite":
+        # PostgreSQL: psycopg pipelines an executemany. (Multi-row texts were slower there: psycopg
+        # re-parses a long query's placeholders in Python on every call instead of caching it.)
         connection.exec_driver_sql(statement.sql, params)
         return
-    # A few multi-row statements rather than one execution per row. On SQLite each step releases
-    # the GIL and must win it back (a per-row executemany in the worker thread waited out the API
-    # threads' switch interval hundreds of times per batch); PostgreSQL plans and runs one
-    # statement instead of hundreds.
+    # SQLite: a few multi-row statements rather than one step per row. Each step releases the GIL
+    # and must win it back, so a per-row executemany in the worker thread waited out the API
+    # threads' switch interval hundreds of times per batch.
     per_statement = max(1, min(_MAX_ROWS, _MAX_PARAMETERS // len(statement.keys)))
     for start in range(0, len(params), per_statement):
         chunk = params[start : start + per_statement]

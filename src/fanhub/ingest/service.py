@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -154,18 +155,18 @@ MAX_RECORDS_PER_TRANSACTION = 2000
 
 # Tables a bulk load grows fast enough to outrun autovacuum's statistics (see db.maintenance).
 HOT_TABLES = ("orders", "order_items", "contacts", "contact_sources", "consent_events", "events", "ingest_batches")
-STATISTICS_CHECK_EVERY = 5  # transactions; the check is one small query
-_transactions_since_check = 0
+STATISTICS_CHECK_SECONDS = 2.0  # the check is one small query
+_next_statistics_check = 0.0
 
 
 def apply_next_batches(database: Database, max_records: int = MAX_RECORDS_PER_TRANSACTION) -> int:
     """Apply the oldest queued batches of one unclaimed organization; returns how many (0: none waiting)."""
     applied = _apply_next_batches(database, max_records)
     if applied and not database.is_sqlite:
-        global _transactions_since_check
-        _transactions_since_check += 1
-        if _transactions_since_check >= STATISTICS_CHECK_EVERY:
-            _transactions_since_check = 0
+        global _next_statistics_check
+        now = time.monotonic()
+        if now >= _next_statistics_check:
+            _next_statistics_check = now + STATISTICS_CHECK_SECONDS
             refresh_statistics(database, HOT_TABLES)
     return applied
 

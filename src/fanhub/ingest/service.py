@@ -143,7 +143,9 @@ def _claim_organization(session: Session) -> int | None:
         .where(IngestBatch.organization_id == Organization.id, IngestBatch.status == QUEUED)
         .exists()
     )
-    query = select(Organization.id).where(has_queued).limit(1).with_for_update(skip_locked=True)
+    # FOR NO KEY UPDATE, not FOR UPDATE: accepts insert batches whose foreign key takes a KEY SHARE
+    # lock on the organization row, and FOR UPDATE would make every accept wait for the apply.
+    query = select(Organization.id).where(has_queued).limit(1).with_for_update(skip_locked=True, key_share=True)
     return session.scalars(query).first()
 
 

@@ -283,17 +283,22 @@ def create_upload(
     session: Session, organization_id: int, filename: str, data: bytes, created_by: str = ""
 ) -> ContactImport:
     """Store an uploaded CSV as a draft import (rows kept in chunks), with a guessed mapping."""
+    item = _new_import(session, organization_id, filename, created_by, DRAFT)
+    _fill(session, item, data)
+    return item
+
+
+def _new_import(session: Session, organization_id: int, filename: str, created_by: str, status: str) -> ContactImport:
     get_organization(session, organization_id)
     item = ContactImport(
         public_id=uuid.uuid4().hex,
         organization_id=organization_id,
         created_by=created_by[:200],
         filename=(filename or "upload.csv")[:300],
-        status=DRAFT,
+        status=status,
     )
     session.add(item)
     session.flush()
-    _fill(session, item, data)
     return item
 
 
@@ -331,16 +336,7 @@ def append_upload_part(
     Parts are kept byte for byte (base64 text) in the chunk table until the last one arrives.
     """
     if index == 0:
-        get_organization(session, organization_id)
-        item = ContactImport(
-            public_id=uuid.uuid4().hex,
-            organization_id=organization_id,
-            created_by=created_by[:200],
-            filename=(filename or "upload.csv")[:300],
-            status=UPLOADING,
-        )
-        session.add(item)
-        session.flush()
+        item = _new_import(session, organization_id, filename, created_by, UPLOADING)
     else:
         item = get_import(session, organization_id, public_id or "")
         if item.status != UPLOADING:

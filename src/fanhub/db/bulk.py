@@ -109,11 +109,12 @@ class _Statement:
     processors: tuple[Callable[[Any], Any] | None, ...]
     defaults: tuple[_Default | None, ...]
     given: int
-    # SQLite: the statement for n rows at once, `{rows}` standing for n copies of `group`, "(?, ?, …)".
-    multirow: str
+    # SQLite only: the statement for n rows at once, `{rows}` standing for n copies of `group`.
+    multirow: str | None
     group: str
 
     def for_rows(self, count: int) -> str:
+        assert self.multirow is not None
         key = (self.multirow, self.group, count)
         text = _multirow_texts.get(key)
         if text is None:
@@ -185,7 +186,7 @@ def _insert_statement(dialect: Dialect, table: Table, given: tuple[str, ...]) ->
             tuple(_bind_processor(dialect, c) for c in columns),
             tuple(_default(c) for c in columns),
             len(given),
-            prefix + "{rows}",
+            prefix + "{rows}" if dialect.name == "sqlite" else None,
             group,
         )
         _statements[cache_key] = statement
@@ -213,7 +214,7 @@ def _update_statement(dialect: Dialect, table: Table, given: tuple[str, ...]) ->
             tuple(_bind_processor(dialect, table.c[name]) for name in keys),
             tuple(None for _ in keys),
             len(keys),
-            multirow,
+            multirow if dialect.name == "sqlite" else None,
             f"({', '.join(_placeholder(dialect, table.c[name]) for name in keys)})",
         )
         _statements[cache_key] = statement
@@ -243,7 +244,7 @@ def _execute_many(connection: Connection, statement: _Statement, rows: Sequence[
         if processor is not None:
             columns[position] = _processed(processor, columns[position])
     params = list(zip(*columns, strict=True))
-    if len(params) == 1 or connection.dialect.name != "sqlite":
+    if len(params) == 1 or statement.multirow is None:
         # PostgreSQL: psycopg pipelines an executemany. (Multi-row texts were slower there: psycopg
         # re-parses a long query's placeholders in Python on every call instead of caching it.)
         connection.exec_driver_sql(statement.sql, params)

@@ -75,7 +75,13 @@ def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]
 
 
 class AudienceWriter:
-    """Resolves a batch of people to contacts and applies consent changes, inside one transaction."""
+    """Resolves a batch of people to contacts and applies consent changes, inside one transaction.
+
+    Nothing is written until `flush()`: a contact created by this batch is inserted once, already
+    holding its filled fields and its consent state, and an existing one gets one UPDATE for
+    everything the batch changed (insert-then-update cost a second write of every new contact and
+    its status index entries). Contact ids are known after `flush()`.
+    """
 
     def __init__(self, session: Session, organization_id: int, source: str, batch_id: str | None = None) -> None:
         self.session = session
@@ -85,6 +91,8 @@ class AudienceWriter:
         self._by_email: dict[str, _ContactRow] = {}
         self._by_phone: dict[str, _ContactRow] = {}
         self._rows: dict[int, _ContactRow] = {}
+        self._pending: list[_ContactRow] = []
+        self._ledger: list[tuple[_ContactRow, dict[str, Any]]] = []
         self.created = 0
 
     def _load(self, people: Sequence[Person]) -> None:
@@ -126,17 +134,19 @@ class AudienceWriter:
                     self._by_phone[row.phone] = contact
 
     def resolve(self, people: Sequence[Person]) -> list[_ContactRow]:
-        """One contact row per person, creating contacts and filling missing fields; never blanks a field."""
+        """One contact row per person, new or existing, with missing fields filled; never blanks a field.
+
+        New rows have no id until `flush()`.
+        """
         self._load(people)
         resolved: list[_ContactRow] = []
-        new_rows: list[_ContactRow] = []
         for person in people:
             by_email = self._by_email.get(person.email) if person.email else None
             by_phone = self._by_phone.get(person.phone) if person.phone else None
             contact = by_email or by_phone
             if contact is None:
                 contact = _ContactRow(id=None, email=person.email, phone=person.phone, fields={})
-                new_rows.append(contact)
+                self._pending.append(contact)
             else:
                 if person.email and contact.email is None:
                     contact.email = person.email
@@ -152,12 +162,51 @@ class AudienceWriter:
                 value = getattr(person, name)
                 if value and not contact.fields.get(name):
                     contact.fields[name] = value
-                    if contact.id is not None:
-                        contact.dirty.add(name)
+                    contact.dirty.add(name)
             resolved.append(contact)
-        self._insert(new_rows)
-        self._flush_dirty()
         return resolved
+
+    def apply_consent(self, changes: Sequence[tuple[_ContactRow, ConsentChange]]) -> int:
+        """Apply the changes that the consent rules allow to the rows; the ledger is written by `flush()`."""
+        now = utcnow()
+        taken = 0
+        for contact, change in changes:
+            status_attr = f"{change.channel}_status"
+            if not should_apply(getattr(contact, status_attr), getattr(contact, status_attr + "_at"), change):
+                continue
+            setattr(contact, status_attr, SUBSCRIBED if change.subscribed else UNSUBSCRIBED)
+            setattr(contact, status_attr + "_at", change.observed_at)
+            contact.dirty.update((status_attr, status_attr + "_at"))
+            if contact.id is not None:
+                self._rows.setdefault(contact.id, contact)
+            taken += 1
+            self._ledger.append(
+                (
+                    contact,
+                    {
+                        "organization_id": self.organization_id,
+                        "channel": change.channel,
+                        "subscribed": change.subscribed,
+                        "source": change.source,
+                        "via": change.via,
+                        "raw_value": change.raw_value,
+                        "batch_id": self.batch_id,
+                        "occurred_at": change.observed_at,
+                        "recorded_at": now,
+                    },
+                )
+            )
+        return taken
+
+    def flush(self) -> None:
+        """Write new contacts, changed contacts and the consent ledger; afterwards every row has its id."""
+        self._insert(self._pending)
+        self._pending = []
+        self._update_dirty()
+        if self._ledger:
+            ledger = [{"contact_id": contact.id, **entry} for contact, entry in self._ledger]
+            self._ledger = []
+            insert_rows(self.session, ConsentEvent, ledger)
 
     def _insert(self, rows: list[_ContactRow]) -> None:
         if not rows:
@@ -168,6 +217,10 @@ class AudienceWriter:
                 "organization_id": self.organization_id,
                 "email": r.email,
                 "phone": r.phone,
+                "email_status": r.email_status,
+                "email_status_at": r.email_status_at,
+                "sms_status": r.sms_status,
+                "sms_status_at": r.sms_status_at,
                 "created_at": now,
                 "updated_at": now,
                 **{n: r.fields.get(n) for n in _FILLABLE},
@@ -182,68 +235,21 @@ class AudienceWriter:
             strict=True,
         ):
             row.id = contact_id
+            row.dirty.clear()
             self._rows[contact_id] = row
         self.created += len(rows)
 
-    def _flush_dirty(self) -> None:
+    def _update_dirty(self) -> None:
         dirty = [r for r in self._rows.values() if r.dirty]
         if not dirty:
             return
         now = utcnow()
         updates = []
         for row in dirty:
-            values = {
-                name: (getattr(row, name) if name in ("email", "phone") else row.fields.get(name)) for name in row.dirty
-            }
+            values = {name: (row.fields.get(name) if name in _FILLABLE else getattr(row, name)) for name in row.dirty}
             updates.append({"id": row.id, **values, "updated_at": now})
             row.dirty.clear()
         update_by_id(self.session, Contact, updates)
-
-    def apply_consent(self, changes: Sequence[tuple[_ContactRow, ConsentChange]]) -> int:
-        """Append the changes that the consent rules allow to the ledger and update the cached state."""
-        ledger: list[dict[str, Any]] = []
-        touched: dict[int, _ContactRow] = {}
-        now = utcnow()
-        for contact, change in changes:
-            status_attr = f"{change.channel}_status"
-            if not should_apply(getattr(contact, status_attr), getattr(contact, status_attr + "_at"), change):
-                continue
-            setattr(contact, status_attr, SUBSCRIBED if change.subscribed else UNSUBSCRIBED)
-            setattr(contact, status_attr + "_at", change.observed_at)
-            assert contact.id is not None
-            touched[contact.id] = contact
-            ledger.append(
-                {
-                    "organization_id": self.organization_id,
-                    "contact_id": contact.id,
-                    "channel": change.channel,
-                    "subscribed": change.subscribed,
-                    "source": change.source,
-                    "via": change.via,
-                    "raw_value": change.raw_value,
-                    "batch_id": self.batch_id,
-                    "occurred_at": change.observed_at,
-                    "recorded_at": now,
-                }
-            )
-        if ledger:
-            insert_rows(self.session, ConsentEvent, ledger)
-            update_by_id(
-                self.session,
-                Contact,
-                [
-                    {
-                        "id": c.id,
-                        "email_status": c.email_status,
-                        "email_status_at": c.email_status_at,
-                        "sms_status": c.sms_status,
-                        "sms_status_at": c.sms_status_at,
-                        "updated_at": now,
-                    }
-                    for c in touched.values()
-                ],
-            )
-        return len(ledger)
 
     def record_sources(self, seen: Sequence[tuple[_ContactRow, Person]]) -> None:
         """Link each contact to this source's view of the person (the source records it was merged from)."""
@@ -356,6 +362,7 @@ def change_consent(
         sms_status_at=contact.sms_status_at,
     )
     changed = writer.apply_consent([(row, change)]) > 0
+    writer.flush()
     if changed:
         session.expire(contact)
     return changed

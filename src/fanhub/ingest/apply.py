@@ -225,6 +225,20 @@ def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRec
     audience = AudienceWriter(session, ctx.organization_id, ctx.source, ctx.batch_id)
     people = [_person(record.customer) for record, _, _ in todo]
     contacts = audience.resolve(people)
+    consent: list[tuple[Any, ConsentChange]] = []
+    for (record, _, _), contact in zip(todo, contacts, strict=True):
+        placed_at = record.created_at or ctx.received_at
+        # A ticked checkout box is an opt-in; an unticked one is not an opt-out (see audience.consent).
+        for channel, opted, address in (
+            (EMAIL, record.marketing_opt_ins.email, contact.email),
+            (SMS, record.marketing_opt_ins.sms, contact.phone),
+        ):
+            if opted and address:
+                consent.append(
+                    (contact, ConsentChange(channel, True, "order.marketing_opt_ins", ctx.source, placed_at, "true"))
+                )
+    stats.consent_changes = audience.apply_consent(consent)
+    audience.flush()
     stats.contacts_created = audience.created
 
     event_ids = _existing(session, Event, ctx, [record.event_id for record, _, _ in todo])
@@ -234,7 +248,6 @@ def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRec
     updated_orders: list[dict[str, Any]] = []
     replaced_items: list[dict[str, Any]] = []
     changed_ids: list[int] = []
-    consent: list[tuple[Any, ConsentChange]] = []
     for (record, digest, known), contact in zip(todo, contacts, strict=True):
         currency = record.items[0].currency_code
         items = [
@@ -282,12 +295,6 @@ def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRec
             replaced_items += [{"order_id": known[0], **i} for i in items]
             changed_ids.append(known[0])
             stats.updated += 1
-        # A ticked checkout box is an opt-in; an unticked one is not an opt-out (see audience.consent).
-        for channel, opted in ((EMAIL, record.marketing_opt_ins.email), (SMS, record.marketing_opt_ins.sms)):
-            if opted and (contact.email if channel == EMAIL else contact.phone):
-                consent.append(
-                    (contact, ConsentChange(channel, True, "order.marketing_opt_ins", ctx.source, placed_at, "true"))
-                )
     if new_params:
         order_ids = insert_returning_ids(session, Order, new_params, key=("external_id",), scope=_scope(ctx))
         insert_rows(
@@ -306,7 +313,6 @@ def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRec
         updated_ids = [row["id"] for row in updated_orders]
         session.execute(delete(OrderItem).where(values_in(OrderItem.order_id, updated_ids)))
         insert_rows(session, OrderItem, replaced_items)
-    stats.consent_changes = audience.apply_consent(consent)
     audience.record_sources(list(zip(contacts, people, strict=True)))
     stats.changed_order_ids = changed_ids
     for listener in _listeners():
@@ -330,17 +336,8 @@ def apply_contacts(session: Session, ctx: ApplyContext, records: Sequence[Contac
         for r in records
     ]
     contacts = audience.resolve(people)
-    stats.contacts_created = audience.created
-    stats.created = audience.created
-    stats.updated = len(records) - audience.created
-    tag_ids = tag_ids_by_name(session, ctx.organization_id, {t for r in records for t in r.contact.tags})
     consent: list[tuple[Any, ConsentChange]] = []
-    tags: list[tuple[int, int]] = []
-    lists: list[tuple[int, int]] = []
-    genres: list[tuple[int, str]] = []
-    interests: list[dict[str, Any]] = []
     for record, contact in zip(records, contacts, strict=True):
-        assert contact.id is not None
         observed_at = record.observed_at or ctx.received_at
         for channel, wanted in ((EMAIL, record.opt_ins.email), (SMS, record.opt_ins.sms)):
             if wanted is None or not (contact.email if channel == EMAIL else contact.phone):
@@ -348,6 +345,18 @@ def apply_contacts(session: Session, ctx: ApplyContext, records: Sequence[Contac
             consent.append(
                 (contact, ConsentChange(channel, wanted, record.via, ctx.source, observed_at, str(wanted).lower()))
             )
+    stats.consent_changes = audience.apply_consent(consent)
+    audience.flush()
+    stats.contacts_created = audience.created
+    stats.created = audience.created
+    stats.updated = len(records) - audience.created
+    tag_ids = tag_ids_by_name(session, ctx.organization_id, {t for r in records for t in r.contact.tags})
+    tags: list[tuple[int, int]] = []
+    lists: list[tuple[int, int]] = []
+    genres: list[tuple[int, str]] = []
+    interests: list[dict[str, Any]] = []
+    for record, contact in zip(records, contacts, strict=True):
+        assert contact.id is not None
         tags += [(contact.id, tag_ids[name]) for name in record.contact.tags if name in tag_ids]
         list_ids = list(record.list_ids) + ([record.contact.list_id] if record.contact.list_id else [])
         lists += [(contact.id, list_id) for list_id in list_ids]
@@ -361,7 +370,6 @@ def apply_contacts(session: Session, ctx: ApplyContext, records: Sequence[Contac
                     "ticket_url": record.ticket_url,
                 }
             )
-    stats.consent_changes = audience.apply_consent(consent)
     audience.add_tags(tags)
     # A list deleted after the batch was accepted is skipped rather than failing the batch.
     live_lists = existing_list_ids(session, ctx.organization_id, {list_id for _, list_id in lists})

@@ -5,8 +5,8 @@ The fake runs in its own process (in this one it would compete with the connecto
 1. reference: fetch-only, raw httpx through every page of organization orders (with expansions):
    the ceiling the fake itself allows on this machine;
 2. backfill: `run_sync` + applying every batch, with no latency and no rate limit: orders/s until
-   applied (`--apply after`: drained in this process after the sync, the default and faster on
-   SQLite; `--apply worker`: a worker process applies while the sync runs), API calls per 1,000;
+   applied (`--apply worker`, the default: a worker process applies while the sync runs, as in
+   production; `--apply after`: drained in this process after the sync), API calls per 1,000;
 3. rate-limited: the fake enforces a call budget per window (default 200/s) and the connector's
    budget is configured from it (90% of it, for latency): 429s received (target 0).
 
@@ -56,8 +56,10 @@ def serve_apply(url: str) -> None:
     os.environ["FANHUB_DATABASE_URL"] = url
     from fanhub.db.engine import get_database
     from fanhub.ingest.service import apply_next_batches
+    from fanhub.worker import settle_heap
 
     database = get_database()
+    settle_heap()  # as `fanhub worker` does at startup
     closing = False
     while True:
         if apply_next_batches(database):
@@ -104,7 +106,7 @@ def main() -> None:
     parser.add_argument(
         "--apply",
         choices=("worker", "after"),
-        default="after",
+        default="worker",
         help="apply in a worker process during the sync (as in production), or after it in this process",
     )
     parser.add_argument("--budget-calls", type=int, default=200, help="calls per window in the rate-limited run")
@@ -125,9 +127,11 @@ def main() -> None:
     from fanhub.db.migrate import upgrade
     from fanhub.ingest.service import drain
     from fanhub.organizations.service import create_organization
+    from fanhub.worker import settle_heap
 
     upgrade(url)
     database = get_database()
+    settle_heap()  # the sync runs in a worker, which settles its heap at startup
     events = args.events or max(1, args.orders // 500)
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
 

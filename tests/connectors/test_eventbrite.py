@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select, update
 
 from fanhub.audience.consent import EMAIL, ConsentChange
 from fanhub.audience.models import Contact
 from fanhub.audience.service import change_consent
-from fanhub.connectors.base import RetryPolicy
+from fanhub.connectors.base import ApiClient, RetryPolicy, default_classify
+from fanhub.connectors.eventbrite import ORDER_EXPAND, ORDER_PAGE, map_order
 from fanhub.connectors.models import BROKEN, Checkpoint, Connection
 from fanhub.connectors.service import ConnectFailed, connect_eventbrite, run_sync
 from fanhub.connectors.sync import SyncWriter
@@ -314,3 +316,39 @@ def test_reconnect_with_a_new_token_resumes_the_same_connection(db: Database, or
     result = run_sync(db, connection_id, options=fast_options())
     drain(db)
     assert result.orders == 1 and count_orders(db, org.organization_id) == (6, 6)
+
+
+def test_order_pages_parsed_narrowly_map_exactly_as_the_whole_document(eb: FakeEventbrite) -> None:
+    """`ORDER_PAGE` keeps only what `map_order` reads: mapping either parse must give the same records."""
+    org = eb.add_organization("Mixed", id="777")
+    show = eb.add_event("Show", organization_id=org["id"])
+    for i in range(30):
+        eb.add_order(
+            show["id"],
+            email=f"mixed{i}@example.com",
+            quantity=1 + i % 3,
+            status=("placed", "refunded", "cancelled", "placed", "started")[i % 5],
+            has_opted_in=i % 2 == 0,
+            has_contact_list=True if i % 3 == 0 else None,
+            cell_phone=f"(303) 555-01{i:02d}" if i % 4 == 0 else None,
+        )
+    path = f"{eb.base_url}/organizations/{org['id']}/orders/"
+    params = {"status": "both", "expand": ORDER_EXPAND}
+    whole = httpx.get(path, params=params, headers={"Authorization": f"Bearer {eb.token}"}).json()
+    with ApiClient(eb.base_url, default_classify, headers={"Authorization": f"Bearer {eb.token}"}) as client:
+        narrow = client.get_json(path, params, ORDER_PAGE)
+    assert len(narrow["orders"]) == len(whole["orders"]) == 30
+    assert "resource_uri" in whole["orders"][0] and "resource_uri" not in narrow["orders"][0]
+    assert narrow["pagination"]["has_more_items"] == whole["pagination"]["has_more_items"]
+    mapped = [map_order(order) for order in whole["orders"]]
+    assert [map_order(order) for order in narrow["orders"]] == mapped
+    assert {record.status for record, _ in mapped if record is not None} == {"completed", "refunded", "canceled"}
+
+
+def test_a_page_of_unexpected_shape_is_read_whole() -> None:
+    def odd_page(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"orders": [{"id": "1", "costs": "free", "extra": 1}], "pagination": {}})
+
+    with ApiClient("http://platform.test", default_classify, transport=httpx.MockTransport(odd_page)) as client:
+        body = client.get_json("orders/", None, ORDER_PAGE)
+    assert body["orders"][0] == {"id": "1", "costs": "free", "extra": 1}

@@ -35,6 +35,8 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 import httpx
+from pydantic import TypeAdapter
+from typing_extensions import TypedDict
 
 from fanhub.connectors.base import (
     AUTH,
@@ -263,6 +265,67 @@ def _consent_contact(order: dict[str, Any], customer: dict[str, Any]) -> Contact
     return contact
 
 
+# --- what the order mapping reads of an order page (`Stream.shape`) ----------------------------------
+
+
+class _Cost(TypedDict, total=False):
+    currency: Any
+    value: Any
+
+
+class _Costs(TypedDict, total=False):
+    gross: _Cost | None
+    base_price: _Cost | None
+
+
+class _Profile(TypedDict, total=False):
+    first_name: Any
+    last_name: Any
+    email: Any
+    cell_phone: Any
+
+
+class _Attendee(TypedDict, total=False):
+    ticket_class_name: Any
+    quantity: Any
+    refunded: Any
+    cancelled: Any
+    costs: _Costs | None
+    profile: _Profile | None
+
+
+class _ContactListPreferences(TypedDict, total=False):
+    has_opted_in: Any
+    has_contact_list: Any
+
+
+class _Order(TypedDict, total=False):
+    id: Any
+    event_id: Any
+    status: Any
+    created: Any
+    changed: Any
+    first_name: Any
+    last_name: Any
+    email: Any
+    costs: _Costs | None
+    attendees: list[_Attendee] | None
+    contact_list_preferences: _ContactListPreferences | None
+
+
+class _Pagination(TypedDict, total=False):
+    has_more_items: Any
+    continuation: Any
+
+
+class _OrderPage(TypedDict, total=False):
+    orders: list[_Order] | None
+    pagination: _Pagination | None
+
+
+ORDER_PAGE: TypeAdapter[Any] = TypeAdapter(_OrderPage)
+
+
 # --- the connector ---------------------------------------------------------------------------------
 
 
@@ -271,7 +334,7 @@ class _OrdersStream(Stream):
 
     def fetch(self, client: ApiClient, params: dict[str, Any]) -> Any:
         try:
-            return client.get_json(self.path, params)
+            return client.get_json(self.path, params, self.shape)
         except ExpansionFailed:
             plain = {k: v for k, v in params.items() if k != "expand"}
             body = client.get_json(self.path, plain)
@@ -410,6 +473,7 @@ class EventbriteConnector(Connector):
             ContinuationPaginator(),
             cursor_field="changed",
             params=params,
+            shape=ORDER_PAGE,
         )
         resume = {"continuation": run["continuation"]} if run.get("continuation") else {}
         try:

@@ -76,7 +76,9 @@ def test_keyset_pages(staff: Staff) -> None:
     from fanhub.audience.service import AudienceWriter, Person
 
     with staff.db.write() as session:
-        AudienceWriter(session, staff.org, "test").resolve([Person(email=f"p{i}@example.com") for i in range(60)])
+        writer = AudienceWriter(session, staff.org, "test")
+        writer.resolve([Person(email=f"p{i}@example.com") for i in range(60)])
+        writer.flush()
     first = staff.client.get("/manager/contacts").text
     assert first.count('name="contact_id"') == 50 and 'id="next-page"' in first
     after = first.split("after=")[1].split('"')[0]

@@ -56,7 +56,7 @@ class Person:
     raw_phone: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _ContactRow:
     id: int | None
     email: str | None
@@ -114,24 +114,26 @@ class AudienceWriter:
         conditions += [values_in(Contact.phone, phones)] if phones else []
         for condition in conditions:
             query = select(*columns).where(Contact.organization_id == self.organization_id, condition)
-            for row in self.session.execute(query).all():
-                if row.id in self._rows:
+            for contact_id, email, phone, email_status, email_at, sms_status, sms_at, *fillable in self.session.execute(
+                query
+            ).tuples():
+                if contact_id in self._rows:
                     continue
                 contact = _ContactRow(
-                    id=row.id,
-                    email=row.email,
-                    phone=row.phone,
-                    fields={name: getattr(row, name) for name in _FILLABLE},
-                    email_status=row.email_status,
-                    email_status_at=row.email_status_at,
-                    sms_status=row.sms_status,
-                    sms_status_at=row.sms_status_at,
+                    contact_id,
+                    email,
+                    phone,
+                    dict(zip(_FILLABLE, fillable, strict=True)),
+                    email_status,
+                    email_at,
+                    sms_status,
+                    sms_at,
                 )
-                self._rows[row.id] = contact
-                if row.email:
-                    self._by_email[row.email] = contact
-                if row.phone:
-                    self._by_phone[row.phone] = contact
+                self._rows[contact_id] = contact
+                if email:
+                    self._by_email[email] = contact
+                if phone:
+                    self._by_phone[phone] = contact
 
     def resolve(self, people: Sequence[Person]) -> list[_ContactRow]:
         """One contact row per person, new or existing, with missing fields filled; never blanks a field.

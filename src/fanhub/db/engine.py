@@ -7,14 +7,17 @@ production database; there the worker claims rows with `FOR UPDATE SKIP LOCKED`.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -54,6 +57,49 @@ class FairLock:
         return len(self._waiting)
 
 
+class ProcessWriteLock:
+    """SQLite's single writer, queued across processes (a sync and a `fanhub worker`, say).
+
+    SQLite's busy handler makes a waiting process sleep and retry, up to 100 ms at a time, so a
+    worker that commits and begins again at once keeps the lock for as long as it has work: a
+    process that commits a sync page waited seconds. Here waiting processes block in the kernel
+    on a POSIX lock of `<database>-lock` and announce themselves on a second byte, so a holder can
+    see them (`others_waiting`) and step aside. SQLite's own locking stays the guarantee; this only
+    orders the queue. POSIX locks never conflict within one process, where `FairLock` orders threads.
+    """
+
+    _WRITER = 0  # byte held by the process that writes
+    _INTENT = 1  # byte share-locked by every process waiting to write
+
+    def __init__(self, database_path: str) -> None:
+        self._fd = os.open(database_path + "-lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def __enter__(self) -> None:
+        fcntl.lockf(self._fd, fcntl.LOCK_SH, 1, self._INTENT)
+        try:
+            fcntl.lockf(self._fd, fcntl.LOCK_EX, 1, self._WRITER)
+        finally:
+            fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, self._INTENT)
+
+    def __exit__(self, *_: object) -> None:
+        fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, self._WRITER)
+        if self.others_waiting():
+            # The kernel has woken the waiter; without a pause this process, already running,
+            # would usually take the lock again before the waiter is scheduled.
+            time.sleep(0.001)
+
+    def others_waiting(self) -> bool:
+        try:
+            fcntl.lockf(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, self._INTENT)
+        except OSError:
+            return True
+        fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, self._INTENT)
+        return False
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
 class Database:
     """One engine per process, with read and write session factories."""
 
@@ -72,6 +118,8 @@ class Database:
                 url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True, use_insertmanyvalues=False
             )
         self._write_lock = FairLock() if self.is_sqlite else None
+        path = make_url(url).database if self.is_sqlite else None
+        self._process_lock = ProcessWriteLock(path) if path and path != ":memory:" else None
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
         self._write_replayable = None
@@ -124,12 +172,19 @@ class Database:
         append-only, so the next durable commit makes it permanent too.
         """
         factory = self._write_replayable if replayable and self._write_replayable else self._write
-        with self._write_lock or nullcontext(), factory() as session, session.begin():
+        with (
+            self._write_lock or nullcontext(),
+            self._process_lock or nullcontext(),
+            factory() as session,
+            session.begin(),
+        ):
             yield session
 
     def writers_waiting(self) -> bool:
-        """True when another thread of this process waits to write (SQLite's single writer)."""
-        return self._write_lock is not None and self._write_lock.waiting > 0
+        """True when another thread or process waits to write (SQLite's single writer)."""
+        if self._write_lock is not None and self._write_lock.waiting > 0:
+            return True
+        return self._process_lock is not None and self._process_lock.others_waiting()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -138,6 +193,9 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._process_lock is not None:
+            self._process_lock.close()
+            self._process_lock = None
 
 
 _databases: dict[str, Database] = {}

@@ -207,7 +207,7 @@ def main() -> None:
     from fanhub.config import get_settings
     from fanhub.db.engine import get_database
     from fanhub.db.migrate import upgrade
-    from fanhub.worker import settle_heap
+    from fanhub.worker import tune_runtime
 
     get_settings.cache_clear()
     upgrade(url)
@@ -240,10 +240,10 @@ def main() -> None:
             },
             args.runs,
         )
-    # The import runs in a worker, and `fanhub serve` / `fanhub worker` settle their heap at startup
-    # (see fanhub.worker.settle_heap); without it the garbage collector rescans this process's app,
+    # The import runs in a worker, and `fanhub serve` / `fanhub worker` tune their runtime at startup
+    # (see fanhub.worker.tune_runtime); without it the garbage collector rescans this process's app,
     # test client and page-timing leftovers every few thousand rows.
-    settle_heap()
+    tune_runtime(serves_api=True)
     imported = run_import(database, org, args.import_rows) if args.import_rows else None
     result = {
         "benchmark": "manager",

@@ -56,10 +56,10 @@ def serve_apply(url: str) -> None:
     os.environ["FANHUB_DATABASE_URL"] = url
     from fanhub.db.engine import get_database
     from fanhub.ingest.service import apply_next_batches
-    from fanhub.worker import settle_heap
+    from fanhub.worker import tune_runtime
 
     database = get_database()
-    settle_heap()  # as `fanhub worker` does at startup
+    tune_runtime(serves_api=False)  # as `fanhub worker` does at startup
     closing = False
     while True:
         if apply_next_batches(database):
@@ -127,11 +127,11 @@ def main() -> None:
     from fanhub.db.migrate import upgrade
     from fanhub.ingest.service import drain
     from fanhub.organizations.service import create_organization
-    from fanhub.worker import settle_heap
+    from fanhub.worker import tune_runtime
 
     upgrade(url)
     database = get_database()
-    settle_heap()  # the sync runs in a worker, which settles its heap at startup
+    tune_runtime(serves_api=False)  # the sync runs in a worker, which tunes its runtime at startup
     events = args.events or max(1, args.orders // 500)
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
 

@@ -153,11 +153,11 @@ def serve(
     if no_worker:
         os.environ["FANHUB_WORKER_IN_PROCESS"] = "false"
         get_settings.cache_clear()
-    import fanhub.app  # noqa: F401  (loaded before the heap is settled)
-    from fanhub.worker import load_jobs, settle_heap
+    import fanhub.app  # noqa: F401  (loaded before the runtime is tuned: its objects get frozen)
+    from fanhub.worker import load_jobs, tune_runtime
 
     load_jobs()
-    settle_heap()
+    tune_runtime(serves_api=True)
     uvicorn.run(
         "fanhub.app:create_app",
         factory=True,
@@ -188,11 +188,11 @@ def worker(as_json: JsonFlag = False) -> None:
     """Run a worker process: applies batches, runs syncs and sends campaigns. Start as many as you like."""
     import signal
 
-    from fanhub.worker import Worker, settle_heap
+    from fanhub.worker import Worker, tune_runtime
 
     ensure_migrated()
     runner = Worker(get_database(), get_settings().worker_poll_seconds)
-    settle_heap()
+    tune_runtime(serves_api=False)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     if not as_json:
         print(f"fanhub worker running jobs: {', '.join(runner.jobs)}", flush=True)

@@ -106,8 +106,13 @@ class Database:
     def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        # The SQLite file, when there is one (not in memory): its folder is created, its lock file sits beside it.
+        database_file = make_url(url).database if self.is_sqlite else None
+        if database_file == ":memory:":
+            database_file = None
+        if database_file:
+            Path(database_file).resolve().parent.mkdir(parents=True, exist_ok=True)
         if self.is_sqlite:
-            self._ensure_sqlite_folder(url)
             self.engine = create_engine(
                 url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size + 10
             )
@@ -118,8 +123,7 @@ class Database:
                 url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True, use_insertmanyvalues=False
             )
         self._write_lock = FairLock() if self.is_sqlite else None
-        path = make_url(url).database if self.is_sqlite else None
-        self._process_lock = ProcessWriteLock(path) if path and path != ":memory:" else None
+        self._process_lock = ProcessWriteLock(database_file) if database_file else None
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
         self._write_replayable = None
@@ -128,12 +132,6 @@ class Database:
                 self.engine.execution_options(sqlite_immediate=True, sqlite_synchronous="NORMAL"),
                 expire_on_commit=False,
             )
-
-    @staticmethod
-    def _ensure_sqlite_folder(url: str) -> None:
-        path = url.split(":///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).resolve().parent.mkdir(parents=True, exist_ok=True)
 
     @staticmethod
     def _configure_sqlite(engine: Engine, synchronous: str) -> None:

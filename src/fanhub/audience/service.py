@@ -114,9 +114,8 @@ class AudienceWriter:
         conditions += [values_in(Contact.phone, phones)] if phones else []
         for condition in conditions:
             query = select(*columns).where(Contact.organization_id == self.organization_id, condition)
-            for contact_id, email, phone, email_status, email_at, sms_status, sms_at, *fillable in self.session.execute(
-                query
-            ).tuples():
+            rows = self.session.execute(query)
+            for contact_id, email, phone, email_status, email_at, sms_status, sms_at, *fillable in rows:
                 if contact_id in self._rows:
                     continue
                 contact = _ContactRow(

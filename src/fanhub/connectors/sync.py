@@ -8,7 +8,6 @@ checkpoint: no gap, and (since ingest upserts on external id) no duplicate.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +23,16 @@ from fanhub.connectors.base import ApiClient
 from fanhub.connectors.models import Checkpoint, Connection
 from fanhub.db.base import utcnow
 from fanhub.db.engine import Database
-from fanhub.ingest.records import ContactBatch, ContactRecord, EventBatch, EventRecord, OrderBatch, OrderRecord
+from fanhub.ingest.records import (
+    ContactBatch,
+    ContactRecord,
+    EventBatch,
+    EventRecord,
+    OrderBatch,
+    OrderRecord,
+    record_digest,
+    validate_record,
+)
 from fanhub.ingest.service import enqueue_batch
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -71,23 +79,18 @@ class SyncResult:
 Progress = Callable[[SyncResult], None]
 
 
-def record_digest(record: Any) -> str:
-    """The digest `ingest.apply` stores as `record_hash` (same recipe), to skip unchanged records early."""
-    return hashlib.blake2b(record.model_dump_json().encode(), digest_size=16).hexdigest()
-
-
 def build(model: Any, data: dict[str, Any], fallbacks: Sequence[Callable[[dict[str, Any]], None]] = ()) -> Any:
     """Validate `data` into `model`; on failure apply each fallback (e.g. drop an unparseable phone) and retry.
 
     Returns None when the record cannot be made valid: the platform gave too little to keep it.
     """
     try:
-        return model.model_validate(data)
+        return validate_record(model, data)
     except ValidationError:
         for fallback in fallbacks:
             fallback(data)
             try:
-                return model.model_validate(data)
+                return validate_record(model, data)
             except ValidationError:
                 continue
     return None

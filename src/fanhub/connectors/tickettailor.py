@@ -44,8 +44,8 @@ from fanhub.connectors.base import (
     StartingAfterPaginator,
     Stream,
 )
-from fanhub.connectors.sync import Connector, SyncWriter, WebhookOutcome, build, record_digest
-from fanhub.ingest.records import ContactRecord, EventRecord, OrderRecord
+from fanhub.connectors.sync import Connector, SyncWriter, WebhookOutcome, build
+from fanhub.ingest.records import ContactRecord, EventRecord, OrderRecord, record_digest
 from fanhub.money import minor_unit_exponent
 
 API_BASE = "https://api.tickettailor.com"

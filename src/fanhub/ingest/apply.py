@@ -8,7 +8,6 @@ the record's digest and skipped, a changed record updates in place, and later ar
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +27,7 @@ from fanhub.ingest.records import (
     Customer,
     EventRecord,
     OrderRecord,
+    record_digest,
 )
 from fanhub.modules import import_if_present
 from fanhub.money import to_minor
@@ -83,10 +83,6 @@ def on_orders_changed(listener: OrderListener) -> OrderListener:
     return listener
 
 
-def _digest(record: Any) -> str:
-    return hashlib.blake2b(record.model_dump_json().encode(), digest_size=16).hexdigest()
-
-
 def _existing(
     session: Session, model: Any, ctx: ApplyContext, external_ids: Sequence[str]
 ) -> dict[str, tuple[int, str]]:
@@ -118,7 +114,7 @@ def apply_events(session: Session, ctx: ApplyContext, records: Sequence[EventRec
     new_records: list[EventRecord] = []
     new_params: list[dict[str, Any]] = []
     for record in records:
-        digest = _digest(record)
+        digest = record_digest(record)
         values = {
             "name": record.name,
             "url": record.url,
@@ -213,7 +209,7 @@ def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRec
     existing = _existing(session, Order, ctx, [r.id for r in records])
     todo: list[tuple[OrderRecord, str, tuple[int, str] | None]] = []
     for record in records:
-        digest = _digest(record)
+        digest = record_digest(record)
         known = existing.get(record.id)
         if known is not None and known[1] == digest:
             stats.unchanged += 1
@@ -274,7 +270,7 @@ def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRec
             "tickets": sum(int(i["quantity"] or 0) for i in items),
             "email_opt_in": record.marketing_opt_ins.email,
             "sms_opt_in": record.marketing_opt_ins.sms,
-            "customer": record.customer.model_dump(mode="json", exclude_none=True),
+            "customer": record.customer.as_json(),
             "placed_at": placed_at,
             "record_hash": digest,
             "updated_at": now,

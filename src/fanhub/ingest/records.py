@@ -7,12 +7,14 @@ supply (an event image, say) are optional here and required only in `partners.sc
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -21,8 +23,8 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    TypeAdapter,
     ValidationInfo,
-    model_validator,
 )
 
 from fanhub.audience.identity import normalize_email, normalize_phone
@@ -137,7 +139,16 @@ class EventRecord(Record):
     time_zone: str | None = None
 
 
-class Customer(Record):
+# Orders and contacts are the volume (a backfill brings hundreds of thousands), so their records are
+# slotted dataclasses that pydantic validates: a 500-order batch took 9-10 ms to validate into
+# models and takes 5-6 ms into these; the rules are the same annotations either way.
+_RECORD_CONFIG = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+@dataclass(slots=True, kw_only=True)
+class Customer:
+    __pydantic_config__ = _RECORD_CONFIG
+
     email: Email | None = None
     phone: Phone | None = None
     first_name: ShortText | None = None
@@ -145,19 +156,30 @@ class Customer(Record):
     address: ShortText | None = None
     ip_address: ShortText | None = None
 
-    @model_validator(mode="after")
-    def _needs_email_or_phone(self) -> Customer:
+    def __post_init__(self) -> None:
         if not self.email and not self.phone:
             raise ValueError("needs an email or a phone")
-        return self
+
+    def as_json(self) -> dict[str, str]:
+        """The fields given, as stored on the order."""
+        return {name: value for name in CUSTOMER_FIELDS if (value := getattr(self, name)) is not None}
 
 
-class OptIns(Record):
+CUSTOMER_FIELDS = tuple(f.name for f in fields(Customer))
+
+
+@dataclass(slots=True, kw_only=True)
+class OptIns:
+    __pydantic_config__ = _RECORD_CONFIG
+
     email: bool | None = None
     sms: bool | None = None
 
 
-class OrderItemRecord(Record):
+@dataclass(slots=True, kw_only=True)
+class OrderItemRecord:
+    __pydantic_config__ = _RECORD_CONFIG
+
     ticket_type_name: ShortText | None = None
     quantity: Annotated[int, Field(ge=0)] = 1
     prefee_price: Price | None = None
@@ -165,7 +187,10 @@ class OrderItemRecord(Record):
     currency_code: Currency = "USD"
 
 
-class OrderRecord(Record):
+@dataclass(slots=True, kw_only=True)
+class OrderRecord:
+    __pydantic_config__ = _RECORD_CONFIG
+
     id: ExternalId
     event_id: ExternalId
     customer: Customer
@@ -177,42 +202,49 @@ class OrderRecord(Record):
     refunded_amount: Price | None = None
 
 
-class ContactFields(Record):
+@dataclass(slots=True, kw_only=True)
+class ContactFields:
+    __pydantic_config__ = _RECORD_CONFIG
+
     full_name: ShortText | None = None
     first_name: ShortText | None = None
     last_name: ShortText | None = None
     email: Email | None = None
     phone: Phone | None = None
     list_id: int | None = None
-    tags: list[ShortText] = []
-    genres: list[ShortText] = []
+    tags: list[ShortText] = field(default_factory=list)
+    genres: list[ShortText] = field(default_factory=list)
     # Widened: CSV imports and platforms know these.
     address: ShortText | None = None
     birthday: str | None = None
 
-    @model_validator(mode="after")
-    def _needs_email_or_phone(self) -> ContactFields:
+    def __post_init__(self) -> None:
         if not self.email and not self.phone:
             raise ValueError("needs an email or a phone")
-        return self
 
 
-class InterestedInEvent(Record):
+@dataclass(slots=True, kw_only=True)
+class InterestedInEvent:
+    __pydantic_config__ = _RECORD_CONFIG
+
     event_id: ExternalId
     ticketer: Annotated[str, Field(min_length=1, max_length=60)]
 
 
-class ContactRecord(Record):
+@dataclass(slots=True, kw_only=True)
+class ContactRecord:
     """A contact with what to do to its subscriptions; `/contact` and `/subscribe` both become one."""
 
+    __pydantic_config__ = _RECORD_CONFIG
+
     contact: ContactFields
-    opt_ins: OptIns = OptIns()
+    opt_ins: OptIns = field(default_factory=OptIns)
     interested_in_event: InterestedInEvent | None = None
     ticket_url: str | None = None
     # Widened: how the source expressed consent and when (defaults: the batch's arrival).
     via: str = "contact.opt_ins"
     observed_at: Instant | None = None
-    list_ids: list[int] = []
+    list_ids: list[int] = field(default_factory=list)
 
 
 class EventBatch(Record):
@@ -228,3 +260,27 @@ class ContactBatch(Record):
 
 
 BATCH_MODELS: dict[str, type[Record]] = {"events": EventBatch, "orders": OrderBatch, "contacts": ContactBatch}
+
+
+RecordType = TypeVar("RecordType")
+
+
+_adapters: dict[type[Any], TypeAdapter[Any]] = {}
+
+
+def _adapter(record_type: type[Any]) -> TypeAdapter[Any]:
+    adapter = _adapters.get(record_type)
+    if adapter is None:
+        adapter = _adapters[record_type] = TypeAdapter(record_type)
+    return adapter
+
+
+def validate_record(record_type: type[RecordType], data: Any) -> RecordType:
+    """Validate a mapped dict into a canonical record (model or dataclass alike); raises ValidationError."""
+    record: RecordType = _adapter(record_type).validate_python(data)
+    return record
+
+
+def record_digest(record: Any) -> str:
+    """A record's digest, stored as `record_hash`: an identical re-send is recognised and skipped."""
+    return hashlib.blake2b(_adapter(type(record)).dump_json(record), digest_size=16).hexdigest()

@@ -243,7 +243,7 @@ def main() -> None:
     # The import runs in a worker, and `fanhub serve` / `fanhub worker` tune their runtime at startup
     # (see fanhub.worker.tune_runtime); without it the garbage collector rescans this process's app,
     # test client and page-timing leftovers every few thousand rows.
-    tune_runtime(serves_api=True)
+    tune_runtime()
     imported = run_import(database, org, args.import_rows) if args.import_rows else None
     result = {
         "benchmark": "manager",

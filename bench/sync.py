@@ -59,7 +59,7 @@ def serve_apply(url: str) -> None:
     from fanhub.worker import tune_runtime
 
     database = get_database()
-    tune_runtime(serves_api=False)  # as `fanhub worker` does at startup
+    tune_runtime()  # as `fanhub worker` does at startup
     closing = False
     while True:
         if apply_next_batches(database):
@@ -131,7 +131,7 @@ def main() -> None:
 
     upgrade(url)
     database = get_database()
-    tune_runtime(serves_api=False)  # the sync runs in a worker, which tunes its runtime at startup
+    tune_runtime()  # the sync runs in a worker, which tunes its runtime at startup
     events = args.events or max(1, args.orders // 500)
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
 

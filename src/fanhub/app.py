@@ -20,7 +20,7 @@ from fanhub.db.base import utcnow
 from fanhub.db.engine import Database, get_database
 from fanhub.errors import InvalidInput, NotFound
 from fanhub.ingest.service import backlog
-from fanhub.worker import Worker
+from fanhub.worker import RequestLoad, Worker
 
 log = logging.getLogger(__name__)
 
@@ -99,16 +99,45 @@ class _TooLarge(Exception):
     pass
 
 
+class CountRequests:
+    """Keeps `RequestLoad` up to date for the in-process worker."""
+
+    def __init__(self, app: ASGIApp, load: RequestLoad) -> None:
+        self.app = app
+        self.load = load
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.load.started()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.load.finished()
+
+
 def create_app(
     settings: Settings | None = None, *, database: Database | None = None, run_worker: bool | None = None
 ) -> FastAPI:
     settings = settings or get_settings()
     database = database or get_database(settings)
     run_worker = settings.worker_in_process if run_worker is None else run_worker
+    load = RequestLoad()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        worker = Worker(database, settings.worker_poll_seconds) if run_worker else None
+        worker = (
+            Worker(
+                database,
+                settings.worker_poll_seconds,
+                load=load,
+                busy_defer_seconds=settings.worker_busy_defer_seconds,
+                busy_share=settings.worker_busy_share,
+            )
+            if run_worker
+            else None
+        )
         app.state.worker = worker
         if worker is not None:
             worker.start_thread()
@@ -196,6 +225,10 @@ def create_app(
     for extra in _extra_routers():
         app.include_router(extra)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
+    if run_worker:
+        app.add_middleware(CountRequests, load=load)  # type: ignore[arg-type]
+        # Most requests in flight are accepts about to write: the worker commits after each batch.
+        database.expect_writers(lambda: load.busy)
     _document_request_bodies(app)
     return app
 

@@ -157,7 +157,7 @@ def serve(
     from fanhub.worker import load_jobs, tune_runtime
 
     load_jobs()
-    tune_runtime(serves_api=True)
+    tune_runtime()
     uvicorn.run(
         "fanhub.app:create_app",
         factory=True,
@@ -192,7 +192,7 @@ def worker(as_json: JsonFlag = False) -> None:
 
     ensure_migrated()
     runner = Worker(get_database(), get_settings().worker_poll_seconds)
-    tune_runtime(serves_api=False)
+    tune_runtime()
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     if not as_json:
         print(f"fanhub worker running jobs: {', '.join(runner.jobs)}", flush=True)

@@ -12,6 +12,7 @@ import gc
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 from fanhub.db.engine import Database
@@ -28,7 +29,7 @@ JOB_MODULES = ("fanhub.ingest.jobs", "fanhub.connectors.jobs", "fanhub.campaigns
 SWITCH_INTERVAL_SECONDS = 0.001
 
 
-def tune_runtime(*, serves_api: bool) -> None:
+def tune_runtime() -> None:
     """Settings for a long-running process (`serve`, `worker`), called once its modules are loaded.
 
     The cyclic garbage collector is kept off what was loaded at startup: applying a batch
@@ -39,12 +40,12 @@ def tune_runtime(*, serves_api: bool) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
-    if not serves_api:
-        # A thread back from I/O (a connector's next page arriving in 64 KB reads, a commit) waits
-        # for the running thread to give up the GIL, by default after 5 ms: a 222 KB page came in
-        # four such waits, and at 1 ms a worker's backfill measured 10-30% faster (bench/sync.py).
-        # The API process keeps 5 ms: its accept latency measured better with it (bench/ingest.py).
-        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+    # A thread back from I/O (a connector's next page arriving in 64 KB reads, a commit) waits for
+    # the running thread to give up the GIL, by default after 5 ms: a 222 KB page came in four such
+    # waits, and at 1 ms a worker's backfill measured 10-30% faster (bench/sync.py). In the API an
+    # accept holding the write lock waited so at each of its SQLite calls while other requests were
+    # validated, and the rest queued behind it: accept p99 145-178 ms at 1 ms, 191-231 ms at 5 ms.
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 
 
 def job(name: str) -> Callable[[Job], Job]:
@@ -61,10 +62,62 @@ def load_jobs() -> dict[str, Job]:
     return dict(_jobs)
 
 
+class RequestLoad:
+    """HTTP requests in flight in this process, for an in-process worker that steps back for them.
+
+    Accepting a batch is latency-bound and applying one is throughput-bound, and in one process both
+    run on one GIL: a worker applying flat out made every accept wait for the GIL at each of its
+    I/O steps. Counted on the event loop; read by the worker thread.
+    """
+
+    def __init__(self) -> None:
+        self._in_flight = 0
+        self._idle = threading.Event()
+        self._idle.set()
+        self.busy_since = 0.0
+
+    def started(self) -> None:
+        if self._in_flight == 0:
+            self.busy_since = time.monotonic()
+        self._in_flight += 1
+        self._idle.clear()
+
+    def finished(self) -> None:
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self._idle.set()
+
+    @property
+    def busy(self) -> bool:
+        return self._in_flight > 0
+
+    def wait_idle(self, timeout: float) -> None:
+        self._idle.wait(timeout)
+
+
 class Worker:
-    def __init__(self, database: Database, poll_seconds: float = 0.2) -> None:
+    """Runs the jobs until stopped.
+
+    Beside an API (`load` given) it steps back while requests are in flight: for the first
+    `busy_defer_seconds` of a busy spell it waits (a burst of accepts is answered at full speed and
+    applied right after), then it takes at most `busy_share` of the time, so a backlog still drains
+    under sustained load.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        poll_seconds: float = 0.2,
+        *,
+        load: RequestLoad | None = None,
+        busy_defer_seconds: float = 10.0,
+        busy_share: float = 0.25,
+    ) -> None:
         self.database = database
         self.poll_seconds = poll_seconds
+        self.load = load
+        self.busy_defer_seconds = busy_defer_seconds
+        self.busy_share = busy_share
         self.jobs = load_jobs()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -88,9 +141,18 @@ class Worker:
 
     def run(self) -> None:
         while not self._stop.is_set():
+            started = time.monotonic()
+            if self.load is not None and self.load.busy:
+                deferred_until = self.load.busy_since + self.busy_defer_seconds
+                if started < deferred_until:
+                    self.load.wait_idle(min(deferred_until - started, self.poll_seconds))
+                    continue
             if not self.run_once():
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()
+            elif self.load is not None and self.load.busy and self.busy_share < 1:
+                spent = time.monotonic() - started
+                self.load.wait_idle(spent * (1 - self.busy_share) / self.busy_share)
 
     def start_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.run, name="fanhub-worker", daemon=True)

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -123,6 +123,7 @@ class Database:
                 url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True, use_insertmanyvalues=False
             )
         self._write_lock = FairLock() if self.is_sqlite else None
+        self._writers_expected: Callable[[], bool] | None = None
         self._process_lock = ProcessWriteLock(database_file) if database_file else None
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
@@ -179,10 +180,17 @@ class Database:
             yield session
 
     def writers_waiting(self) -> bool:
-        """True when another thread or process waits to write (SQLite's single writer)."""
+        """True when another thread or process waits to write (SQLite's single writer), or is about to
+        (`expect_writers`: an API process with requests in flight)."""
         if self._write_lock is not None and self._write_lock.waiting > 0:
             return True
+        if self._writers_expected is not None and self._writers_expected():
+            return True
         return self._process_lock is not None and self._process_lock.others_waiting()
+
+    def expect_writers(self, hint: Callable[[], bool]) -> None:
+        """Long writers (the ingest worker) hand over early while `hint()` says writers are coming."""
+        self._writers_expected = hint
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -34,9 +34,6 @@ class Settings(BaseSettings):
     # spell), then takes at most `worker_busy_share` of the time; idle, it runs flat out. See Worker.
     worker_busy_defer_seconds: float = Field(default=10.0, ge=0)
     worker_busy_share: float = Field(default=0.25, gt=0, le=1)
-    # Validated records kept for this process's own worker so it need not parse them again
-    # (memory: roughly 2 KB per order); 0 turns the shortcut off.
-    handoff_records: int = 50_000
 
     # connectors
     sync_interval_minutes: int = 15

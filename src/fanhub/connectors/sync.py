@@ -186,14 +186,14 @@ class SyncWriter:
             # Arrival order is apply order: events before the orders that point at them.
             if events:
                 payload = EventBatch(events=list(events)).model_dump_json()
-                enqueue_batch(session, info.organization_id, info.source, "events", payload, len(events), events)
+                enqueue_batch(session, info.organization_id, info.source, "events", payload, len(events))
             if orders:
                 payload = OrderBatch(orders=list(orders)).model_dump_json()
-                enqueue_batch(session, info.organization_id, info.source, "orders", payload, len(orders), orders)
+                enqueue_batch(session, info.organization_id, info.source, "orders", payload, len(orders))
             contacts = _latest_per_person(contacts)
             if contacts:
                 payload = ContactBatch(contacts=list(contacts)).model_dump_json()
-                enqueue_batch(session, info.organization_id, info.source, "contacts", payload, len(contacts), contacts)
+                enqueue_batch(session, info.organization_id, info.source, "contacts", payload, len(contacts))
             if stream is not None and state is not None:
                 self._save(session, info.id, stream, state)
             connection = session.get(Connection, info.id)

@@ -207,7 +207,7 @@ def _enqueue(session: Any, info: ConnectionInfo, outcome: WebhookOutcome) -> Non
     for kind, model, records in batches:
         if records:
             payload = model(**{kind: records}).model_dump_json()
-            enqueue_batch(session, info.organization_id, info.source, kind, payload, len(records), records)
+            enqueue_batch(session, info.organization_id, info.source, kind, payload, len(records))
 
 
 def retry_delay(attempts: int) -> timedelta:

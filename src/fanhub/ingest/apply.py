@@ -376,18 +376,12 @@ def apply_contacts(session: Session, ctx: ApplyContext, records: Sequence[Contac
     return stats
 
 
-def apply_payload(
-    session: Session, ctx: ApplyContext, kind: str, payload: str, records: Sequence[Any] | None = None
-) -> ApplyStats:
-    """Apply one stored batch payload (canonical JSON) of the given kind.
-
-    `records` are the payload already validated by this process (see `ingest.service.HANDOFF`).
-    """
-    if records is None:
-        model = BATCH_MODELS.get(kind)
-        if model is None:
-            raise ValueError(f"unknown batch kind {kind!r}")
-        records = getattr(model.model_validate_json(payload, context={"phone_region": ctx.phone_region}), kind)
+def apply_payload(session: Session, ctx: ApplyContext, kind: str, payload: str) -> ApplyStats:
+    """Apply one stored batch payload (canonical JSON) of the given kind."""
+    model = BATCH_MODELS.get(kind)
+    if model is None:
+        raise ValueError(f"unknown batch kind {kind!r}")
+    records = getattr(model.model_validate_json(payload, context={"phone_region": ctx.phone_region}), kind)
     if kind == "events":
         return apply_events(session, ctx, records)
     if kind == "orders":

@@ -12,19 +12,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from fanhub.config import get_settings
 from fanhub.db.base import utcnow
 from fanhub.db.engine import Database
 from fanhub.db.maintenance import refresh_statistics
@@ -37,38 +32,6 @@ log = logging.getLogger(__name__)
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
 
 
-class _Handoff:
-    """Records this process validated moments ago, so its own worker need not parse them again.
-
-    The stored payload stays the truth: a batch applied by another process, after a restart, or
-    once `handoff_records` newer records have pushed it out is parsed from the database as usual.
-    """
-
-    def __init__(self) -> None:
-        self._batches: OrderedDict[str, Sequence[Any]] = OrderedDict()
-        self._records = 0
-        self._lock = threading.Lock()
-
-    def put(self, public_id: str, records: Sequence[Any]) -> None:
-        max_records = get_settings().handoff_records
-        with self._lock:
-            self._batches[public_id] = records
-            self._records += len(records)
-            while self._records > max_records and self._batches:
-                _, evicted = self._batches.popitem(last=False)
-                self._records -= len(evicted)
-
-    def take(self, public_id: str) -> Sequence[Any] | None:
-        with self._lock:
-            records = self._batches.pop(public_id, None)
-            if records is not None:
-                self._records -= len(records)
-            return records
-
-
-HANDOFF = _Handoff()
-
-
 def enqueue_batch(
     session: Session,
     organization_id: int,
@@ -76,12 +39,13 @@ def enqueue_batch(
     kind: str,
     payload: str,
     item_count: int,
-    records: Sequence[Any] | None = None,
 ) -> IngestBatch:
     """Store a validated batch of canonical records; the caller's commit makes it durable.
 
-    `records`, when given, are the validated records the payload holds; this process's worker
-    then applies them without parsing the payload again.
+    The stored payload is the apply's only input: whichever process applies the batch, and when,
+    reads it from there. (Handing this process's validated records to its own worker instead saved
+    ~2% of the apply but kept up to 50,000 of them alive: every young-generation GC pass walked
+    them, stalling accepts 150 ms at a time.)
     """
     batch = IngestBatch(
         public_id=uuid.uuid4().hex,
@@ -95,8 +59,6 @@ def enqueue_batch(
     session.add(batch)
     session.flush()
     session.add(IngestPayload(batch_id=batch.id, payload=payload))
-    if records is not None:
-        HANDOFF.put(batch.public_id, records)
     return batch
 
 
@@ -207,9 +169,7 @@ def _apply_one(session: Session, batch: IngestBatch) -> None:
     ctx = ApplyContext(batch.organization_id, batch.source, batch.public_id, batch.received_at, region)
     try:
         with session.begin_nested():
-            records = HANDOFF.take(batch.public_id)
-            payload = "" if records is not None else _payload(session, batch.id)
-            stats = apply_payload(session, ctx, batch.kind, payload, records)
+            stats = apply_payload(session, ctx, batch.kind, _payload(session, batch.id))
     except Exception as exc:  # a bug or a constraint we did not foresee: keep the batch, report it
         log.exception("batch %s failed to apply", batch.public_id)
         batch.status = FAILED

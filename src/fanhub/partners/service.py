@@ -47,9 +47,7 @@ def _store(
             check.check(vocabulary)
             if check.errors:
                 raise InvalidInput(f"{len(check.errors)} invalid value(s); nothing was queued", check.errors)
-        stored = enqueue_batch(
-            session, principal.organization_id, principal.source, kind, payload, len(records), records
-        )
+        stored = enqueue_batch(session, principal.organization_id, principal.source, kind, payload, len(records))
         return stored.public_id
 
 

@@ -95,6 +95,10 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
+# Connections opened at startup: about the threads that serve requests at once under load.
+WARM_CONNECTIONS = 8
+
+
 class _TooLarge(Exception):
     pass
 
@@ -139,6 +143,7 @@ def create_app(
             else None
         )
         app.state.worker = worker
+        database.warm_up(WARM_CONNECTIONS)
         if worker is not None:
             worker.start_thread()
         try:

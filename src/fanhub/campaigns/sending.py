@@ -1084,6 +1084,7 @@ def _relaxed_commits(conn: Connection, database: Database, settings: Settings) -
         # The connection goes back to the pool: restore the process-wide durability setting.
         if database.is_sqlite:
             _sqlite(conn).execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
+            conn.connection.info["synchronous"] = settings.sqlite_synchronous  # what db.engine's writes read
         else:
             raw = _postgres(conn)
             if raw.info.transaction_status != 0:  # not idle: a statement failed mid-way

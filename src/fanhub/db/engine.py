@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fanhub.config import Settings, get_settings
@@ -204,9 +205,15 @@ class Database:
     def warm_up(self, connections: int) -> None:
         """Open pooled connections ahead of the first requests (each runs the PRAGMAs and maps the
         file): a server's first burst of concurrent requests otherwise paid for it, ~2x its p50."""
-        opened = [self.engine.connect() for _ in range(connections)]
-        for connection in opened:
-            connection.close()
+        opened: list[Connection] = []
+        try:
+            for _ in range(connections):
+                opened.append(self.engine.connect())
+        except DBAPIError:
+            pass  # best effort: a server starts (and reports 503 on /healthz) while the database is down
+        finally:
+            for connection in opened:
+                connection.close()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -63,3 +63,24 @@ def test_sustained_load_gets_its_share_after_the_defer_window() -> None:
     # ~10 ms of work then ~30 ms of pause: about 25 runs in the remaining second, far below flat out.
     assert 10 <= len(worker.runs) <= 45
     load.finished()
+
+
+def test_the_api_counts_requests_that_may_write_not_reads() -> None:
+    import anyio
+
+    from fanhub.app import CountRequests
+
+    load = RequestLoad()
+    seen: list[bool] = []
+
+    async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        seen.append(load.busy)
+
+    async def exercise() -> None:
+        middleware = CountRequests(app, load)  # type: ignore[arg-type]
+        for method in ("POST", "GET"):
+            await middleware({"type": "http", "method": method}, None, None)  # type: ignore[arg-type]
+
+    anyio.run(exercise)
+    assert seen == [True, False]
+    assert not load.busy  # counted down when the request ended

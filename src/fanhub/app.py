@@ -104,14 +104,18 @@ class _TooLarge(Exception):
 
 
 class CountRequests:
-    """Keeps `RequestLoad` up to date for the in-process worker."""
+    """Keeps `RequestLoad` up to date for the in-process worker: requests that may write (accepts).
+
+    Reads are left out: they are quick or, like an MCP client's event stream, open for as long as the
+    client stays connected, which would hold the worker back for all that time.
+    """
 
     def __init__(self, app: ASGIApp, load: RequestLoad) -> None:
         self.app = app
         self.load = load
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         self.load.started()

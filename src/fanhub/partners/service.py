@@ -20,7 +20,7 @@ from fanhub.ingest.records import (
     OptIns,
     OrderRecord,
 )
-from fanhub.ingest.service import enqueue_batch
+from fanhub.ingest.service import accept_batch, enqueue_batch
 from fanhub.partners.schemas import CreateContactRequest, PartnerEvent, SubscribeRequest
 
 
@@ -41,12 +41,15 @@ def _store(
     records: Sequence[object],
     vocabulary: Sequence[tuple[int | None, str, list[str], int | None, list[str], str | None]] = (),
 ) -> str:
+    if not vocabulary:
+        return accept_batch(database, principal.organization_id, principal.source, kind, payload, len(records))
+    # The vocabulary is checked in the transaction that stores the batch, so a tag deleted meanwhile
+    # cannot slip through.
     with database.write() as session:
-        if vocabulary:
-            check = VocabularyCheck(session, principal.organization_id)
-            check.check(vocabulary)
-            if check.errors:
-                raise InvalidInput(f"{len(check.errors)} invalid value(s); nothing was queued", check.errors)
+        check = VocabularyCheck(session, principal.organization_id)
+        check.check(vocabulary)
+        if check.errors:
+            raise InvalidInput(f"{len(check.errors)} invalid value(s); nothing was queued", check.errors)
         stored = enqueue_batch(session, principal.organization_id, principal.source, kind, payload, len(records))
         return stored.public_id
 

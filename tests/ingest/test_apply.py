@@ -123,3 +123,47 @@ def test_read_pagination_is_consistent(client: TestClient, db: Database, tenant:
     assert page == 3 and len(seen) == len(set(seen)) == 25
     too_big = client.get("/v1/partners/contacts", params={"per_page": 101}, headers=tenant.headers)
     assert too_big.status_code == 422 and too_big.json()["errors"][0]["field"] == "per_page"
+
+
+def _email_status(db: Database, email: str) -> str:
+    from fanhub.audience.models import Contact
+
+    with db.read() as session:
+        return str(session.scalars(select(Contact.email_status).where(Contact.email == email)).one())
+
+
+def _enqueue_orders(db: Database, tenant: Tenant, source: str, orders: list[dict[str, object]]) -> None:
+    with db.write() as session:
+        batch = OrderBatch.model_validate({"orders": orders})
+        enqueue_batch(session, tenant.organization_id, source, "orders", batch.model_dump_json(), len(orders))
+    drain(db)
+
+
+def test_a_platform_list_state_on_orders_keeps_the_latest_reading_per_buyer(db: Database, tenant: Tenant) -> None:
+    # Two orders of one buyer in one batch: the later reading (opted in) wins, whatever the batch order.
+    newer = order("A", "fan@x.co", list_email_opt_in=True, list_observed_at="2024-03-05T00:00:00Z")
+    older = order("B", "fan@x.co", list_email_opt_in=False, list_observed_at="2024-03-01T00:00:00Z")
+    _enqueue_orders(db, tenant, "eventbrite:7", [newer, older])
+    assert _email_status(db, "fan@x.co") == "subscribed"
+    # A later reading of "not in the list any more" unsubscribes...
+    _enqueue_orders(
+        db,
+        tenant,
+        "eventbrite:7",
+        [order("B", "fan@x.co", list_email_opt_in=False, list_observed_at="2024-03-09T00:00:00Z")],
+    )
+    assert _email_status(db, "fan@x.co") == "unsubscribed"
+    # ...and no list state, from a platform or a partner, ever re-subscribes an opt-out.
+    _enqueue_orders(
+        db,
+        tenant,
+        "eventbrite:7",
+        [order("C", "fan@x.co", list_email_opt_in=True, list_observed_at="2024-04-01T00:00:00Z")],
+    )
+    _enqueue_orders(
+        db,
+        tenant,
+        "partner:acme",
+        [order("D", "fan@x.co", list_email_opt_in=True, list_observed_at="2024-04-02T00:00:00Z")],
+    )
+    assert _email_status(db, "fan@x.co") == "unsubscribed"

@@ -21,9 +21,10 @@ Mapping (lossy points, deliberately explicit):
   not orders yet and are skipped. Items: one per ticket class from the attendees.
 - Consent: only `contact_list_preferences`. `has_opted_in: true` → email opt-in; `false` on an
   address that IS in one of the organization's contact lists → opt-out; `false` otherwise says
-  nothing (never opted in is not an opt-out). It travels as a ContactRecord with via
-  "connector.eventbrite", which the consent rules never let re-subscribe an opted-out contact.
-  Orders themselves carry no opt-in (has_opted_in is today's list state, not a checkout tick). No
+  nothing (never opted in is not an opt-out). It travels on the order as its list state
+  (`list_email_opt_in`, read at the order's `changed`), applied with via "connector.eventbrite",
+  which the consent rules never let re-subscribe an opted-out contact. The order carries no
+  checkout opt-in (has_opted_in is today's list state, not a checkout tick). No
   SMS consent exists on Eventbrite. Phone: the attendee profile's `cell_phone` when collected.
 """
 
@@ -52,7 +53,7 @@ from fanhub.connectors.base import (
     Stream,
 )
 from fanhub.connectors.sync import ConnectionInfo, Connector, SyncWriter, WebhookOutcome, build
-from fanhub.ingest.records import ContactRecord, EventRecord, OrderRecord
+from fanhub.ingest.records import EventRecord, OrderRecord
 from fanhub.money import minor_unit_exponent
 
 API_BASE = "https://www.eventbriteapi.com/v3"
@@ -172,11 +173,11 @@ def _drop_phone(data: dict[str, Any]) -> None:
     customer.pop("phone", None)
 
 
-def map_order(order: dict[str, Any]) -> tuple[OrderRecord | None, ContactRecord | None]:
-    """An Eventbrite order (with attendees and contact_list_preferences expanded) → order + contact."""
+def map_order(order: dict[str, Any]) -> OrderRecord | None:
+    """An Eventbrite order (with attendees and contact_list_preferences expanded) → canonical order."""
     status = str(order.get("status") or "").lower()
     if status in _SKIPPED_ORDER_STATUSES:
-        return None, None
+        return None
     costs = order.get("costs") or {}
     currency = _currency(costs.get("gross"))
     attendees = [a for a in order.get("attendees") or [] if isinstance(a, dict)]
@@ -228,41 +229,31 @@ def map_order(order: dict[str, Any]) -> tuple[OrderRecord | None, ContactRecord 
         {
             "id": order["id"],
             "event_id": order.get("event_id"),
-            "customer": dict(customer),
-            # has_opted_in is the list state now, not a checkout tick: consent goes via the contact.
+            "customer": customer,
+            # has_opted_in is the list state now, not a checkout tick: it travels as the list state.
             "marketing_opt_ins": {},
             "items": list(items.values()),
             "created_at": order.get("created"),
             "status": canonical_status,
             "refunded_amount": refunded_amount,
+            "list_email_opt_in": _list_email_opt_in(order),
+            "list_observed_at": order.get("changed") or order.get("created"),
         },
         [_drop_phone],
     )
-    contact = _consent_contact(order, customer)
-    return record, contact
+    return record
 
 
-def _consent_contact(order: dict[str, Any], customer: dict[str, Any]) -> ContactRecord | None:
+def _list_email_opt_in(order: dict[str, Any]) -> bool | None:
+    """`has_opted_in: true` → True; false on an address in one of the organization's lists → False."""
     prefs = order.get("contact_list_preferences")
     if not isinstance(prefs, dict) or prefs.get("has_opted_in") is None:
         return None
     if prefs["has_opted_in"] is True:
-        email_opt_in: bool | None = True
-    elif prefs.get("has_contact_list") is True:
-        email_opt_in = False
-    else:
-        return None
-    contact: ContactRecord | None = build(
-        ContactRecord,
-        {
-            "contact": {k: v for k, v in customer.items() if v},
-            "opt_ins": {"email": email_opt_in},
-            "via": "connector.eventbrite",
-            "observed_at": order.get("changed") or order.get("created"),
-        },
-        [_drop_phone],
-    )
-    return contact
+        return True
+    if prefs.get("has_contact_list") is True:
+        return False
+    return None  # never opted in is not an opt-out
 
 
 # --- what the order mapping reads of an order page (`Stream.shape`) ----------------------------------
@@ -478,29 +469,27 @@ class EventbriteConnector(Connector):
         resume = {"continuation": run["continuation"]} if run.get("continuation") else {}
         try:
             for page in stream.pages(self.client, resume):
-                pairs: list[tuple[OrderRecord, ContactRecord | None]] = []
+                orders: list[OrderRecord] = []
                 max_changed = run.get("max_changed")
                 for raw in page.records:
                     changed = raw.get("changed")
                     if changed and (max_changed is None or changed > max_changed):
                         max_changed = changed
-                    order, contact = map_order(raw)
+                    order = map_order(raw)
                     if order is None:
                         writer.result.skipped += 1
                         continue
-                    pairs.append((order, contact))
-                contacts = [c for _, c in pairs if c is not None]
+                    orders.append(order)
                 if run.get("since"):
-                    # The overlap re-reads orders we already hold; drop those that did not change. Their
-                    # consent contacts stay: list preferences change without changing the order record.
-                    same = writer.unchanged_orders([o for o, _ in pairs])
-                    pairs = [(o, c) for o, c in pairs if o.id not in same]
-                orders = [o for o, _ in pairs]
+                    # The overlap re-reads orders we already hold; drop those that did not change (a
+                    # changed list preference changes the record: it carries the list state).
+                    same = writer.unchanged_orders(orders)
+                    orders = [o for o in orders if o.id not in same]
                 run = {**run, "continuation": (page.next_state or {}).get("continuation"), "max_changed": max_changed}
                 if page.next_state is None:
-                    writer.add("orders", {"cursor": max_changed}, orders=orders, contacts=contacts)
+                    writer.add("orders", {"cursor": max_changed}, orders=orders)
                 else:
-                    writer.add("orders", {"cursor": state.get("cursor"), "run": run}, orders=orders, contacts=contacts)
+                    writer.add("orders", {"cursor": state.get("cursor"), "run": run}, orders=orders)
                     if deadline is not None and time.monotonic() > deadline:
                         writer.flush()
                         return False
@@ -528,11 +517,9 @@ class EventbriteConnector(Connector):
                 attendee = self.client.get_json(path)
                 path = self.client.url(f"orders/{attendee['order_id']}/")
             order = _fetch_order(self.client, path)
-            record, contact = map_order(order)
+            record = map_order(order)
             if record is not None:
                 outcome.orders.append(record)
-            if contact is not None:
-                outcome.contacts.append(contact)
         elif kind in ("event", "ticket_class"):
             if kind == "ticket_class":
                 path = path.split("/ticket_classes/", 1)[0] + "/"

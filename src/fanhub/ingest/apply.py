@@ -203,6 +203,13 @@ def _person(customer: Customer) -> Person:
     )
 
 
+def _list_state_via(source: str) -> str:
+    """How a source's list state is named in the consent ledger: "connector.<platform>" for a platform,
+    which the consent rules never let re-subscribe an opt-out (nor a partner's, "order.list_state")."""
+    platform = source.split(":", 1)[0]
+    return "order.list_state" if platform == "partner" else f"connector.{platform}"
+
+
 def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRecord]) -> ApplyStats:
     stats = ApplyStats()
     records = _last_wins(records)
@@ -222,6 +229,9 @@ def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRec
     people = [_person(record.customer) for record, _, _ in todo]
     contacts = audience.resolve(people)
     consent: list[tuple[Any, ConsentChange]] = []
+    # A platform's list state: only the latest reading per buyer counts, as it is a state, not an event.
+    list_states: dict[int, tuple[Any, ConsentChange]] = {}
+    list_via = _list_state_via(ctx.source)
     for (record, _, _), contact in zip(todo, contacts, strict=True):
         placed_at = record.created_at or ctx.received_at
         # A ticked checkout box is an opt-in; an unticked one is not an opt-out (see audience.consent).
@@ -233,6 +243,14 @@ def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRec
                 consent.append(
                     (contact, ConsentChange(channel, True, "order.marketing_opt_ins", ctx.source, placed_at, "true"))
                 )
+        if record.list_email_opt_in is not None and contact.email:
+            observed_at = record.list_observed_at or placed_at
+            latest = list_states.get(id(contact))
+            if latest is None or observed_at >= latest[1].observed_at:
+                wanted = record.list_email_opt_in
+                change = ConsentChange(EMAIL, wanted, list_via, ctx.source, observed_at, str(wanted).lower())
+                list_states[id(contact)] = (contact, change)
+    consent.extend(sorted(list_states.values(), key=lambda pair: pair[1].observed_at))
     stats.consent_changes = audience.apply_consent(consent)
     audience.flush()
     stats.contacts_created = audience.created

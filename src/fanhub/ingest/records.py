@@ -202,6 +202,11 @@ class OrderRecord:
     # Widened: what a ticketing platform says beyond the Partners API.
     status: Literal["completed", "refunded", "canceled"] = "completed"
     refunded_amount: Price | None = None
+    # Widened: the buyer's email-list subscription as the platform states it now (Eventbrite's
+    # contact_list_preferences) and when it was read. Unlike a checkout tick it may be an opt-out,
+    # and it never re-subscribes anyone who opted out (see `ingest.apply`).
+    list_email_opt_in: bool | None = None
+    list_observed_at: Instant | None = None
 
 
 @dataclass(slots=True, kw_only=True)

@@ -236,7 +236,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
     if run_worker:
         app.add_middleware(CountRequests, load=load)  # type: ignore[arg-type]
-        # Most requests in flight are accepts about to write: the worker commits after each batch.
+        # Write requests in flight (accepts) are about to take the write lock: the worker commits after each batch.
         database.expect_writers(lambda: load.busy)
     _document_request_bodies(app)
     return app

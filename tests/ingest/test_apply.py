@@ -139,31 +139,20 @@ def _enqueue_orders(db: Database, tenant: Tenant, source: str, orders: list[dict
     drain(db)
 
 
+def _list_reading(order_id: str, opted_in: bool, observed_at: str) -> dict[str, object]:
+    return order(order_id, "fan@x.co", list_email_opt_in=opted_in, list_observed_at=observed_at)
+
+
 def test_a_platform_list_state_on_orders_keeps_the_latest_reading_per_buyer(db: Database, tenant: Tenant) -> None:
     # Two orders of one buyer in one batch: the later reading (opted in) wins, whatever the batch order.
-    newer = order("A", "fan@x.co", list_email_opt_in=True, list_observed_at="2024-03-05T00:00:00Z")
-    older = order("B", "fan@x.co", list_email_opt_in=False, list_observed_at="2024-03-01T00:00:00Z")
+    newer = _list_reading("A", True, "2024-03-05T00:00:00Z")
+    older = _list_reading("B", False, "2024-03-01T00:00:00Z")
     _enqueue_orders(db, tenant, "eventbrite:7", [newer, older])
     assert _email_status(db, "fan@x.co") == "subscribed"
     # A later reading of "not in the list any more" unsubscribes...
-    _enqueue_orders(
-        db,
-        tenant,
-        "eventbrite:7",
-        [order("B", "fan@x.co", list_email_opt_in=False, list_observed_at="2024-03-09T00:00:00Z")],
-    )
+    _enqueue_orders(db, tenant, "eventbrite:7", [_list_reading("B", False, "2024-03-09T00:00:00Z")])
     assert _email_status(db, "fan@x.co") == "unsubscribed"
     # ...and no list state, from a platform or a partner, ever re-subscribes an opt-out.
-    _enqueue_orders(
-        db,
-        tenant,
-        "eventbrite:7",
-        [order("C", "fan@x.co", list_email_opt_in=True, list_observed_at="2024-04-01T00:00:00Z")],
-    )
-    _enqueue_orders(
-        db,
-        tenant,
-        "partner:acme",
-        [order("D", "fan@x.co", list_email_opt_in=True, list_observed_at="2024-04-02T00:00:00Z")],
-    )
+    _enqueue_orders(db, tenant, "eventbrite:7", [_list_reading("C", True, "2024-04-01T00:00:00Z")])
+    _enqueue_orders(db, tenant, "partner:acme", [_list_reading("D", True, "2024-04-02T00:00:00Z")])
     assert _email_status(db, "fan@x.co") == "unsubscribed"

@@ -36,7 +36,7 @@ def test_idle_api_lets_the_worker_run_flat_out() -> None:
 
 
 def test_busy_api_defers_the_worker_then_it_resumes_when_requests_end() -> None:
-    load = RequestLoad()
+    load = RequestLoad(quiet_seconds=0.01)
     load.started()
     worker = _Counting(load, defer=10.0, share=0.25)
     thread = threading.Thread(target=worker.run, daemon=True)
@@ -53,7 +53,7 @@ def test_busy_api_defers_the_worker_then_it_resumes_when_requests_end() -> None:
 
 
 def test_sustained_load_gets_its_share_after_the_defer_window() -> None:
-    load = RequestLoad()
+    load = RequestLoad(quiet_seconds=0.01)
     load.started()
     worker = _Counting(load, defer=0.2, share=0.25)
     started = time.monotonic()
@@ -70,7 +70,7 @@ def test_the_api_counts_requests_that_may_write_not_reads() -> None:
 
     from fanhub.app import CountRequests
 
-    load = RequestLoad()
+    load = RequestLoad(quiet_seconds=0)
     seen: list[bool] = []
 
     async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
@@ -84,3 +84,29 @@ def test_the_api_counts_requests_that_may_write_not_reads() -> None:
     anyio.run(exercise)
     assert seen == [True, False]
     assert not load.busy  # counted down when the request ended
+
+
+def test_a_short_gap_between_requests_is_still_a_busy_spell() -> None:
+    """Clients posting one batch after another leave millisecond gaps: the worker must not start in one."""
+    load = RequestLoad(quiet_seconds=0.15)
+    load.started()
+    spell_began = load.busy_since
+    worker = _Counting(load, defer=10.0, share=0.25)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    for _ in range(5):  # five requests back to back, each followed by a gap far shorter than the quiet time
+        time.sleep(0.03)
+        load.finished()
+        assert load.busy
+        time.sleep(0.005)
+        load.started()
+    assert worker.runs == []
+    assert load.busy_since == spell_began  # one spell, so its defer window is not restarted by each gap
+    load.finished()
+    finished_at = time.monotonic()
+    time.sleep(0.4)
+    worker.stop()
+    thread.join(timeout=5)
+    assert worker.runs, "the worker runs once the API has been quiet"
+    assert worker.runs[0] - finished_at >= 0.14
+    assert not load.busy

@@ -8,12 +8,19 @@ with plain sqlite3 `executemany` into equivalent tables (contacts, orders, items
 
     uv run python bench/ingest.py [--orders 200000] [--clients 8] [--database-url URL]
 
+A second reference, `schema_reference_orders_s`, runs plain sqlite3 `executemany` statements into
+fanhub's own schema (created by its migrations: the same tables, indexes and foreign keys) and
+writes what fanhub's apply writes for these orders: contacts (phone kept by its first holder),
+orders, items, the consent ledger and the per-source contact links. It tells how much of the gap
+to the first reference is the schema and how much is fanhub's own work.
+
 The last line is one JSON object with the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -134,6 +141,129 @@ def reference(orders: list[dict[str, Any]], folder: Path) -> float:
     return len(orders) / elapsed
 
 
+def schema_reference(orders: list[dict[str, Any]], folder: Path) -> float:
+    """Plain sqlite3 into fanhub's own tables and indexes, writing the rows fanhub's apply writes."""
+    from fanhub.db.migrate import upgrade
+
+    path = folder / "schema-reference.db"
+    upgrade(f"sqlite:///{path}")
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+    now = "2026-01-01 00:00:00.000000"
+    conn.execute(
+        "INSERT INTO organizations(id, name, time_zone, email_attribution_days, sms_attribution_days, created_at) "
+        "VALUES (1, 'Reference', 'UTC', 5, 5, ?)",
+        (now,),
+    )
+    source = "partner:bench"
+    started = time.perf_counter()
+    for start in range(0, len(orders), BATCH):
+        chunk = orders[start : start + BATCH]
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            "INSERT INTO contacts(organization_id, email, first_name, last_name, email_status, sms_status, "
+            "created_at, updated_at) VALUES (1, ?, ?, ?, 'unknown', 'unknown', ?, ?) "
+            "ON CONFLICT(organization_id, email) DO UPDATE SET first_name = coalesce(first_name, excluded.first_name), "
+            "last_name = coalesce(last_name, excluded.last_name)",
+            [
+                (o["customer"]["email"], o["customer"]["first_name"], o["customer"]["last_name"], now, now)
+                for o in chunk
+            ],
+        )
+        # A phone joins its email's contact unless another contact already holds it.
+        conn.executemany(
+            "UPDATE contacts SET phone = ?1 WHERE organization_id = 1 AND email = ?2 AND phone IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM contacts WHERE organization_id = 1 AND phone = ?1)",
+            [(o["customer"]["phone"], o["customer"]["email"]) for o in chunk if o["customer"].get("phone")],
+        )
+        # One ledger entry per buyer whose state changes, as fanhub records it.
+        opted_in = list(
+            {
+                o["customer"]["email"]: (o["created_at"], o["customer"]["email"])
+                for o in chunk
+                if o["marketing_opt_ins"]["email"]
+            }.values()
+        )
+        conn.executemany(
+            "INSERT INTO consent_events(organization_id, contact_id, channel, subscribed, source, via, raw_value, "
+            "occurred_at, recorded_at) SELECT 1, id, 'email', 1, 'partner:bench', 'order.marketing_opt_ins', "
+            "'true', ?1, ?1 FROM contacts WHERE organization_id = 1 AND email = ?2 AND email_status != 'subscribed'",
+            opted_in,
+        )
+        conn.executemany(
+            "UPDATE contacts SET email_status = 'subscribed', email_status_at = ?1 "
+            "WHERE organization_id = 1 AND email = ?2 AND email_status != 'subscribed'",
+            opted_in,
+        )
+        conn.executemany(
+            "INSERT INTO orders(organization_id, source, external_id, event_external_id, contact_id, status, currency, "
+            "prefee_cents, total_cents, refunded_cents, tickets, email_opt_in, sms_opt_in, customer, placed_at, "
+            "record_hash, created_at, updated_at) VALUES (1, ?, ?, ?, "
+            "(SELECT id FROM contacts WHERE organization_id = 1 AND email = ?), 'completed', 'USD', ?, ?, 0, ?, ?, ?, "
+            "?, ?, ?, ?, ?) ON CONFLICT(organization_id, source, external_id) DO UPDATE SET "
+            "total_cents = excluded.total_cents, tickets = excluded.tickets, record_hash = excluded.record_hash",
+            [
+                (
+                    source,
+                    o["id"],
+                    o["event_id"],
+                    o["customer"]["email"],
+                    sum(round(i["prefee_price"] * 100) for i in o["items"]),
+                    sum(round(i["total_price"] * 100) for i in o["items"]),
+                    sum(i["quantity"] for i in o["items"]),
+                    o["marketing_opt_ins"]["email"],
+                    o["marketing_opt_ins"]["sms"],
+                    json.dumps(o["customer"]),
+                    o["created_at"],
+                    hashlib.blake2b(json.dumps(o).encode(), digest_size=16).hexdigest(),
+                    now,
+                    now,
+                )
+                for o in chunk
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO order_items(order_id, ticket_type_name, quantity, prefee_cents, total_cents, currency) VALUES "
+            "((SELECT id FROM orders WHERE organization_id = 1 AND source = ? AND external_id = ?), ?, ?, ?, ?, 'USD')",
+            [
+                (
+                    source,
+                    o["id"],
+                    i["ticket_type_name"],
+                    i["quantity"],
+                    round(i["prefee_price"] * 100),
+                    round(i["total_price"] * 100),
+                )
+                for o in chunk
+                for i in o["items"]
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO contact_sources(organization_id, contact_id, source, email, phone, name, records, "
+            "first_seen_at, last_seen_at) VALUES "
+            "(1, (SELECT id FROM contacts WHERE organization_id = 1 AND email = ?), ?, ?, ?, ?, 1, ?, ?) "
+            "ON CONFLICT(contact_id, source) DO UPDATE SET records = records + 1, "
+            "last_seen_at = excluded.last_seen_at, "
+            "email = excluded.email, phone = excluded.phone, name = excluded.name",
+            [
+                (
+                    o["customer"]["email"],
+                    source,
+                    o["customer"]["email"],
+                    o["customer"].get("phone"),
+                    f"{o['customer']['first_name']} {o['customer']['last_name']}",
+                    now,
+                    now,
+                )
+                for o in chunk
+            ],
+        )
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return len(orders) / elapsed
+
+
 def prepare_server(database_url: str) -> str:
     env = dict(os.environ, FANHUB_DATABASE_URL=database_url)
     out = subprocess.run(
@@ -240,6 +370,8 @@ def main() -> None:
         database_url = args.database_url or f"sqlite:///{folder / 'fanhub-bench.db'}"
         print(f"reference: plain sqlite3 executemany upsert of {len(orders)} orders", file=sys.stderr)
         reference_orders_s = reference(orders, folder)
+        print("schema reference: the same with plain sqlite3 into fanhub's own tables and indexes", file=sys.stderr)
+        schema_reference_orders_s = schema_reference(orders, folder)
         print(
             f"fanhub: {args.clients} clients posting {len(orders)} orders to {database_url.split('@')[-1]}",
             file=sys.stderr,
@@ -252,6 +384,8 @@ def main() -> None:
         **{k: round(v, 1) for k, v in figures.items()},
         "reference_orders_s": round(reference_orders_s, 1),
         "ratio": round(figures["e2e_orders_s"] / reference_orders_s, 3),
+        "schema_reference_orders_s": round(schema_reference_orders_s, 1),
+        "schema_ratio": round(figures["e2e_orders_s"] / schema_reference_orders_s, 3),
     }
     print(json.dumps(result))
 

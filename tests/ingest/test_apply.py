@@ -156,3 +156,27 @@ def test_a_platform_list_state_on_orders_keeps_the_latest_reading_per_buyer(db: 
     _enqueue_orders(db, tenant, "eventbrite:7", [_list_reading("C", True, "2024-04-01T00:00:00Z")])
     _enqueue_orders(db, tenant, "partner:acme", [_list_reading("D", True, "2024-04-02T00:00:00Z")])
     assert _email_status(db, "fan@x.co") == "unsubscribed"
+
+
+def test_a_contact_links_each_source_once_counting_its_records(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    def named(order_id: str, first_name: str, phone: str | None = None) -> dict[str, object]:
+        body = order(order_id, "a@x.co", phone)
+        body["customer"]["first_name"] = first_name
+        return body
+
+    first = {"orders": [named("A", "Ada"), named("B", "Ada")]}
+    post_and_apply(client, db, tenant, "orders", first)
+    contact = client.get("/v1/partners/contacts", headers=tenant.headers).json()["response"][0]
+    [link] = contact["sources"]
+    assert link["records"] == 2 and link["email"] == "a@x.co"
+    first_seen = link["first_seen_at"]
+
+    later = {"orders": [named("C", "Adele", "+13035550100")]}
+    post_and_apply(client, db, tenant, "orders", later)
+    contact = client.get("/v1/partners/contacts", headers=tenant.headers).json()["response"][0]
+    [link] = contact["sources"]  # the same source again: still one link, its count and latest view updated
+    assert link["records"] == 3
+    assert link["first_seen_at"] == first_seen and link["last_seen_at"] >= first_seen
+    assert link["phone"] == "+13035550100" and link["name"] == "Adele"

@@ -34,7 +34,7 @@ from fanhub.audience.models import (
     Tag,
 )
 from fanhub.db.base import utcnow
-from fanhub.db.bulk import insert_returning_ids, insert_rows, update_by_id, values_in
+from fanhub.db.bulk import insert_returning_ids, insert_rows, update_by_id, upsert_rows, values_in
 from fanhub.errors import InvalidInput, NotFound
 
 _CHUNK = 500
@@ -260,40 +260,37 @@ class AudienceWriter:
             assert contact.id is not None
             latest[contact.id] = person
             counts[contact.id] = counts.get(contact.id, 0) + 1
-        if not latest:
-            return
-        ids = sorted(latest)
-        query = select(ContactSource.contact_id, ContactSource.id, ContactSource.records).where(
-            values_in(ContactSource.contact_id, ids), ContactSource.source == self.source
-        )
-        existing = {cid: (row_id, records) for cid, row_id, records in self.session.execute(query)}
         now = utcnow()
-
-        def view(person: Person) -> dict[str, Any]:
+        rows = []
+        for contact_id in sorted(latest):
+            person = latest[contact_id]
             name = person.full_name or " ".join(p for p in (person.first_name, person.last_name) if p) or None
-            return {"email": person.email, "phone": person.raw_phone or person.phone, "name": name}
-
-        new = [
-            {
-                "organization_id": self.organization_id,
-                "contact_id": cid,
-                "source": self.source,
-                "records": counts[cid],
-                "first_seen_at": now,
-                "last_seen_at": now,
-                **view(latest[cid]),
-            }
-            for cid in ids
-            if cid not in existing
-        ]
-        insert_rows(self.session, ContactSource, new)
-        update_by_id(
+            rows.append(
+                {
+                    "organization_id": self.organization_id,
+                    "contact_id": contact_id,
+                    "source": self.source,
+                    "email": person.email,
+                    "phone": person.raw_phone or person.phone,
+                    "name": name,
+                    "records": counts[contact_id],
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                }
+            )
+        # One statement, no read-modify-write: a link seen before keeps its first_seen_at and adds the count.
+        upsert_rows(
             self.session,
             ContactSource,
-            [
-                {"id": row_id, "records": records + counts[cid], "last_seen_at": now, **view(latest[cid])}
-                for cid, (row_id, records) in existing.items()
-            ],
+            rows,
+            conflict=("contact_id", "source"),
+            assignments=(
+                "records = contact_sources.records + excluded.records",
+                "last_seen_at = excluded.last_seen_at",
+                "email = excluded.email",
+                "phone = excluded.phone",
+                "name = excluded.name",
+            ),
         )
 
     def add_tags(self, pairs: Sequence[tuple[int, int]]) -> None:

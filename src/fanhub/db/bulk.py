@@ -193,6 +193,28 @@ def _insert_statement(dialect: Dialect, table: Table, given: tuple[str, ...]) ->
     return statement
 
 
+def _upsert_statement(
+    dialect: Dialect, table: Table, given: tuple[str, ...], conflict: tuple[str, ...], assignments: tuple[str, ...]
+) -> _Statement:
+    cache_key = ("upsert", table.name, given + ("|",) + conflict + ("|",) + assignments, dialect.name)
+    statement = _statements.get(cache_key)
+    if statement is None:
+        insert = _insert_statement(dialect, table, given)
+        quote = dialect.identifier_preparer.quote
+        tail = f" ON CONFLICT ({', '.join(quote(c) for c in conflict)}) DO UPDATE SET {', '.join(assignments)}"
+        statement = _Statement(
+            insert.sql + tail,
+            insert.keys,
+            insert.processors,
+            insert.defaults,
+            insert.given,
+            insert.multirow + tail if insert.multirow is not None else None,
+            insert.group,
+        )
+        _statements[cache_key] = statement
+    return statement
+
+
 def _update_statement(dialect: Dialect, table: Table, given: tuple[str, ...]) -> _Statement:
     cache_key = ("update", table.name, given, dialect.name)
     statement = _statements.get(cache_key)
@@ -285,6 +307,21 @@ def insert_rows(session: Session, model: Any, rows: Sequence[dict[str, Any]]) ->
         return
     connection = session.connection()
     _execute_many(connection, _insert_statement(connection.dialect, _table(model), _keys(rows)), rows)
+
+
+def upsert_rows(
+    session: Session, model: Any, rows: Sequence[dict[str, Any]], conflict: Sequence[str], assignments: Sequence[str]
+) -> None:
+    """INSERT … ON CONFLICT (`conflict`) DO UPDATE SET `assignments` (SQL text over the table's columns
+    and `excluded.<column>`, e.g. "records = contact_sources.records + excluded.records").
+
+    Rows must not repeat a conflict key: a statement may not update the same row twice.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    statement = _upsert_statement(connection.dialect, _table(model), _keys(rows), tuple(conflict), tuple(assignments))
+    _execute_many(connection, statement, rows)
 
 
 def insert_returning_ids(

@@ -206,7 +206,7 @@ def _claim_organization(session: Session) -> int | None:
 # waits for it or requests are in flight. Fewer commits pay on SQLite, where each commit writes every
 # index page the transaction dirtied and a buyer's contact pages are dirtied again by the next batch
 # (apply-only 100k orders: 91-93 us/order at 8,000, 100-101 at 2,000, which was ~25% faster than
-# 500); PostgreSQL measured 7% slower at 8,000 than at 2,000 (209 vs 223 us/order, 50k orders).
+# 500); PostgreSQL measured 7% slower at 8,000 (223 us/order vs 209 at 2,000, 50k orders).
 MAX_RECORDS_PER_TRANSACTION = {"sqlite": 8000, "postgresql": 2000}
 
 

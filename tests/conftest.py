@@ -23,6 +23,9 @@ from fanhub.db.engine import Database, get_database
 from fanhub.db.migrate import upgrade
 
 os.environ.setdefault("FANHUB_DEFAULT_PHONE_REGION", "US")
+# Every app a test starts would otherwise spawn its validation helpers; the tests that exercise
+# them (tests/partners/test_validation_pool.py) ask for them explicitly.
+os.environ.setdefault("FANHUB_VALIDATION_PROCESSES", "0")
 
 
 @pytest.fixture(scope="session")

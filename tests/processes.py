@@ -42,13 +42,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(port: int, *extra: str) -> subprocess.Popen[str]:
+def start_server(port: int, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "fanhub", "serve", "--port", str(port), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=fanhub_env(),
+        env=env or fanhub_env(),
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

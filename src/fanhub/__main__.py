@@ -2,4 +2,6 @@
 
 from fanhub.cli import main
 
-main()
+# Guarded: helper processes started with multiprocessing's "spawn" import the parent's main module.
+if __name__ == "__main__":
+    main()

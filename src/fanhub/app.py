@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -20,6 +21,7 @@ from fanhub.db.base import utcnow
 from fanhub.db.engine import Database, get_database
 from fanhub.errors import InvalidInput, NotFound
 from fanhub.ingest.service import backlog
+from fanhub.partners.validation import ValidationPool
 from fanhub.worker import RequestLoad, Worker
 
 log = logging.getLogger(__name__)
@@ -109,6 +111,7 @@ def _prime_routing(app: FastAPI) -> None:
 
 # Connections opened at startup: about the threads that serve requests at once under load.
 WARM_CONNECTIONS = 8
+VALIDATION_START_SECONDS = 10.0
 
 
 class _TooLarge(Exception):
@@ -159,7 +162,12 @@ def create_app(
             else None
         )
         app.state.worker = worker
+        validation = app.state.validation
+        validation.start()
         database.warm_up(WARM_CONNECTIONS)
+        # Serving before the helpers are warm would let their start-up (imports, ~1 s of CPU each)
+        # compete with the first requests; a pool that does not come up is not waited for forever.
+        await asyncio.to_thread(validation.wait_ready, VALIDATION_START_SECONDS)
         _prime_routing(app)
         if worker is not None:
             worker.start_thread()
@@ -170,6 +178,7 @@ def create_app(
                     await stack.enter_async_context(module_lifespan(app))
                 yield
         finally:
+            validation.close()
             if worker is not None:
                 worker.stop()
 
@@ -182,6 +191,7 @@ def create_app(
     app.state.database = database
     app.state.settings = settings
     app.state.worker = None
+    app.state.validation = ValidationPool(settings.validation_process_count())
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -153,6 +153,10 @@ def serve(
     if no_worker:
         os.environ["FANHUB_WORKER_IN_PROCESS"] = "false"
         get_settings.cache_clear()
+    if workers > 1 and get_settings().validation_processes is None:
+        # uvicorn's API processes read their settings from the environment; they share the cores.
+        os.environ["FANHUB_VALIDATION_PROCESSES"] = str(get_settings().validation_process_count(workers))
+        get_settings.cache_clear()
     import fanhub.app  # noqa: F401  (loaded before the runtime is tuned: its objects get frozen)
     from fanhub.worker import load_jobs, tune_runtime
 

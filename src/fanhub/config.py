@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     default_phone_region: str = "US"
     max_body_bytes: int = 5 * 1024 * 1024
     max_items_per_batch: int = 1000
+    # Helper processes that validate large batch bodies (see partners.validation); 0 validates in
+    # the API process. Default: see `validation_process_count`.
+    validation_processes: int | None = Field(default=None, ge=0)
 
     genres_file: Path | None = None
     ticketers_file: Path | None = None
@@ -59,6 +62,14 @@ class Settings(BaseSettings):
     sms_account_sid: str | None = None
     sms_auth_token: str | None = None
     sms_from: str | None = None
+
+    def validation_process_count(self, api_processes: int = 1) -> int:
+        """Validation helpers per API process: the configured number, else the cores each API
+        process has to itself (at most 4), none when that is a single core."""
+        if self.validation_processes is not None:
+            return self.validation_processes
+        cores_each = (os.cpu_count() or 1) // max(1, api_processes)
+        return 0 if cores_each < 2 else min(cores_each, 4)
 
     @property
     def is_sqlite(self) -> bool:

@@ -31,6 +31,7 @@ from fanhub.partners.schemas import (
     SubscribeRequest,
     request_body,
 )
+from fanhub.partners.validation import ValidationPool
 from fanhub.timeutil import iso_utc
 
 RequestModel = TypeVar("RequestModel", bound=BaseModel)
@@ -55,13 +56,25 @@ def _paged(page: Page[dict[str, object]]) -> PagedResponse:
     return PagedResponse(response=list(page.items), page=page.page, per_page=page.per_page, has_more=page.has_more)
 
 
-async def _parse(request: Request, model: type[RequestModel], principal: Principal) -> tuple[RequestModel, bytes]:
+async def _parse(request: Request, model: type[RequestModel], principal: Principal) -> RequestModel:
     """Validate the raw body in one pass (pydantic's JSON parser); errors become the API's 400/422."""
     body = await request.body()
     try:
-        return model.model_validate_json(body, context={"phone_region": principal.phone_region}), body
+        return model.model_validate_json(body, context={"phone_region": principal.phone_region})
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False), body=body) from None
+
+
+async def _check_batch(
+    request: Request, model: type[BaseModel], items_field: str, principal: Principal
+) -> tuple[int, bytes]:
+    """Validate a batch body (in a helper process when it is large); its item count and raw bytes."""
+    body = await request.body()
+    pool: ValidationPool = request.app.state.validation
+    checked = await pool.check(model, items_field, body, {"phone_region": principal.phone_region})
+    if isinstance(checked, list):
+        raise RequestValidationError(checked, body=body)
+    return checked, body
 
 
 @router.post(
@@ -74,8 +87,8 @@ async def _parse(request: Request, model: type[RequestModel], principal: Princip
 )
 async def create_events(request: Request, principal: PartnerPrincipal, database: DB) -> Accepted:
     """Queue a set of events; 201 means the batch is stored durably and will be applied."""
-    body, raw = await _parse(request, CreateEventsRequest, principal)
-    return _accepted(request, await run_in_threadpool(service.accept_events, database, principal, body.events, raw))
+    count, raw = await _check_batch(request, CreateEventsRequest, "events", principal)
+    return _accepted(request, await run_in_threadpool(service.accept_events, database, principal, count, raw))
 
 
 @router.post(
@@ -88,8 +101,8 @@ async def create_events(request: Request, principal: PartnerPrincipal, database:
 )
 async def create_orders(request: Request, principal: PartnerPrincipal, database: DB) -> Accepted:
     """Queue a set of orders; each customer joins (or becomes) one contact of the organization."""
-    body, raw = await _parse(request, CreateOrdersRequest, principal)
-    return _accepted(request, await run_in_threadpool(service.accept_orders, database, principal, body.orders, raw))
+    count, raw = await _check_batch(request, CreateOrdersRequest, "orders", principal)
+    return _accepted(request, await run_in_threadpool(service.accept_orders, database, principal, count, raw))
 
 
 @router.post(
@@ -102,7 +115,7 @@ async def create_orders(request: Request, principal: PartnerPrincipal, database:
 )
 async def create_contact(request: Request, principal: PartnerPrincipal, database: DB) -> Accepted:
     """Create or update a contact; `opt_ins` true subscribes, false unsubscribes, null leaves it unchanged."""
-    body, _ = await _parse(request, CreateContactRequest, principal)
+    body = await _parse(request, CreateContactRequest, principal)
     return _accepted(request, await run_in_threadpool(service.accept_contact, database, principal, body))
 
 
@@ -116,7 +129,7 @@ async def create_contact(request: Request, principal: PartnerPrincipal, database
 )
 async def subscribe(request: Request, principal: PartnerPrincipal, database: DB) -> Accepted:
     """Subscribe a contact to email (when an email is given) and SMS (when a phone is given)."""
-    body, _ = await _parse(request, SubscribeRequest, principal)
+    body = await _parse(request, SubscribeRequest, principal)
     return _accepted(request, await run_in_threadpool(service.accept_subscribe, database, principal, body))
 
 

@@ -18,10 +18,9 @@ from fanhub.ingest.records import (
     ContactBatch,
     ContactRecord,
     OptIns,
-    OrderRecord,
 )
 from fanhub.ingest.service import accept_batch, enqueue_batch
-from fanhub.partners.schemas import CreateContactRequest, PartnerEvent, SubscribeRequest
+from fanhub.partners.schemas import CreateContactRequest, SubscribeRequest
 
 
 def _check_size(kind: str, count: int) -> None:
@@ -38,11 +37,11 @@ def _store(
     principal: Principal,
     kind: str,
     payload: str,
-    records: Sequence[object],
+    count: int,
     vocabulary: Sequence[tuple[int | None, str, list[str], int | None, list[str], str | None]] = (),
 ) -> str:
     if not vocabulary:
-        return accept_batch(database, principal.organization_id, principal.source, kind, payload, len(records))
+        return accept_batch(database, principal.organization_id, principal.source, kind, payload, count)
     # The vocabulary is checked in the transaction that stores the batch, so a tag deleted meanwhile
     # cannot slip through.
     with database.write() as session:
@@ -50,19 +49,20 @@ def _store(
         check.check(vocabulary)
         if check.errors:
             raise InvalidInput(f"{len(check.errors)} invalid value(s); nothing was queued", check.errors)
-        stored = enqueue_batch(session, principal.organization_id, principal.source, kind, payload, len(records))
+        stored = enqueue_batch(session, principal.organization_id, principal.source, kind, payload, count)
         return stored.public_id
 
 
-def accept_events(database: Database, principal: Principal, events: list[PartnerEvent], raw_body: bytes) -> str:
-    """The validated request body is itself a canonical event batch, so it is stored as received."""
-    _check_size("events", len(events))
-    return _store(database, principal, "events", raw_body.decode(), events)
+def accept_events(database: Database, principal: Principal, count: int, raw_body: bytes) -> str:
+    """A validated body of `count` events is itself a canonical event batch, so it is stored as received."""
+    _check_size("events", count)
+    return _store(database, principal, "events", raw_body.decode(), count)
 
 
-def accept_orders(database: Database, principal: Principal, orders: list[OrderRecord], raw_body: bytes) -> str:
-    _check_size("orders", len(orders))
-    return _store(database, principal, "orders", raw_body.decode(), orders)
+def accept_orders(database: Database, principal: Principal, count: int, raw_body: bytes) -> str:
+    """A validated body of `count` orders is itself a canonical order batch, so it is stored as received."""
+    _check_size("orders", count)
+    return _store(database, principal, "orders", raw_body.decode(), count)
 
 
 def accept_contact(database: Database, principal: Principal, request: CreateContactRequest) -> str:
@@ -75,7 +75,7 @@ def accept_contact(database: Database, principal: Principal, request: CreateCont
     ticketer = request.interested_in_event.ticketer if request.interested_in_event else None
     vocabulary = [(None, "contact", request.contact.tags, request.contact.list_id, request.contact.genres, ticketer)]
     payload = ContactBatch(contacts=[record]).model_dump_json()
-    return _store(database, principal, "contacts", payload, [record], vocabulary)
+    return _store(database, principal, "contacts", payload, 1, vocabulary)
 
 
 def accept_subscribe(database: Database, principal: Principal, request: SubscribeRequest) -> str:
@@ -84,4 +84,4 @@ def accept_subscribe(database: Database, principal: Principal, request: Subscrib
     record = ContactRecord(contact=request.contact, opt_ins=opt_ins, ticket_url=request.ticket_url, via="subscribe")
     vocabulary = [(None, "contact", request.contact.tags, request.contact.list_id, request.contact.genres, None)]
     payload = ContactBatch(contacts=[record]).model_dump_json()
-    return _store(database, principal, "contacts", payload, [record], vocabulary)
+    return _store(database, principal, "contacts", payload, 1, vocabulary)

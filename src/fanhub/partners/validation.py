@@ -185,4 +185,6 @@ class ValidationPool:
             self._ready.clear()
             self._helper_pids = []
         if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+            # Waiting (helpers are idle, or finish one body) lets the executor release its queues'
+            # semaphores; without it every shutdown printed a resource_tracker "leaked" warning.
+            executor.shutdown(wait=True, cancel_futures=True)

@@ -166,6 +166,10 @@ class ValidationPool:
             log.warning("a validation helper died; validating in-process while the pool restarts")
             self._restart(executor)
             return check_body(model, items_field, body, context)
+        except RuntimeError:
+            if self._executor is executor:
+                raise
+            return check_body(model, items_field, body, context)  # the pool closed under this request
 
     def _restart(self, broken: ProcessPoolExecutor) -> None:
         with self._mutex:

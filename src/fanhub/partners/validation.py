@@ -126,7 +126,6 @@ class ValidationPool:
             )
             self._executor = executor
             warm_ups = [executor.submit(os.getpid) for _ in range(self.processes)]
-        remaining = [len(warm_ups)]
 
         def warmed(future: Future[int]) -> None:
             with self._mutex:
@@ -138,8 +137,7 @@ class ValidationPool:
                     return
                 if future.result() not in self._helper_pids:
                     self._helper_pids.append(future.result())
-                remaining[0] -= 1
-                if remaining[0] == 0:
+                if all(other.done() and other.exception() is None for other in warm_ups):
                     self._ready.set()
                     self._settled.set()
 

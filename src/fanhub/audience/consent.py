@@ -12,6 +12,9 @@ Rules:
   A checkout opt-in re-subscribes only when the checkout happened after the opt-out (`IF_NEWER`),
   so replaying old orders never undoes an unsubscribe. Platform syncs and "subscribe only if not
   opted out" imports never re-subscribe (`NEVER`).
+- A change back to "unknown" (`subscribed=None`) exists only to repair an import that subscribed
+  SMS without consent (`import.revert`): it applies only to a current subscription, so it never
+  undoes an unsubscribe.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from fanhub.audience.models import SUBSCRIBED, UNSUBSCRIBED
+from fanhub.audience.models import SUBSCRIBED, UNKNOWN, UNSUBSCRIBED
 
 EMAIL = "email"
 SMS = "sms"
@@ -48,15 +51,28 @@ RESUBSCRIBE_POLICY: dict[str, Resubscribe] = {
 # Ways of unsubscribing that never override a current subscription (they only settle "unknown").
 UNSUBSCRIBE_UNLESS_SUBSCRIBED = frozenset({"import.unsubscribe_if_not_subscribed"})
 
+# The one way back to "unknown": reverting an import's SMS subscription.
+IMPORT_REVERT = "import.revert"
+
 
 @dataclass(frozen=True)
 class ConsentChange:
     channel: str
-    subscribed: bool
+    # True subscribes, False unsubscribes, None returns to "unknown" (only `IMPORT_REVERT`).
+    subscribed: bool | None
     via: str
     source: str
     observed_at: datetime
     raw_value: str | None = None
+    # The person who confirmed the change when one did ("staff:3"), kept in the ledger.
+    actor: str | None = None
+
+    @property
+    def status(self) -> str:
+        """The state the change leads to."""
+        if self.subscribed is None:
+            return UNKNOWN
+        return SUBSCRIBED if self.subscribed else UNSUBSCRIBED
 
 
 def policy_for(via: str) -> Resubscribe:
@@ -67,6 +83,8 @@ def policy_for(via: str) -> Resubscribe:
 
 def should_apply(current_status: str, current_status_at: datetime | None, change: ConsentChange) -> bool:
     """Whether `change` moves the contact's state; False also for changes that would be no-ops."""
+    if change.subscribed is None:
+        return change.via == IMPORT_REVERT and current_status == SUBSCRIBED
     if not change.subscribed:
         if change.via in UNSUBSCRIBE_UNLESS_SUBSCRIBED and current_status == SUBSCRIBED:
             return False

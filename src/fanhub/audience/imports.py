@@ -112,8 +112,12 @@ class ContactImport(Base):
     created_by: Mapped[str] = mapped_column(String(200), default="")
     filename: Mapped[str] = mapped_column(String(300), default="")
     status: Mapped[str] = mapped_column(String(16), default=DRAFT)
+    # The email mode (`mode`, named before SMS had its own) and the SMS mode. An import made before
+    # the SMS mode existed has sms_mode NULL: it applied `mode` to SMS as well (see `import_review`).
     mode: Mapped[str | None] = mapped_column(String(40), default=None)
+    sms_mode: Mapped[str | None] = mapped_column(String(40), default=None)
     consent_confirmed: Mapped[bool] = mapped_column(default=False)
+    sms_consent_confirmed: Mapped[bool] = mapped_column(default=False)
     header: Mapped[list[Any]] = mapped_column(default=list)
     preview: Mapped[list[Any]] = mapped_column(default=list)
     mapping: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -128,6 +132,8 @@ class ContactImport(Base):
     created: Mapped[int] = mapped_column(default=0)
     merged: Mapped[int] = mapped_column(default=0)
     consent_changes: Mapped[int] = mapped_column(default=0)
+    # Per channel: how many contacts were subscribed, unsubscribed, left unchanged (set when done).
+    counts: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     queued_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -35,6 +35,7 @@ class Contact(Base):
     last_name: Mapped[str | None] = mapped_column(String(200), default=None)
     full_name: Mapped[str | None] = mapped_column(String(400), default=None)
     address: Mapped[str | None] = mapped_column(Text, default=None)
+    postal_code: Mapped[str | None] = mapped_column(String(20), default=None)
     ip_address: Mapped[str | None] = mapped_column(String(64), default=None)
     birthday: Mapped[str | None] = mapped_column(String(10), default=None)
     # Cached current consent state; the ledger (ConsentEvent) is the truth, updated in the same transaction.
@@ -78,11 +79,17 @@ class ConsentEvent(Base):
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(8))
+    # The state after the change: "subscribed", "unsubscribed", or "unknown" (an import's SMS
+    # subscription reverted by `fanhub contacts import-review --revert`). `subscribed` is True exactly
+    # when the state is "subscribed" (kept for the subscriptions-over-time index).
+    status: Mapped[str] = mapped_column(String(16))
     subscribed: Mapped[bool] = mapped_column(Boolean)
     source: Mapped[str] = mapped_column(String(120))
     # How the source said it: "contact.opt_ins", "order.marketing_opt_ins", "unsubscribe_link", "sms_stop", ...
     via: Mapped[str] = mapped_column(String(40))
     raw_value: Mapped[str | None] = mapped_column(String(200), default=None)
+    # Who confirmed it when a person did, e.g. "staff:3" for the user who confirmed an import's consent.
+    actor: Mapped[str | None] = mapped_column(String(200), default=None)
     batch_id: Mapped[str | None] = mapped_column(String(32), default=None)
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)

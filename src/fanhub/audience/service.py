@@ -11,6 +11,7 @@ source gave it, so nothing is lost.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,8 +22,6 @@ from sqlalchemy.orm import Session
 
 from fanhub.audience.consent import ConsentChange, should_apply
 from fanhub.audience.models import (
-    SUBSCRIBED,
-    UNSUBSCRIBED,
     AudienceList,
     ConsentEvent,
     Contact,
@@ -38,7 +37,7 @@ from fanhub.db.bulk import insert_returning_ids, insert_rows, update_by_id, upse
 from fanhub.errors import InvalidInput, NotFound
 
 _CHUNK = 500
-_FILLABLE = ("first_name", "last_name", "full_name", "address", "ip_address", "birthday")
+_FILLABLE = ("first_name", "last_name", "full_name", "address", "postal_code", "ip_address", "birthday")
 
 
 @dataclass
@@ -51,6 +50,7 @@ class Person:
     last_name: str | None = None
     full_name: str | None = None
     address: str | None = None
+    postal_code: str | None = None
     ip_address: str | None = None
     birthday: str | None = None
     raw_phone: str | None = None
@@ -94,6 +94,8 @@ class AudienceWriter:
         self._pending: list[_ContactRow] = []
         self._ledger: list[tuple[_ContactRow, dict[str, Any]]] = []
         self.created = 0
+        # Changes taken, by "<channel>.<new state>" (an import's result page shows them per channel).
+        self.consent_counts: Counter[str] = Counter()
 
     def _load(self, people: Sequence[Person]) -> None:
         emails = sorted({p.email for p in people if p.email and p.email not in self._by_email})
@@ -175,22 +177,25 @@ class AudienceWriter:
             status_attr = f"{change.channel}_status"
             if not should_apply(getattr(contact, status_attr), getattr(contact, status_attr + "_at"), change):
                 continue
-            setattr(contact, status_attr, SUBSCRIBED if change.subscribed else UNSUBSCRIBED)
+            setattr(contact, status_attr, change.status)
             setattr(contact, status_attr + "_at", change.observed_at)
             contact.dirty.update((status_attr, status_attr + "_at"))
             if contact.id is not None:
                 self._rows.setdefault(contact.id, contact)
             taken += 1
+            self.consent_counts[f"{change.channel}.{change.status}"] += 1
             self._ledger.append(
                 (
                     contact,
                     {
                         "organization_id": self.organization_id,
                         "channel": change.channel,
-                        "subscribed": change.subscribed,
+                        "status": change.status,
+                        "subscribed": change.subscribed is True,
                         "source": change.source,
                         "via": change.via,
                         "raw_value": change.raw_value,
+                        "actor": change.actor,
                         "batch_id": self.batch_id,
                         "occurred_at": change.observed_at,
                         "recorded_at": now,

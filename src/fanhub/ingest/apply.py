@@ -49,16 +49,21 @@ class ApplyStats:
     unchanged: int = 0
     contacts_created: int = 0
     consent_changes: int = 0
+    # Consent changes taken by "<channel>.<new state>", e.g. {"sms.subscribed": 3}.
+    consent_counts: dict[str, int] = field(default_factory=dict)
     changed_order_ids: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
-        return {
+        result = {
             "created": self.created,
             "updated": self.updated,
             "unchanged": self.unchanged,
             "contacts_created": self.contacts_created,
             "consent_changes": self.consent_changes,
         }
+        # e.g. "sms_subscribed": 3, "email_unsubscribed": 1 (only the kinds that occurred)
+        result.update({key.replace(".", "_"): count for key, count in self.consent_counts.items()})
+        return result
 
 
 OrderListener = Callable[[Session, int, Sequence[int]], None]
@@ -345,6 +350,7 @@ def apply_contacts(session: Session, ctx: ApplyContext, records: Sequence[Contac
             last_name=r.contact.last_name,
             full_name=r.contact.full_name,
             address=r.contact.address,
+            postal_code=r.contact.postal_code,
             birthday=r.contact.birthday,
         )
         for r in records
@@ -353,13 +359,17 @@ def apply_contacts(session: Session, ctx: ApplyContext, records: Sequence[Contac
     consent: list[tuple[Any, ConsentChange]] = []
     for record, contact in zip(records, contacts, strict=True):
         observed_at = record.observed_at or ctx.received_at
-        for channel, wanted in ((EMAIL, record.opt_ins.email), (SMS, record.opt_ins.sms)):
+        for channel, wanted, via in (
+            (EMAIL, record.opt_ins.email, record.via),
+            (SMS, record.opt_ins.sms, record.sms_via or record.via),
+        ):
             if wanted is None or not (contact.email if channel == EMAIL else contact.phone):
                 continue
-            consent.append(
-                (contact, ConsentChange(channel, wanted, record.via, ctx.source, observed_at, str(wanted).lower()))
-            )
+            raw = str(wanted).lower()
+            change = ConsentChange(channel, wanted, via, ctx.source, observed_at, raw, record.actor)
+            consent.append((contact, change))
     stats.consent_changes = audience.apply_consent(consent)
+    stats.consent_counts = dict(audience.consent_counts)
     audience.flush()
     stats.contacts_created = audience.created
     stats.created = audience.created

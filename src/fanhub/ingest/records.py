@@ -223,6 +223,7 @@ class ContactFields:
     genres: list[ShortText] = field(default_factory=list)
     # Widened: CSV imports and platforms know these.
     address: ShortText | None = None
+    postal_code: Annotated[str, Field(max_length=20)] | None = None
     birthday: str | None = None
 
     def __post_init__(self) -> None:
@@ -250,6 +251,10 @@ class ContactRecord:
     ticket_url: str | None = None
     # Widened: how the source expressed consent and when (defaults: the batch's arrival).
     via: str = "contact.opt_ins"
+    # Widened: a CSV import chooses its SMS mode apart from its email mode (None: `via` for both
+    # channels), and names the person who confirmed it; both are written to the consent ledger.
+    sms_via: str | None = None
+    actor: str | None = None
     observed_at: Instant | None = None
     list_ids: list[int] = field(default_factory=list)
 

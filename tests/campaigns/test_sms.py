@@ -1,4 +1,5 @@
-"""SMS campaigns against a fake Twilio over HTTP: rejections, status callbacks, STOP/START replies, clicks."""
+"""SMS campaigns against a fake Twilio over HTTP: rejections, status callbacks, STOP/START replies, clicks;
+unverifiable webhooks refused, and START taking back only the same number's own STOP."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ from urllib.parse import urlencode
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from fanhub.audience.consent import ConsentChange, LedgerEntry, should_apply, sms_start_change
 from fanhub.audience.models import ConsentEvent, Contact
+from fanhub.audience.service import change_consent
+from fanhub.campaigns import tokens
 from fanhub.campaigns.models import CampaignStats
 from fanhub.campaigns.sending import run_campaign
 from fanhub.campaigns.service import create_campaign, preview_campaign, schedule_campaign
 from fanhub.config import Settings
+from fanhub.db.base import utcnow
 from fanhub.db.engine import Database
 from tests.campaigns.conftest import EVENT_URL, PUBLIC_URL, add_contact, add_event, analytics
-from tests.conftest import Tenant
+from tests.conftest import Tenant, make_tenant
 from tests.fakes.sms import FakeTwilio, signature
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -107,3 +112,129 @@ def test_sms_campaign_with_provider(
         ).first()
         assert last is not None and last.via == "sms_start"
     assert analytics(client, tenant)[campaign_id]["num_unsubscribes"] == 1
+
+
+# --- inbound replies: only verified webhooks, and START takes back only the number's own STOP -----
+
+PHONE = "+19705550101"
+
+
+def _reply(body: str, sid: str, sender: str = PHONE) -> dict[str, str]:
+    return {"From": sender, "To": "+15550001111", "Body": body, "MessageSid": sid}
+
+
+def _sms_states(db: Database, *contact_ids: int) -> list[str]:
+    with db.read() as session:
+        return [session.get_one(Contact, contact_id).sms_status for contact_id in contact_ids]
+
+
+def _sms_ledger(db: Database, contact_id: int) -> list[tuple[str, str, str]]:
+    with db.read() as session:
+        events = session.scalars(
+            select(ConsentEvent)
+            .where(ConsentEvent.contact_id == contact_id, ConsentEvent.channel == "sms")
+            .order_by(ConsentEvent.id)
+        )
+        return [(e.status, e.via, e.source) for e in events]
+
+
+def test_unverifiable_sms_webhooks_are_refused_in_outbox_mode(
+    client: TestClient, db: Database, tenant: Tenant, outbox_env: Settings
+) -> None:
+    assert not outbox_env.sms_auth_token
+    other = make_tenant(db, "Other Venue", "other")
+    subscribed = add_contact(client, db, tenant, phone=PHONE, email_opt_in=None, sms_opt_in=True)
+    opted_out = add_contact(client, db, other, phone=PHONE, email_opt_in=None, sms_opt_in=False)
+    ledgers = [_sms_ledger(db, subscribed), _sms_ledger(db, opted_out)]
+
+    for body in ("STOP", "START"):
+        forged = urlencode(_reply(body, "SMforged"))
+        assert client.post("/t/sms/inbound", content=forged, headers=FORM).status_code == 403
+        # A signature made with any token proves nothing when fanhub has no token to check it against.
+        assert _post_signed(client, "/t/sms/inbound", _reply(body, "SMforged"), "") == 403
+    status_path = "/t/sms/status/" + tokens.make_token(tokens.SMS_STATUS, 1)
+    status = {"MessageSid": "SM1", "MessageStatus": "undelivered"}
+    assert client.post(status_path, content=urlencode(status), headers=FORM).status_code == 403
+
+    assert _sms_states(db, subscribed, opted_out) == ["subscribed", "unsubscribed"]
+    assert [_sms_ledger(db, subscribed), _sms_ledger(db, opted_out)] == ledgers
+
+
+def test_start_without_that_numbers_stop_changes_nothing_anywhere(
+    client: TestClient, db: Database, tenant: Tenant, campaign_env: Settings, twilio: FakeTwilio
+) -> None:
+    second, third = make_tenant(db, "Second", "second"), make_tenant(db, "Third", "third")
+    unknown = add_contact(client, db, tenant, phone=PHONE, email_opt_in=None, sms_opt_in=None)
+    partner_out = add_contact(client, db, second, phone=PHONE, email_opt_in=None, sms_opt_in=False)
+    subscribed = add_contact(client, db, third, phone=PHONE, email_opt_in=None, sms_opt_in=True)
+    ledgers = [_sms_ledger(db, c) for c in (unknown, partner_out, subscribed)]
+
+    for n, word in enumerate(("START", "UNSTOP", "YES", "Subscribe")):
+        assert _post_signed(client, "/t/sms/inbound", _reply(word, f"SMs{n}"), twilio.auth_token) == 200
+
+    assert _sms_states(db, unknown, partner_out, subscribed) == ["unknown", "unsubscribed", "subscribed"]
+    assert [_sms_ledger(db, c) for c in (unknown, partner_out, subscribed)] == ledgers
+
+
+def test_stop_then_start_from_the_same_number_restores_each_organizations_state(
+    client: TestClient, db: Database, tenant: Tenant, campaign_env: Settings, twilio: FakeTwilio
+) -> None:
+    other = make_tenant(db, "Other Venue", "other")
+    fan = add_contact(client, db, tenant, phone=PHONE, email_opt_in=None, sms_opt_in=True)
+    never = add_contact(client, db, other, phone=PHONE, email="fan@example.com", email_opt_in=True)
+    assert _sms_states(db, fan, never) == ["subscribed", "unknown"]
+
+    assert _post_signed(client, "/t/sms/inbound", _reply("stop", "SM1"), twilio.auth_token) == 200
+    assert _sms_states(db, fan, never) == ["unsubscribed", "unsubscribed"]  # a STOP holds everywhere
+    assert _sms_ledger(db, never)[-1] == ("unsubscribed", "sms_stop", f"sms:{PHONE}")
+
+    # From another number, START does not touch this number's STOP.
+    other_number = _reply("START", "SM2", sender="+19705550199")
+    assert _post_signed(client, "/t/sms/inbound", other_number, twilio.auth_token) == 200
+    assert _sms_states(db, fan, never) == ["unsubscribed", "unsubscribed"]
+
+    assert _post_signed(client, "/t/sms/inbound", _reply("START", "SM3"), twilio.auth_token) == 200
+    # The subscriber is back; the number that had never subscribed is back to unknown, not subscribed.
+    assert _sms_states(db, fan, never) == ["subscribed", "unknown"]
+    assert _sms_ledger(db, fan)[-1] == ("subscribed", "sms_start", f"sms:{PHONE}")
+    assert _sms_ledger(db, never)[-1] == ("unknown", "sms_start", f"sms:{PHONE}")
+
+    # A second START has no STOP left to take back.
+    ledgers = [_sms_ledger(db, fan), _sms_ledger(db, never)]
+    assert _post_signed(client, "/t/sms/inbound", _reply("START", "SM4"), twilio.auth_token) == 200
+    assert [_sms_ledger(db, fan), _sms_ledger(db, never)] == ledgers
+
+
+def test_start_never_lifts_an_opt_out_made_another_way(
+    client: TestClient, db: Database, tenant: Tenant, campaign_env: Settings, twilio: FakeTwilio
+) -> None:
+    other = make_tenant(db, "Other Venue", "other")
+    by_link = add_contact(client, db, tenant, phone=PHONE, email_opt_in=None, sms_opt_in=True)
+    by_staff = add_contact(client, db, other, phone=PHONE, email_opt_in=None, sms_opt_in=True)
+    with db.write() as session:
+        link = ConsentChange("sms", False, "unsubscribe_link", "campaign:1", utcnow(), "page")
+        change_consent(session, tenant.organization_id, by_link, link)
+        staff = ConsentChange("sms", False, "staff", "staff:1", utcnow(), "false")
+        change_consent(session, other.organization_id, by_staff, staff)
+
+    # The STOP finds both already opted out (nothing of its own to record), so START has nothing to undo.
+    assert _post_signed(client, "/t/sms/inbound", _reply("STOP", "SM1"), twilio.auth_token) == 200
+    assert _post_signed(client, "/t/sms/inbound", _reply("START", "SM2"), twilio.auth_token) == 200
+    assert _sms_states(db, by_link, by_staff) == ["unsubscribed", "unsubscribed"]
+    assert _sms_ledger(db, by_link)[-1][1] == "unsubscribe_link"
+    assert _sms_ledger(db, by_staff)[-1][1] == "staff"
+
+
+def test_sms_start_rule_reads_only_the_numbers_own_stop_still_in_force() -> None:
+    when = utcnow()
+    own_stop = LedgerEntry("unsubscribed", "sms_stop", f"sms:{PHONE}")
+    subscribed = LedgerEntry("subscribed", "contact.opt_ins", "partner:acme")
+    change = sms_start_change(PHONE, [own_stop, subscribed], when, "start")
+    assert change is not None and (change.subscribed, change.via, change.source) == (True, "sms_start", f"sms:{PHONE}")
+    assert should_apply("unsubscribed", when, change)
+    assert sms_start_change("+19705550199", [own_stop, subscribed], when) is None
+    assert sms_start_change(PHONE, [LedgerEntry("unsubscribed", "sms_stop", "campaign:1"), subscribed], when) is None
+    assert sms_start_change(PHONE, [subscribed], when) is None
+    assert sms_start_change(PHONE, [], when) is None
+    # The consent rules themselves refuse a START over "unknown", whoever builds it.
+    assert not should_apply("unknown", None, ConsentChange("sms", True, "sms_start", f"sms:{PHONE}", when))

@@ -115,17 +115,22 @@ async def unsubscribe_post(token: str, request: Request, database: DB) -> Respon
 
 
 def _twilio_signature_ok(request: Request, params: dict[str, str]) -> bool:
-    """Twilio's X-Twilio-Signature: base64 HMAC-SHA1 over the URL it called plus sorted form pairs."""
+    """Twilio's X-Twilio-Signature: base64 HMAC-SHA1 over the URL it called plus sorted form pairs.
+
+    False when no provider token is configured (outbox mode): an SMS webhook fanhub cannot verify
+    could come from anyone, and a forged STOP/START would change consent in every organization.
+    """
     settings = get_settings()
     if not settings.sms_auth_token:
-        return True  # no provider configured (outbox mode): nothing to verify against
+        return False
     signature = request.headers.get("x-twilio-signature", "")
     url = settings.public_url.rstrip("/") + request.url.path
     payload = url + "".join(k + params[k] for k in sorted(params))
     expected = base64.b64encode(
         hmac.new(settings.sms_auth_token.encode(), payload.encode(), hashlib.sha1).digest()
     ).decode()
-    return hmac.compare_digest(signature, expected)
+    # Bytes, not str: compare_digest raises on non-ASCII str, and the header is caller-controlled.
+    return hmac.compare_digest(signature.encode("utf-8", "surrogateescape"), expected.encode())
 
 
 async def _form(request: Request) -> dict[str, str]:

@@ -28,9 +28,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from fanhub.audience.consent import EMAIL, SMS, ConsentChange
+from fanhub.audience.consent import (
+    EMAIL,
+    SMS,
+    SMS_STOP,
+    ConsentChange,
+    LedgerEntry,
+    sms_reply_source,
+    sms_start_change,
+)
 from fanhub.audience.identity import try_normalize_phone
-from fanhub.audience.models import Contact
+from fanhub.audience.models import ConsentEvent, Contact
 from fanhub.audience.service import change_consent
 from fanhub.campaigns.models import (
     DELIVERED,
@@ -186,11 +194,14 @@ def _count_unsubscribe(session: Session, delivery: Delivery, method: str, when: 
 
 
 def inbound_sms(session: Session, from_number: str, body: str, when: datetime | None = None) -> str | None:
-    """Handle a reply: STOP-words unsubscribe, START-words re-subscribe; returns the keyword acted on.
+    """Handle a reply: STOP-words unsubscribe, START-words take back that number's own STOP; returns
+    the keyword acted on.
 
     Every organization here sends from the same number (FANHUB_SMS_FROM), and carriers treat STOP
-    as "no more messages from this number", so the reply applies to the contact with that phone in
-    every organization. The unsubscribe is credited to the latest SMS campaign delivered to them.
+    as "no more messages from this number", so a STOP applies to the contact with that phone in
+    every organization, credited to the latest SMS campaign delivered to them. The ledger's `source`
+    is `sms:<sender's E.164 number>` (`consent.sms_reply_source`): a START undoes only a STOP with
+    that source and nothing else (the rule is `consent.sms_start_change`).
     """
     when = when or utcnow()
     words = re.findall(r"[A-Za-z]+", body or "")
@@ -198,26 +209,50 @@ def inbound_sms(session: Session, from_number: str, body: str, when: datetime | 
     phone = try_normalize_phone(from_number)
     if phone is None or keyword not in STOP_WORDS | START_WORDS:
         return None
-    contacts = session.execute(select(Contact.id, Contact.organization_id).where(Contact.phone == phone)).all()
-    stop = keyword in STOP_WORDS
+    # Lock the rows so that no other consent change lands between reading the ledger and acting on it.
+    contacts = session.execute(
+        select(Contact.id, Contact.organization_id).where(Contact.phone == phone).order_by(Contact.id).with_for_update()
+    ).all()
     for contact_id, organization_id in contacts:
-        change = ConsentChange(SMS, not stop, "sms_stop" if stop else "sms_start", "sms:inbound", when, keyword.lower())
-        change_consent(session, organization_id, contact_id, change)
-        if stop:
-            latest = session.scalars(
-                select(Delivery)
-                .where(
-                    Delivery.contact_id == contact_id,
-                    Delivery.channel == SMS,
-                    Delivery.sent_at.is_not(None),
-                    Delivery.sent_at <= when,
-                )
-                .order_by(Delivery.sent_at.desc())
-                .limit(1)
-            ).first()
-            if latest is not None:
-                _count_unsubscribe(session, latest, "sms_stop", when)
+        if keyword in STOP_WORDS:
+            _sms_stop(session, organization_id, contact_id, phone, keyword, when)
+        else:
+            _sms_start(session, organization_id, contact_id, phone, keyword, when)
     return keyword
+
+
+def _sms_stop(
+    session: Session, organization_id: int, contact_id: int, phone: str, keyword: str, when: datetime
+) -> None:
+    change = ConsentChange(SMS, False, SMS_STOP, sms_reply_source(phone), when, keyword.lower())
+    change_consent(session, organization_id, contact_id, change)
+    latest = session.scalars(
+        select(Delivery)
+        .where(
+            Delivery.contact_id == contact_id,
+            Delivery.channel == SMS,
+            Delivery.sent_at.is_not(None),
+            Delivery.sent_at <= when,
+        )
+        .order_by(Delivery.sent_at.desc())
+        .limit(1)
+    ).first()
+    if latest is not None:
+        _count_unsubscribe(session, latest, "sms_stop", when)
+
+
+def _sms_start(
+    session: Session, organization_id: int, contact_id: int, phone: str, keyword: str, when: datetime
+) -> None:
+    rows = session.execute(
+        select(ConsentEvent.status, ConsentEvent.via, ConsentEvent.source)
+        .where(ConsentEvent.contact_id == contact_id, ConsentEvent.channel == SMS)
+        .order_by(ConsentEvent.id.desc())
+        .limit(2)
+    ).all()
+    change = sms_start_change(phone, [LedgerEntry(*row) for row in rows], when, keyword.lower())
+    if change is not None:
+        change_consent(session, organization_id, contact_id, change)
 
 
 def sms_status(session: Session, delivery_id: int, status: str, error_code: str | None) -> bool:

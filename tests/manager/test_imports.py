@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fanhub.audience import imports
-from fanhub.audience.models import Contact
+from fanhub.audience.models import Contact, ContactGenre
 from fanhub.db.engine import Database
 from fanhub.ingest.service import drain
 from tests.conftest import post_and_apply
@@ -32,12 +32,13 @@ CSV = (
     ",,,,,\n"
 )
 
-# mode -> expected email status of keep, out, quiet, new; and quiet's SMS status
+# email mode -> expected email status of keep, out, quiet, new; and quiet's SMS status, which the
+# email mode never touches (SMS has its own mode, `dont_change` unless chosen: tests/audience/test_import_channels.py)
 EXPECTED = {
-    "subscribe_everyone": (("subscribed",) * 4, "subscribed"),
-    "subscribe_if_not_opted_out": (("subscribed", "unsubscribed", "subscribed", "subscribed"), "subscribed"),
-    "unsubscribe_everyone": (("unsubscribed",) * 4, "unsubscribed"),
-    "unsubscribe_if_not_subscribed": (("subscribed", "unsubscribed", "unsubscribed", "unsubscribed"), "unsubscribed"),
+    "subscribe_everyone": (("subscribed",) * 4, "unknown"),
+    "subscribe_if_not_opted_out": (("subscribed", "unsubscribed", "subscribed", "subscribed"), "unknown"),
+    "unsubscribe_everyone": (("unsubscribed",) * 4, "unknown"),
+    "unsubscribe_if_not_subscribed": (("subscribed", "unsubscribed", "unsubscribed", "unsubscribed"), "unknown"),
     "dont_change": (("subscribed", "unsubscribed", "unknown", "unknown"), "unknown"),
 }
 
@@ -134,7 +135,7 @@ def test_mapping_mistakes_are_shown_next_to_the_fields(staff: Staff) -> None:
     r = start(staff, public_id, "dont_change", {"map_0": "email", "map_1": "email"})
     assert r.status_code == 400 and "mapped twice" in r.text
     r = start(staff, public_id, "", {"map_0": "email"})
-    assert r.status_code == 400 and "choose how subscriptions are handled" in r.text
+    assert r.status_code == 400 and "choose how email subscriptions are handled" in r.text
 
 
 def test_unreadable_uploads_are_refused_politely(staff: Staff) -> None:
@@ -164,9 +165,18 @@ def test_tags_lists_and_semicolon_files(staff: Staff) -> None:
     assert r.status_code == 303
     work_off(staff.db, public_id)
     page = staff.client.get(f"/manager/contacts?list={list_id}&tag={tag_id}").text
-    assert "z@example.com" in page and "y@example.com" not in page
+    # An unknown genre no longer costs the row: y@ is imported without it, and the value is listed.
+    assert "z@example.com" in page and "y@example.com" in page
     issues = staff.client.get(f"/manager/imports/{public_id}/issues.csv").text
-    assert "Polka Metal" in issues and "genre list" in issues
+    assert "3,genres,Polka Metal" in issues and "genre list" in issues and issues.rstrip().endswith(",skipped")
+    result = staff.client.get(f"/manager/imports/{public_id}").text
+    assert re.search(r'id="result-rejected">0<', result) and re.search(r'id="result-partly">1<', result)
+    with staff.db.read() as session:
+        genres = {
+            c.email: [g.genre for g in session.query(ContactGenre).filter_by(contact_id=c.id)]
+            for c in session.query(Contact).filter(Contact.organization_id == staff.org)
+        }
+    assert genres == {"z@example.com": ["Rock"], "y@example.com": []}
 
 
 def test_cli_import_uses_the_same_path(staff: Staff, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -195,7 +205,20 @@ def test_cli_import_uses_the_same_path(staff: Staff, tmp_path) -> None:  # type:
     body = json.loads(result.stdout)
     assert body["status"] == "done" and body["created"] == 1 and body["rejected"] == 1 and body["skipped"] == 1
     got = states(staff.db, staff.org)
-    assert got["out@example.com"][0] == "unsubscribed" and got["quiet@example.com"] == ("subscribed", "subscribed")
+    assert got["out@example.com"][0] == "unsubscribed" and got["quiet@example.com"] == ("subscribed", "unknown")
+    # The JSON result names each rejected row with its field and reason, and the counts per channel.
+    assert body["issues"] == [
+        {
+            "row": 6,
+            "outcome": "rejected",
+            "field": "email",
+            "value": "not-an-email",
+            "reason": body["issues"][0]["reason"],
+        }
+    ]
+    assert "email" in body["issues"][0]["reason"]
+    assert body["channels"]["email"] == {"subscribed": 2, "unsubscribed": 0, "unchanged": 2}
+    assert body["channels"]["sms"] == {"subscribed": 0, "unsubscribed": 0, "unchanged": 4}
     bad = CliRunner().invoke(
         app, ["contacts", "import", str(path), "--org", str(staff.org), "--mode", "subscribe_everyone", "--json"]
     )

@@ -4,12 +4,15 @@ An import goes through the one apply path like every other source:
 
 1. `create_upload` parses the file once (encoding and delimiter sniffed), keeps the header, a preview
    and the rows in chunks of `CHUNK_ROWS` (status `draft`), and guesses a column mapping.
-2. `configure_import` records the mapping, the mode, the tags and lists to add (status `queued`).
-   "Subscribe everyone" re-subscribes prior opt-outs, so it needs an explicit consent confirmation.
+2. `configure_import` records the mapping, the email mode and the SMS mode, the tags and lists to add
+   (status `queued`). "Subscribe everyone" re-subscribes prior opt-outs, so it needs an explicit
+   consent confirmation; any SMS mode that subscribes needs its own confirmation of SMS consent.
 3. The worker (`run_import_step`, job `audience.import`) turns one chunk at a time into canonical
-   `ContactRecord`s with `via="import.<mode>"` and enqueues them as one ingest batch with source
-   `import:<public id>`, in the same transaction as the import's checkpoint (`next_chunk`). Rows that
-   cannot be imported are recorded with their row number and the reason (`ImportIssue`).
+   `ContactRecord`s (`import_rows.RowBuilder`: `via="import.<email mode>"`,
+   `sms_via="import.<sms mode>"`, `actor` = who confirmed) and enqueues them as one ingest batch with
+   source `import:<public id>`, in the same transaction as the import's checkpoint (`next_chunk`).
+   Rows that cannot be imported, and details skipped in rows that were, are recorded with their
+   row number and the reason (`ImportIssue`).
 4. The ingest worker applies the batches (`audience.consent` decides what each mode may change);
    once every batch is applied the import is `done` with created / merged counts from the batch stats.
 """
@@ -17,21 +20,24 @@ An import goes through the one apply path like every other source:
 from __future__ import annotations
 
 import base64
-import csv
-import io
 import json
-import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
-from functools import lru_cache
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, delete, func, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from fanhub.audience.identity import normalize_email, normalize_phone
+from fanhub.audience.import_rows import (
+    FIELDS,
+    MODES,
+    SUBSCRIBING_MODES,
+    ImportPlan,
+    RowBuilder,
+    guess_mapping,
+    read_csv,
+)
 from fanhub.audience.models import AudienceList, Tag
 from fanhub.audience.vocabulary import genres as known_genres
 from fanhub.config import get_settings
@@ -43,8 +49,6 @@ from fanhub.ingest.service import enqueue_batch
 from fanhub.organizations.service import get_organization
 
 CHUNK_ROWS = 5000
-MAX_COLUMNS = 200
-MAX_CELL = 5000
 PREVIEW_ROWS = 5
 
 DRAFT, QUEUED_IMPORT, RUNNING, APPLYING, DONE, FAILED_IMPORT = (
@@ -56,50 +60,9 @@ DRAFT, QUEUED_IMPORT, RUNNING, APPLYING, DONE, FAILED_IMPORT = (
     "failed",
 )
 UPLOADING = "uploading"
+REJECTED, SKIPPED_VALUE = "rejected", "skipped"
+_COUNTED = ("subscribed", "unsubscribed")
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
-
-# mode -> (what to do to each channel the row has, the consent `via`)
-MODES: dict[str, tuple[bool | None, str]] = {
-    "subscribe_everyone": (True, "import.subscribe_everyone"),
-    "subscribe_if_not_opted_out": (True, "import.subscribe_if_not_opted_out"),
-    "unsubscribe_everyone": (False, "import.unsubscribe_everyone"),
-    "unsubscribe_if_not_subscribed": (False, "import.unsubscribe_if_not_subscribed"),
-    "dont_change": (None, "import.dont_change"),
-}
-MODE_LABELS = {
-    "subscribe_everyone": "Subscribe everyone (even prior opt-outs)",
-    "subscribe_if_not_opted_out": "Subscribe only if not opted out",
-    "unsubscribe_everyone": "Unsubscribe everyone",
-    "unsubscribe_if_not_subscribed": "Unsubscribe only if not subscribed",
-    "dont_change": "Don't change subscription",
-}
-FIELDS = ("full_name", "first_name", "last_name", "email", "phone", "tags", "genres", "address", "birthday")
-FIELD_LABELS = {
-    "": "(ignore)",
-    "full_name": "Full name",
-    "first_name": "First name",
-    "last_name": "Last name",
-    "email": "Email",
-    "phone": "Phone",
-    "tags": "Tags",
-    "genres": "Genres",
-    "address": "Address",
-    "birthday": "Birthday",
-}
-_HEADER_GUESSES = {
-    "full_name": ("name", "full name", "fullname", "contact name", "customer name"),
-    "first_name": ("first name", "firstname", "first", "given name", "forename"),
-    "last_name": ("last name", "lastname", "last", "surname", "family name"),
-    "email": ("email", "e-mail", "email address", "e-mail address", "mail"),
-    "phone": ("phone", "phone number", "mobile", "mobile number", "cell", "cell phone", "telephone", "tel", "sms"),
-    "tags": ("tags", "tag", "labels"),
-    "genres": ("genres", "genre"),
-    "address": ("address", "street address", "zip", "zip code", "postal code", "postcode"),
-    "birthday": ("birthday", "birth date", "birthdate", "date of birth", "dob"),
-}
-# The date formats Cymbal's upload page lists (ISO first; 01/02/2006 is month/day/year).
-DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%d %b %Y", "%d %B %Y", "%B %d, %Y", "%b %d, %Y", "%m/%d/%Y")
-_LIMITS = {"full_name": 400, "first_name": 200, "last_name": 200, "address": 1000}
 
 
 class ContactImport(Base):
@@ -134,6 +97,8 @@ class ContactImport(Base):
     consent_changes: Mapped[int] = mapped_column(default=0)
     # Per channel: how many contacts were subscribed, unsubscribed, left unchanged (set when done).
     counts: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # When an admin reviewed what an import made before SMS had its own mode did to SMS (see import_review).
+    sms_reviewed_at: Mapped[datetime | None] = mapped_column(default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     queued_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -152,7 +117,7 @@ class ImportChunk(Base):
 
 
 class ImportIssue(Base):
-    """A row that was not imported, with its number in the file (header = row 1) and why."""
+    """A row not imported, or a value skipped in an imported row: its number in the file (header = row 1) and why."""
 
     __tablename__ = "contact_import_issues"
     __table_args__ = (Index("ix_contact_import_issues_import", "import_id", "row"),)
@@ -160,126 +125,11 @@ class ImportIssue(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     import_id: Mapped[int] = mapped_column(ForeignKey("contact_imports.id", ondelete="CASCADE"))
     row: Mapped[int] = mapped_column()
+    # "rejected": the row was not imported; "skipped": the row was imported without this value.
+    outcome: Mapped[str] = mapped_column(String(16), default=REJECTED)
     field: Mapped[str | None] = mapped_column(String(40), default=None)
     value: Mapped[str | None] = mapped_column(Text, default=None)
     message: Mapped[str] = mapped_column(Text)
-
-
-# --- parsing ------------------------------------------------------------------------------------------
-
-
-def decode(data: bytes) -> str:
-    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1", errors="replace")
-
-
-def read_csv(data: bytes) -> tuple[list[str], list[list[str]]]:
-    """The header and the data rows of a CSV file; raises InvalidInput for files that are not CSV."""
-    text = decode(data).replace("\x00", "")
-    if not text.strip():
-        raise InvalidInput("the file is empty", [{"index": None, "field": "file", "message": "empty file"}])
-    sample = text[:20000]
-    try:
-        delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:
-        delimiter = ","
-    csv.field_size_limit(1 << 20)
-    try:
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-        rows = [row for row in reader]
-    except csv.Error as exc:
-        raise InvalidInput(
-            f"the file is not a readable CSV ({exc})", [{"index": None, "field": "file", "message": str(exc)}]
-        ) from None
-    while rows and not any(cell.strip() for cell in rows[0]):
-        rows.pop(0)
-    if not rows:
-        raise InvalidInput("the file has no header row", [{"index": None, "field": "file", "message": "no header"}])
-    header = [cell.strip()[:200] for cell in rows[0][:MAX_COLUMNS]]
-    return header, [[cell[:MAX_CELL] for cell in row[: len(header)]] for row in rows[1:]]
-
-
-def _norm_header(name: str) -> str:
-    return re.sub(r"[\s_\-.]+", " ", name.strip().lower()).strip()
-
-
-def guess_mapping(header: Sequence[str]) -> dict[str, str]:
-    """Column name -> field for the columns whose names say what they hold; each field at most once."""
-    mapping: dict[str, str] = {}
-    taken: set[str] = set()
-    for column in header:
-        norm = _norm_header(column)
-        for field, names in _HEADER_GUESSES.items():
-            if field not in taken and (norm in names or norm.replace(" ", "") in {n.replace(" ", "") for n in names}):
-                mapping[column] = field
-                taken.add(field)
-                break
-    return mapping
-
-
-_MONTHS = {
-    name: i + 1
-    for i, name in enumerate(
-        (
-            "january",
-            "february",
-            "march",
-            "april",
-            "may",
-            "june",
-            "july",
-            "august",
-            "september",
-            "october",
-            "november",
-            "december",
-        )
-    )
-}
-_ISO = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})$")
-_US = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
-_DAY_MONTH = re.compile(r"^(\d{1,2}) ([A-Za-z]+) (\d{4})$")
-_MONTH_DAY = re.compile(r"^([A-Za-z]+) (\d{1,2}),? (\d{4})$")
-
-
-def _month(name: str) -> int:
-    lower = name.lower()
-    for full, number in _MONTHS.items():
-        if lower == full or lower == full[:3]:
-            return number
-    raise ValueError(name)
-
-
-@lru_cache(maxsize=8192)
-def parse_date(value: str) -> str:
-    """A birthday in any of the documented formats (`DATE_FORMATS`) as YYYY-MM-DD; ValueError otherwise."""
-    text = " ".join(value.strip().split())
-    try:
-        if match := _ISO.match(text):
-            parsed = date(int(match[1]), int(match[2]), int(match[3]))
-        elif match := _US.match(text):
-            parsed = date(int(match[3]), int(match[1]), int(match[2]))
-        elif match := _DAY_MONTH.match(text):
-            parsed = date(int(match[3]), _month(match[2]), int(match[1]))
-        elif match := _MONTH_DAY.match(text):
-            parsed = date(int(match[3]), _month(match[1]), int(match[2]))
-        else:
-            raise ValueError(text)
-    except ValueError:
-        raise ValueError(
-            f"{value!r} is not a date in a supported format (e.g. 2006-01-02, Jan 2, 2006, 01/02/2006)"
-        ) from None
-    if parsed.year < 1900 or parsed > date.today():
-        raise ValueError(f"{value!r} is not a plausible birthday")
-    return parsed.isoformat()
-
-
-def split_values(value: str) -> list[str]:
-    return [part.strip() for part in re.split(r"[;,|]", value) if part.strip()]
 
 
 # --- creating and configuring -------------------------------------------------------------------------
@@ -392,25 +242,69 @@ def configure_import(
     *,
     mode: str,
     mapping: dict[str, str],
+    sms_mode: str = "dont_change",
     tag_ids: Sequence[int] = (),
     list_ids: Sequence[int] = (),
     consent_confirmed: bool = False,
+    sms_consent_confirmed: bool = False,
+    confirmed_by: str = "",
 ) -> ContactImport:
-    """Check and record how to import a draft, then queue it for the worker."""
+    """Check and record how to import a draft (`mode` is the email mode), then queue it for the worker."""
     item = get_import(session, organization_id, public_id)
     if item.status != DRAFT:
         raise InvalidInput("this import has already been started")
+    errors = _mode_errors(mode, sms_mode, consent_confirmed, sms_consent_confirmed)
+    clean = _check_mapping(item, mapping, errors)
+    tags = sorted(set(tag_ids))
+    if tags and _owned(session, Tag, organization_id, tags) != set(tags):
+        errors.append({"index": None, "field": "tags", "message": "unknown tag"})
+    lists = sorted(set(list_ids))
+    if lists and _owned(session, AudienceList, organization_id, lists) != set(lists):
+        errors.append({"index": None, "field": "lists", "message": "unknown list"})
+    if errors:
+        raise InvalidInput(str(errors[0]["message"]), errors)
+    item.mode, item.sms_mode = mode, sms_mode
+    item.mapping = clean
+    item.tag_ids = tags
+    item.list_ids = lists
+    item.consent_confirmed = bool(consent_confirmed)
+    item.sms_consent_confirmed = bool(sms_consent_confirmed)
+    if confirmed_by:
+        item.created_by = confirmed_by[:200]
+    item.status = QUEUED_IMPORT
+    item.queued_at = utcnow()
+    return item
+
+
+def _mode_errors(
+    mode: str, sms_mode: str, consent_confirmed: bool, sms_consent_confirmed: bool
+) -> list[dict[str, object]]:
     errors: list[dict[str, object]] = []
     if mode not in MODES:
-        errors.append({"index": None, "field": "mode", "message": "choose how subscriptions are handled"})
+        errors.append({"index": None, "field": "mode", "message": "choose how email subscriptions are handled"})
     elif mode == "subscribe_everyone" and not consent_confirmed:
         errors.append(
             {
                 "index": None,
                 "field": "consent_confirmed",
-                "message": "confirm that every contact in the file gave explicit consent to be contacted",
+                "message": "confirm that every contact in the file gave explicit consent to receive emails",
             }
         )
+    if sms_mode not in MODES:
+        errors.append({"index": None, "field": "sms_mode", "message": "choose how SMS subscriptions are handled"})
+    elif sms_mode in SUBSCRIBING_MODES and not sms_consent_confirmed:
+        errors.append(
+            {
+                "index": None,
+                "field": "sms_consent_confirmed",
+                "message": "confirm that every person in the file agreed to receive text messages at their "
+                "number (a phone number alone is not consent to texts)",
+            }
+        )
+    return errors
+
+
+def _check_mapping(item: ContactImport, mapping: dict[str, str], errors: list[dict[str, object]]) -> dict[str, str]:
     clean: dict[str, str] = {}
     used: set[str] = set()
     for column, field in mapping.items():
@@ -427,112 +321,15 @@ def configure_import(
             used.add(field)
     if "email" not in used and "phone" not in used:
         errors.append({"index": None, "field": "mapping", "message": "map at least an email or a phone column"})
-    tags = sorted(set(tag_ids))
-    if tags:
-        found = set(session.scalars(select(Tag.id).where(Tag.organization_id == organization_id, Tag.id.in_(tags))))
-        if found != set(tags):
-            errors.append({"index": None, "field": "tags", "message": "unknown tag"})
-    lists = sorted(set(list_ids))
-    if lists:
-        found = set(
-            session.scalars(
-                select(AudienceList.id).where(
-                    AudienceList.organization_id == organization_id, AudienceList.id.in_(lists)
-                )
-            )
-        )
-        if found != set(lists):
-            errors.append({"index": None, "field": "lists", "message": "unknown list"})
-    if errors:
-        raise InvalidInput(str(errors[0]["message"]), errors)
-    item.mode = mode
-    item.mapping = clean
-    item.tag_ids = tags
-    item.list_ids = lists
-    item.consent_confirmed = bool(consent_confirmed)
-    item.status = QUEUED_IMPORT
-    item.queued_at = utcnow()
-    return item
+    return clean
+
+
+def _owned(session: Session, model: Any, organization_id: int, ids: Sequence[int]) -> set[int]:
+    query = select(model.id).where(model.organization_id == organization_id, model.id.in_(ids))
+    return {int(i) for i in session.scalars(query)}
 
 
 # --- the worker step ------------------------------------------------------------------------------------
-
-
-@dataclass
-class _RowResult:
-    record: dict[str, Any] | None
-    issues: list[tuple[str | None, str | None, str]]
-    blank: bool = False
-
-
-class _RowBuilder:
-    """Turns raw CSV rows into canonical ContactRecord dicts (validated with the ingest normalisers)."""
-
-    def __init__(self, item: ContactImport, tag_names: list[str], region: str) -> None:
-        self.index = {field: item.header.index(column) for column, field in item.mapping.items()}
-        self.opt_in, self.via = MODES[item.mode or "dont_change"]
-        self.tag_names = tag_names
-        self.list_ids = [int(i) for i in item.list_ids]
-        self.region = region
-        self.genres = set(known_genres())
-        self.new_tags: set[str] = set()
-
-    def _cell(self, row: list[str], field: str) -> str:
-        position = self.index.get(field)
-        if position is None or position >= len(row):
-            return ""
-        return row[position].strip()
-
-    def build(self, row: list[str]) -> _RowResult:
-        if not any(cell.strip() for cell in row):
-            return _RowResult(None, [], blank=True)
-        issues: list[tuple[str | None, str | None, str]] = []
-        contact: dict[str, Any] = {}
-        raw_email = self._cell(row, "email")
-        raw_phone = self._cell(row, "phone")
-        if raw_email:
-            try:
-                contact["email"] = normalize_email(raw_email)
-            except ValueError as exc:
-                issues.append(("email", raw_email, f"email {exc}"))
-        if raw_phone:
-            try:
-                contact["phone"] = normalize_phone(raw_phone, self.region)
-            except ValueError as exc:
-                issues.append(("phone", raw_phone, f"phone {exc}"))
-        if not raw_email and not raw_phone:
-            issues.append((None, None, "no email and no phone"))
-        for field in ("full_name", "first_name", "last_name", "address"):
-            value = self._cell(row, field)
-            if value:
-                contact[field] = value[: _LIMITS[field]]
-        birthday = self._cell(row, "birthday")
-        if birthday:
-            try:
-                contact["birthday"] = parse_date(birthday)
-            except ValueError as exc:
-                issues.append(("birthday", birthday, f"birthday {exc}"))
-        tags = list(self.tag_names)
-        for tag in split_values(self._cell(row, "tags")):
-            tag = tag[:200]
-            if tag not in tags:
-                tags.append(tag)
-                self.new_tags.add(tag)
-        genres: list[str] = []
-        for genre in split_values(self._cell(row, "genres")):
-            if genre not in self.genres:
-                issues.append(("genres", genre, f"genre {genre!r} is not on the genre list"))
-            elif genre not in genres:
-                genres.append(genre)
-        if issues:
-            return _RowResult(None, issues)
-        contact["tags"] = tags
-        contact["genres"] = genres
-        opt_ins = {
-            "email": self.opt_in if "email" in contact else None,
-            "sms": self.opt_in if "phone" in contact else None,
-        }
-        return _RowResult({"contact": contact, "opt_ins": opt_ins, "via": self.via, "list_ids": self.list_ids}, [])
 
 
 def _claim(session: Session) -> ContactImport | None:
@@ -564,17 +361,27 @@ def run_import_step(database: Database) -> bool:
         return True
 
 
-def _enqueue_chunk(session: Session, item: ContactImport, chunk: ImportChunk) -> None:
+def _plan(session: Session, item: ContactImport) -> ImportPlan:
     organization = get_organization(session, item.organization_id)
-    region = organization.phone_region or get_settings().default_phone_region
-    tag_names = []
+    tag_names: list[str] = []
     if item.tag_ids:
-        tag_names = list(
-            session.scalars(
-                select(Tag.name).where(Tag.organization_id == item.organization_id, Tag.id.in_(item.tag_ids))
-            )
-        )
-    builder = _RowBuilder(item, tag_names, region)
+        query = select(Tag.name).where(Tag.organization_id == item.organization_id, Tag.id.in_(item.tag_ids))
+        tag_names = list(session.scalars(query))
+    return ImportPlan(
+        index={field: item.header.index(column) for column, field in item.mapping.items()},
+        email_mode=item.mode or "dont_change",
+        # An import queued before SMS had its own mode and applied after the upgrade: never subscribe SMS.
+        sms_mode=item.sms_mode or "dont_change",
+        tag_names=tag_names,
+        list_ids=[int(i) for i in item.list_ids],
+        region=organization.phone_region or get_settings().default_phone_region,
+        actor=item.created_by or None,
+        genres=frozenset(known_genres()),
+    )
+
+
+def _enqueue_chunk(session: Session, item: ContactImport, chunk: ImportChunk) -> None:
+    builder = RowBuilder(_plan(session, item))
     records: list[dict[str, Any]] = []
     issues: list[dict[str, Any]] = []
     skipped = 0
@@ -582,24 +389,24 @@ def _enqueue_chunk(session: Session, item: ContactImport, chunk: ImportChunk) ->
         result = builder.build(row)
         if result.blank:
             skipped += 1
-        elif result.record is None:
-            issues += [
-                {"import_id": item.id, "row": chunk.first_row + offset, "field": f, "value": v, "message": m}
-                for f, v, m in result.issues
-            ]
+            continue
+        outcome = REJECTED if result.record is None else SKIPPED_VALUE
+        issues += [
+            {
+                "import_id": item.id,
+                "row": chunk.first_row + offset,
+                "outcome": outcome,
+                "field": f,
+                "value": v,
+                "message": m,
+            }
+            for f, v, m in result.issues
+        ]
+        if result.record is None:
             item.rejected += 1
         else:
             records.append(result.record)
-    if builder.new_tags:
-        # Tags named in the file are created here: importing staff may create tags (the API may not).
-        existing = set(
-            session.scalars(
-                select(Tag.name).where(Tag.organization_id == item.organization_id, Tag.name.in_(builder.new_tags))
-            )
-        )
-        for name in sorted(builder.new_tags - existing):
-            session.add(Tag(organization_id=item.organization_id, name=name))
-        session.flush()
+    _create_named_tags(session, item.organization_id, builder.new_tags)
     if issues:
         session.execute(insert(ImportIssue), issues)
     if records:
@@ -618,6 +425,16 @@ def _enqueue_chunk(session: Session, item: ContactImport, chunk: ImportChunk) ->
     session.delete(chunk)
 
 
+def _create_named_tags(session: Session, organization_id: int, names: set[str]) -> None:
+    """Tags named in the file are created here: importing staff may create tags (the API may not)."""
+    if not names:
+        return
+    existing = set(session.scalars(select(Tag.name).where(Tag.organization_id == organization_id, Tag.name.in_(names))))
+    for name in sorted(names - existing):
+        session.add(Tag(organization_id=organization_id, name=name))
+    session.flush()
+
+
 def _finish_if_applied(session: Session, item: ContactImport) -> bool:
     source = f"import:{item.public_id}"
     rows = session.execute(
@@ -628,6 +445,7 @@ def _finish_if_applied(session: Session, item: ContactImport) -> bool:
     if any(status == QUEUED for status, _, _, _ in rows):
         return False
     created = merged = changes = 0
+    channel_counts = {f"{channel}_{state}": 0 for channel in ("email", "sms") for state in _COUNTED}
     failed: list[str] = []
     for status, stats, count, errors in rows:
         if status == APPLIED:
@@ -635,13 +453,26 @@ def _finish_if_applied(session: Session, item: ContactImport) -> bool:
             created += int(stats.get("contacts_created", 0))
             merged += int(count) - int(stats.get("contacts_created", 0))
             changes += int(stats.get("consent_changes", 0))
+            for key in channel_counts:
+                channel_counts[key] += int(stats.get(key, 0))
         elif status == FAILED:
             failed.append("; ".join(str(e.get("message")) for e in (errors or [])) or "failed")
     item.created, item.merged, item.consent_changes = created, merged, changes
+    item.counts = _per_channel(channel_counts, created + merged)
     item.status = FAILED_IMPORT if failed else DONE
     item.error = failed[0][:2000] if failed else None
     item.finished_at = utcnow()
     return True
+
+
+def _per_channel(changes: dict[str, int], applied_rows: int) -> dict[str, Any]:
+    """{"email": {"subscribed", "unsubscribed", "unchanged"}, "sms": {...}} over the rows applied."""
+    result: dict[str, Any] = {}
+    for channel in ("email", "sms"):
+        counts = {state: changes[f"{channel}_{state}"] for state in _COUNTED}
+        counts["unchanged"] = applied_rows - sum(counts.values())
+        result[channel] = counts
+    return result
 
 
 # --- reading progress and results -------------------------------------------------------------------------
@@ -670,6 +501,8 @@ def progress(session: Session, item: ContactImport) -> dict[str, Any]:
         "import_id": item.public_id,
         "status": item.status,
         "mode": item.mode,
+        "email_mode": item.mode,
+        "sms_mode": item.sms_mode,
         "filename": item.filename,
         "total_rows": item.total_rows,
         "read_rows": read_rows,
@@ -680,8 +513,25 @@ def progress(session: Session, item: ContactImport) -> dict[str, Any]:
         "skipped": item.skipped,
         "rejected": item.rejected,
         "consent_changes": item.consent_changes,
+        "channels": item.counts,
         "error": item.error,
     }
+
+
+def issue_rows(session: Session, organization_id: int, public_id: str, limit: int) -> dict[str, Any]:
+    """The rejected rows and the values skipped in imported rows, as every front door reports them."""
+    item = get_import(session, organization_id, public_id)
+    total = int(session.scalar(select(func.count()).where(ImportIssue.import_id == item.id)) or 0)
+    partly = session.scalar(
+        select(func.count(func.distinct(ImportIssue.row))).where(
+            ImportIssue.import_id == item.id, ImportIssue.outcome == SKIPPED_VALUE
+        )
+    )
+    rows = [
+        {"row": i.row, "outcome": i.outcome, "field": i.field, "value": i.value, "reason": i.message}
+        for i in import_issues(session, organization_id, public_id, limit)
+    ]
+    return {"partly_applied": int(partly or 0), "issues": rows, "issues_total": total}
 
 
 def import_issues(

@@ -197,9 +197,11 @@ def consent_history(session: Session, contact_id: int) -> list[dict[str, Any]]:
         {
             "channel": e.channel,
             "subscribed": e.subscribed,
+            "status": e.status,
             "source": e.source,
             "via": e.via,
             "raw_value": e.raw_value,
+            "actor": e.actor,
             "batch_id": e.batch_id,
             "occurred_at": iso_utc(e.occurred_at),
             "recorded_at": iso_utc(e.recorded_at),
@@ -273,6 +275,7 @@ def contact_views(session: Session, contacts: Sequence[Contact]) -> list[dict[st
             "last_name": c.last_name,
             "full_name": c.full_name,
             "address": c.address,
+            "postal_code": c.postal_code,
             "birthday": c.birthday,
             "subscriptions": {
                 "email": {"status": c.email_status, "changed_at": iso_utc(c.email_status_at)},

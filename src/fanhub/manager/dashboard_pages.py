@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from fanhub.auth.users import SessionInfo
+from fanhub.audience.import_review import needs_review
+from fanhub.auth.users import ADMIN, SessionInfo
 from fanhub.catalog.queries import event_views, get_event, list_orders
 from fanhub.catalog.reports import event_sales, sales_report, search_events
 from fanhub.errors import InvalidInput
@@ -39,6 +40,7 @@ def dashboard(request: Request, user: SessionInfo) -> Response:
         batches = list_batches(session, org, limit=8)
         upcoming = event_views(session, queries.upcoming_event_rows(session, org))
         campaigns = _campaign_rows(session, org, 5)
+        sms_review = user.can(ADMIN) and needs_review(session, org)
     chart = charts.line_chart(
         series["labels"],
         [("New subscriptions", series["subscribed"]), ("Unsubscribes", series["unsubscribed"])],
@@ -54,6 +56,7 @@ def dashboard(request: Request, user: SessionInfo) -> Response:
             "batches": batches,
             "upcoming": upcoming,
             "campaigns": campaigns,
+            "sms_review": sms_review,
         },
         user=user,
         zone=org_zone(request, org),

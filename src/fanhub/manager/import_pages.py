@@ -10,9 +10,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
-from fanhub.audience import imports
+from fanhub.audience import import_review, import_rows, imports
 from fanhub.audience.service import list_lists, list_tags
-from fanhub.auth.users import MARKETER, SessionInfo
+from fanhub.auth.users import ADMIN, MARKETER, SessionInfo
 from fanhub.errors import InvalidInput
 from fanhub.manager.audience_pages import safe_cell
 from fanhub.manager.web import (
@@ -33,6 +33,9 @@ MAX_UPLOAD_ROWS = 1_000_000
 
 def register(router: APIRouter) -> None:
     page(router, "/imports")(imports_page)
+    page(router, "/imports/sms-review", ADMIN)(sms_review_page)
+    action(router, "/imports/sms-review/revert", ADMIN)(sms_review_revert)
+    action(router, "/imports/sms-review/keep", ADMIN)(sms_review_keep)
     action(router, "/imports", MARKETER)(upload)
     action(router, "/imports/parts", MARKETER)(upload_part)
     page(router, "/imports/{import_id}")(import_detail)
@@ -126,7 +129,7 @@ def import_detail(
     with database(request).read() as session:
         item = imports.get_import(session, org, _import_id(request))
         progress = imports.progress(session, item)
-        issues = imports.import_issues(session, org, item.public_id, limit=100)
+        issues = imports.issue_rows(session, org, item.public_id, limit=100)
         tags = list_tags(session, org)
         lists = list_lists(session, org)
     mapping = dict(item.mapping)
@@ -140,8 +143,8 @@ def import_detail(
             "tags": tags,
             "lists": lists,
             "mapping": mapping,
-            "fields": imports.FIELD_LABELS,
-            "modes": imports.MODE_LABELS,
+            "fields": import_rows.FIELD_LABELS,
+            "modes": import_rows.MODE_LABELS,
             "errors": errors or {},
             "chosen": chosen or {},
             "can_edit": user.can(MARKETER),
@@ -167,9 +170,10 @@ def import_issues_csv(request: Request, user: SessionInfo) -> Response:
         rows = imports.import_issues(session, org, _import_id(request))
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(["row", "field", "value", "reason"])
+        writer.writerow(["row", "field", "value", "reason", "outcome"])
         for issue in rows:
-            writer.writerow([safe_cell(v) for v in (issue.row, issue.field, issue.value, issue.message)])
+            values = (issue.row, issue.field, issue.value, issue.message, issue.outcome)
+            writer.writerow([safe_cell(v) for v in values])
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",
@@ -189,7 +193,7 @@ def start(request: Request, user: SessionInfo, form: FormData) -> Response:
         if field:
             mapping[column] = field
     mode = form_str(form, "mode")
-    confirmed = form_str(form, "consent_confirmed") == "yes"
+    sms_mode = form_str(form, "sms_mode") or "dont_change"
     tag_ids = form_ints(form, "tag_ids")
     list_ids = form_ints(form, "list_ids")
     try:
@@ -199,15 +203,60 @@ def start(request: Request, user: SessionInfo, form: FormData) -> Response:
                 org,
                 public_id,
                 mode=mode,
+                sms_mode=sms_mode,
                 mapping=mapping,
                 tag_ids=tag_ids,
                 list_ids=list_ids,
-                consent_confirmed=confirmed,
+                consent_confirmed=form_str(form, "consent_confirmed") == "yes",
+                sms_consent_confirmed=form_str(form, "sms_consent_confirmed") == "yes",
+                confirmed_by=f"staff:{user.user_id}",
             )
     except InvalidInput as exc:
-        chosen: dict[str, object] = {"mode": mode, "mapping": mapping, "tag_ids": tag_ids, "list_ids": list_ids}
+        chosen: dict[str, object] = {
+            "mode": mode,
+            "sms_mode": sms_mode,
+            "mapping": mapping,
+            "tag_ids": tag_ids,
+            "list_ids": list_ids,
+        }
         return import_detail(request, user, field_errors(exc), 400, chosen)
     worker = getattr(request.app.state, "worker", None)
     if worker is not None:
         worker.wake()
     return redirect(f"/manager/imports/{public_id}", "Import started.")
+
+
+def sms_review_page(request: Request, user: SessionInfo) -> Response:
+    """What imports made before SMS had its own choice did to SMS, and the repair (admins)."""
+    org = user.organization_id
+    assert org is not None
+    with database(request).read() as session:
+        items = import_review.review(session, org)
+        pending = import_review.needs_review(session, org)
+    to_revert = sum(item.action == import_review.REVERT for item in items)
+    return html(
+        request,
+        "sms_review.html",
+        {"items": items, "to_revert": to_revert, "pending": pending},
+        user=user,
+        zone=org_zone(request, org),
+    )
+
+
+def sms_review_revert(request: Request, user: SessionInfo, form: FormData) -> Response:
+    org = user.organization_id
+    assert org is not None
+    with database(request).write() as session:
+        counts = import_review.revert(session, org, f"staff:{user.user_id}")
+    return redirect(
+        "/manager/imports/sms-review",
+        f"{counts['reverted']} SMS subscriptions put back; {counts['keep']} kept.",
+    )
+
+
+def sms_review_keep(request: Request, user: SessionInfo, form: FormData) -> Response:
+    org = user.organization_id
+    assert org is not None
+    with database(request).write() as session:
+        import_review.keep_all(session, org)
+    return redirect("/manager/", "The SMS subscriptions made by earlier imports were left as they are.")

@@ -22,6 +22,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("sms_mode", sa.String(40), nullable=True))
         batch_op.add_column(sa.Column("sms_consent_confirmed", sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column("counts", sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column("sms_reviewed_at", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("contact_import_issues") as batch_op:
+        batch_op.add_column(sa.Column("outcome", sa.String(16), nullable=False, server_default="rejected"))
     with op.batch_alter_table("consent_events") as batch_op:
         batch_op.add_column(sa.Column("status", sa.String(16), nullable=True))
         batch_op.add_column(sa.Column("actor", sa.String(200), nullable=True))
@@ -38,7 +41,10 @@ def downgrade() -> None:
     with op.batch_alter_table("consent_events") as batch_op:
         batch_op.drop_column("actor")
         batch_op.drop_column("status")
+    with op.batch_alter_table("contact_import_issues") as batch_op:
+        batch_op.drop_column("outcome")
     with op.batch_alter_table("contact_imports") as batch_op:
+        batch_op.drop_column("sms_reviewed_at")
         batch_op.drop_column("counts")
         batch_op.drop_column("sms_consent_confirmed")
         batch_op.drop_column("sms_mode")

@@ -255,3 +255,33 @@ def test_us_national_phone_shortcut_matches_phonenumbers() -> None:
         expected = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
         assert _normalize_phone.__wrapped__(text, "US") == expected, text
     assert checked > 10_000
+
+
+def test_unicode_and_punycode_spellings_of_one_address_are_one_contact(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    """IDNA: the domain is stored in its ASCII form; NFKC: full-width letters are the plain ones."""
+    pairs = [
+        ("user@bücher.de", "user@xn--bcher-kva.de", "user@xn--bcher-kva.de"),
+        ("ａ@example.com", "a@example.com", "a@example.com"),
+        ("Ｆａｎ＠ＢÜＣＨＥＲ．de", "fan@xn--bcher-kva.de", "fan@xn--bcher-kva.de"),
+    ]
+    for first, second, stored in pairs:
+        for email, genre in ((first, "Rock"), (second, "Dance/Electronic")):
+            body = {"contact": {"email": email, "genres": [genre]}, "opt_ins": {"email": True}}
+            post_and_apply(client, db, tenant, "contact", body)
+        (contact,) = _contacts(client, tenant, email=stored)
+        assert contact["email"] == stored
+        assert sorted(contact["genres"]) == ["Dance/Electronic", "Rock"]  # both posts reached this contact
+        # Looking up either spelling finds it too.
+        assert [c["id"] for c in _contacts(client, tenant, email=first)] == [contact["id"]]
+    assert len(_contacts(client, tenant)) == len(pairs)
+
+
+def test_email_normalisation_forms() -> None:
+    from fanhub.audience.identity import normalize_email
+
+    assert normalize_email(" User@BÜCHER.de ") == "user@xn--bcher-kva.de"
+    assert normalize_email("ünï@bücher。de") == "ünï@xn--bcher-kva.de"  # ideographic full stop, Unicode local part
+    assert normalize_email("ⓐ＠ｅｘａｍｐｌｅ．ｃｏｍ") == "a@example.com"
+    assert normalize_email("plain.fan@example.com") == "plain.fan@example.com"

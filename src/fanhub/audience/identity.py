@@ -1,13 +1,21 @@
 """Identity: how an email and a phone number are normalised so the same person is found again.
 
 Email: trimmed and lower-cased (the local part is case-insensitive in practice everywhere that
-matters), syntax checked by email-validator. Phone: E.164 through phonenumbers, reading national
-numbers in the deployment's default region (`FANHUB_DEFAULT_PHONE_REGION`, US unless set).
+matters), syntax checked by email-validator. A non-ASCII address is first brought to Unicode NFKC,
+so compatibility forms a reader cannot tell apart (full-width "ａ" and "＠", ligatures) are the
+plain characters. The domain is stored in its one ASCII (IDNA, punycode) form, whichever way it was
+written: `user@bücher.de`, `user@BÜCHER.de` and `user@xn--bcher-kva.de` are all
+`user@xn--bcher-kva.de`. ASCII rather than Unicode because every address already stored with a
+plain domain keeps its form (and the fast path below keeps working), and because an ASCII domain is
+deliverable through any SMTP server, where a Unicode one needs SMTPUTF8 all the way.
+Phone: E.164 through phonenumbers, reading national numbers in the deployment's default region
+(`FANHUB_DEFAULT_PHONE_REGION`, US unless set).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 import phonenumbers
@@ -37,13 +45,19 @@ def _plainly_valid(email: str) -> bool:
 @lru_cache(maxsize=65536)
 def normalize_email(value: str) -> str:
     email = value.strip().lower()
-    if _plainly_valid(email):
+    if not email.isascii():
+        # Lower-cased again: NFKC can produce capitals (full-width "Ａ" becomes "A").
+        email = unicodedata.normalize("NFKC", email).lower()
+    if _plainly_valid(email):  # ASCII only, so also what NFKC made plain ("ａ@example.com")
         return email
     try:
-        validate_email(email, check_deliverability=False, allow_smtputf8=True)
+        validated = validate_email(email, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as exc:
         raise ValueError(f"is not a valid email address ({exc})") from None
-    return email
+    # The local part as written (validation only NFC-normalises it, a no-op after NFKC); the
+    # domain in its IDNA ASCII form, which email-validator derives after UTS 46 mapping, so case,
+    # full stops such as "。" and punycode input all arrive at one spelling.
+    return email[: email.rindex("@")] + "@" + validated.ascii_domain
 
 
 # A North American number written nationally, the commonest form in US spreadsheets and exports:

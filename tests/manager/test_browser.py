@@ -220,10 +220,10 @@ def test_csv_import_in_the_browser(
     page.click("#upload-form button")
     page.wait_for_selector("#mapping-form")
     page.screenshot(path=str(SHOTS / "import-mapping.png"), full_page=True)
-    page.check("input[value=subscribe_everyone]")
+    page.check("input[name=mode][value=subscribe_everyone]")
     page.click("#start-import")
     assert "explicit consent" in page.inner_text("#consent-error")
-    page.check("input[value=subscribe_if_not_opted_out]")
+    page.check("input[name=mode][value=subscribe_if_not_opted_out]")
     page.click("#start-import")
     page.wait_for_selector("#result-created", timeout=30000)
     assert page.inner_text("#result-created") == "300"
@@ -233,6 +233,39 @@ def test_csv_import_in_the_browser(
     page.screenshot(path=str(SHOTS / "import-result.png"), full_page=True)
     page.goto(f"{server}/manager/contacts?q=out@example.com")
     assert "unsubscribed" in page.inner_text("#contacts-table")  # the opt-out held
+
+
+def test_import_page_offers_email_and_sms_choices_side_by_side(
+    server: str, page: Any, db: Database, tenant: Tenant, tmp_path: Path
+) -> None:
+    make_user(db, tenant.organization_id, "m@venue.example", "marketer")
+    csv_file = tmp_path / "fans.csv"
+    rows = ["Email,Mobile"] + [f"fan{i}@example.com,(415) 555-{1000 + i}" for i in range(6)] + ["nophone@example.com,"]
+    csv_file.write_text("\n".join(rows) + "\n")
+    sign_in(page, server, "m@venue.example")
+    page.goto(f"{server}/manager/imports")
+    page.set_input_files("input[type=file]", str(csv_file))
+    page.click("#upload-form button")
+    page.wait_for_selector("#mapping-form")
+    email_box = page.locator("#email-modes").bounding_box()
+    sms_box = page.locator("#sms-modes").bounding_box()
+    assert email_box and sms_box and abs(email_box["y"] - sms_box["y"]) < 5 and sms_box["x"] > email_box["x"]
+    # SMS starts on "don't change"; choosing to subscribe asks for its own confirmation.
+    assert page.is_checked("input[name=sms_mode][value=dont_change]")
+    page.check("input[name=mode][value=subscribe_if_not_opted_out]")
+    page.check("input[name=sms_mode][value=subscribe_if_not_opted_out]")
+    page.check("input[name=consent_confirmed]")  # the email confirmation does not cover SMS
+    page.click("#start-import")
+    assert "text messages" in page.inner_text("#sms-consent-error")
+    page.screenshot(path=str(SHOTS / "import-channels.png"), full_page=True)
+    page.check("input[name=mode][value=subscribe_if_not_opted_out]")
+    page.check("input[name=sms_mode][value=subscribe_if_not_opted_out]")
+    page.check("#sms-consent")
+    page.click("#start-import")
+    page.wait_for_selector("#channel-results", timeout=30000)
+    assert page.inner_text("#channel-email").split() == ["Email", "7", "0", "0"]
+    assert page.inner_text("#channel-sms").split() == ["SMS", "6", "0", "1"]
+    page.screenshot(path=str(SHOTS / "import-channels-result.png"), full_page=True)
 
 
 def test_tag_and_key_made_in_the_browser_work_on_the_partners_api(

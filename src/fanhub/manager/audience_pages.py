@@ -13,10 +13,11 @@ from starlette.datastructures import FormData
 
 from fanhub.audience import vocabulary
 from fanhub.audience.consent import EMAIL, SMS, ConsentChange
-from fanhub.audience.models import AudienceList, Tag
+from fanhub.audience.labels import LIST, TAG, LabelChange, change_labels
 from fanhub.audience.queries import STATUSES, ContactFilter, get_contact
-from fanhub.audience.service import AudienceWriter, change_consent, create_list, create_tag, list_lists, list_tags
+from fanhub.audience.service import change_consent, create_list, create_tag, list_lists, list_tags
 from fanhub.audience.vocabulary import genres
+from fanhub.auth.actor import Actor
 from fanhub.auth.users import MARKETER, VIEWER, SessionInfo
 from fanhub.catalog.queries import list_orders
 from fanhub.db.base import utcnow
@@ -179,23 +180,12 @@ def bulk(request: Request, user: SessionInfo, form: FormData) -> Response:
     back = back if back.startswith("/manager/contacts") else "/manager/contacts"
     if not ids or not target:
         return redirect(back, "Select contacts and a tag or list first.")
+    if what not in (TAG, LIST):
+        raise InvalidInput("choose tag or list")
+    actor = Actor.staff(org, user.user_id, user.role or "")
     with database(request).write() as session:
-        owned = queries.owned_contact_ids(session, org, ids)
-        writer = AudienceWriter(session, org, f"staff:{user.user_id}")
-        if what == "tag":
-            tag = session.get(Tag, target[0])
-            if tag is None or tag.organization_id != org:
-                raise NotFound("tag")
-            writer.add_tags([(cid, tag.id) for cid in owned])
-            message = f"Tagged {len(owned)} contact(s) with {tag.name}."
-        elif what == "list":
-            item = session.get(AudienceList, target[0])
-            if item is None or item.organization_id != org:
-                raise NotFound("list")
-            writer.add_lists([(cid, item.id) for cid in owned])
-            message = f"Added {len(owned)} contact(s) to {item.name}."
-        else:
-            raise InvalidInput("choose tag or list")
+        change = change_labels(session, actor, what, target[0], ids, add=True)
+    message = LabelChange.describe[(what, True)].format(n=len(change.contact_ids), name=change.name)
     return redirect(back, message)
 
 

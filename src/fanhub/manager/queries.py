@@ -78,19 +78,6 @@ def labels_for(session: Session, contact_ids: list[int]) -> tuple[dict[int, list
     return tags, lists
 
 
-def owned_contact_ids(session: Session, organization_id: int, ids: list[int]) -> list[int]:
-    if not ids:
-        return []
-    return list(
-        session.scalars(
-            select(Contact.id).where(Contact.organization_id == organization_id, Contact.id.in_(ids[:1000]))
-        )
-    )
-
-
-# --- dashboard ---------------------------------------------------------------------------------------
-
-
 def audience_figures(session: Session, organization_id: int) -> dict[str, int]:
     """Audience size and subscribers per channel; each count is served by an (organization, state) index."""
 

@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fanhub import __version__
+from fanhub.auth.actor import Actor
 from fanhub.auth.service import MCP_READ_SCOPE, MCP_WRITE_SCOPE
 from fanhub.db.engine import Database
 from fanhub.errors import FanhubError, InvalidInput, NotFound
@@ -649,35 +650,22 @@ def build_server(database: Database, *, caller: Caller | None = None) -> MCPServ
         )
 
     def change_tags(ctx: Context, tool: str, contact_ids: list[int], tag: str, add: bool) -> s.TagChange:
-        from fanhub.audience.service import AudienceWriter, tag_ids_by_name, untag
-        from fanhub.catalog.reports import existing_contact_ids
+        from fanhub.audience.labels import TAG, change_labels
+        from fanhub.audience.service import tag_ids_by_name
 
         who = writer(ctx, tool)
         name = tag.strip()
         if not name:
             raise _bad("tag", "must not be empty")
         ids = sorted(set(contact_ids))
+        actor = Actor.mcp(who.organization_id, who.key_id, who.scopes)
         with audited(who, tool, {"contact_ids": ids, "tag": name}) as (session, result):
             tag_id = tag_ids_by_name(session, who.organization_id, [name]).get(name)
             if tag_id is None:
                 raise _bad("tag", f"no tag named {name!r} in this organization (staff create tags in the manager)")
-            missing = sorted(set(ids) - existing_contact_ids(session, who.organization_id, ids))
-            if missing:
-                raise _bad("contact_ids", f"contacts not found: {', '.join(map(str, missing[:20]))}")
-            if add:
-                from fanhub.audience.models import ContactTag
-
-                already = set(
-                    session.scalars(
-                        select(ContactTag.contact_id).where(ContactTag.tag_id == tag_id, ContactTag.contact_id.in_(ids))
-                    )
-                )
-                AudienceWriter(session, who.organization_id, f"mcp:{_actor(who)}").add_tags([(c, tag_id) for c in ids])
-                changed = len(set(ids) - already)
-            else:
-                changed = untag(session, who.organization_id, ids, tag_id)
-            result.update({"changed": changed})
-        return s.TagChange(tag=name, contact_ids=ids, changed=changed)
+            change = change_labels(session, actor, TAG, tag_id, ids, add)
+            result.update({"changed": change.changed})
+        return s.TagChange(tag=name, contact_ids=ids, changed=change.changed)
 
     write_hint = ToolAnnotations(
         read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False

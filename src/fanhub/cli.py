@@ -169,6 +169,10 @@ def serve(
         port=port,
         workers=workers,
         log_level="warning" if as_json else "info",
+        # uvicorn has no timeout for a slow request head; this protocol adds one (named by import
+        # path so that `--workers` processes load it too).
+        http="fanhub.http_server:HeaderDeadlineProtocol",
+        timeout_keep_alive=get_settings().http_keep_alive_seconds,
     )
 
 

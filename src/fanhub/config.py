@@ -21,6 +21,12 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     secret_key: str | None = None
 
+    # HTTP connections (`fanhub serve`): a request head (request line and headers) must arrive
+    # within `http_header_timeout_seconds` of the connection or of its first byte, and an idle
+    # keep-alive connection is closed after `http_keep_alive_seconds` (see fanhub.http_server).
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    http_keep_alive_seconds: int = Field(default=5, ge=1)
+
     default_phone_region: str = "US"
     max_body_bytes: int = 5 * 1024 * 1024
     max_items_per_batch: int = 1000

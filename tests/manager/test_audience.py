@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
-from fanhub.audience.models import Contact
+from fanhub.audience.models import Contact, ContactTag
+from fanhub.db.engine import Database
 from tests.conftest import make_tenant, post_and_apply
 from tests.manager.conftest import Staff
 
@@ -212,3 +213,33 @@ def test_hostile_input_never_gives_a_500(staff: Staff) -> None:
     ]
     for path, data in posts:
         assert staff.post(path, data).status_code < 500, path
+
+
+def test_the_manager_follows_the_same_rule(staff: Staff) -> None:
+    (ann,) = _labels_people(staff.db, staff.org, "ann@example.com")
+    other = make_tenant(staff.db, "Elsewhere", "z").organization_id
+    (eve,) = _labels_people(staff.db, other, "eve@example.com")
+    staff.post("/manager/tags", {"kind": "tag", "name": "VIP"})
+    with staff.db.read() as session:
+        from fanhub.audience.service import list_tags
+
+        vip = list_tags(session, staff.org)[0].id
+    # The manager used to drop the foreign id and tag the rest; now the change is refused whole.
+    refused = staff.post("/manager/contacts/bulk", {"contact_id": [ann, eve], "bulk_target": f"tag:{vip}"})
+    assert refused.status_code == 400 and f"contacts not found: {eve}" in refused.text
+    with staff.db.read() as session:
+        assert session.query(ContactTag).count() == 0
+    done = staff.post("/manager/contacts/bulk", {"contact_id": [ann], "bulk_target": f"tag:{vip}"})
+    assert done.status_code == 303
+    with staff.db.read() as session:
+        assert [(t.contact_id, t.tag_id) for t in session.query(ContactTag)] == [(ann, vip)]
+
+
+def _labels_people(db: Database, org: int, *emails: str) -> list[int]:
+    from fanhub.audience.service import AudienceWriter, Person
+
+    with db.write() as session:
+        writer = AudienceWriter(session, org, "test")
+        rows = writer.resolve([Person(email=e) for e in emails])
+        writer.flush()
+        return [int(r.id) for r in rows if r.id is not None]

@@ -20,6 +20,8 @@ from fanhub.config import Settings, get_settings
 from fanhub.db.base import utcnow
 from fanhub.db.engine import Database, get_database
 from fanhub.errors import InvalidInput, NotFound
+from fanhub.http_errors import method_not_allowed
+from fanhub.ingest.records import locate
 from fanhub.ingest.service import backlog
 from fanhub.partners.validation import ValidationPool
 from fanhub.worker import RequestLoad, Worker
@@ -192,6 +194,7 @@ def create_app(
     app.state.settings = settings
     app.state.worker = None
     app.state.validation = ValidationPool(settings.validation_process_count())
+    app.add_exception_handler(405, method_not_allowed)  # with `Allow`, ahead of the HTTPException handler
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -201,8 +204,8 @@ def create_app(
             return _error(400, f"malformed JSON: {detail.get('ctx', {}).get('error', 'cannot parse body')}")
         errors: list[dict[str, Any]] = []
         for e in raw:
-            index, path = field_path(tuple(e.get("loc", ())))
-            message = str(e.get("msg", "invalid"))
+            loc, message = locate(e)
+            index, path = field_path(loc)
             if e.get("type") == "missing" and not path:
                 path, message = "body", "a JSON body is required"
             errors.append({"index": index, "field": path or None, "message": message})

@@ -100,13 +100,15 @@ def test_batch_status_counts_and_failure_is_reported(client: TestClient, db: Dat
     assert applied["status"] == "applied" and applied["stats"]["created"] == 2 and applied["errors"] == []
     assert client.get("/healthz").json()["backlog"]["queued_batches"] == 0
 
-    # A stored payload the apply path cannot read is marked failed with the reason, and does not block others.
+    # A stored payload the apply path cannot read is marked failed with the reason (item and field), and
+    # does not block others.
     with db.write() as session:
         broken = enqueue_batch(session, tenant.organization_id, "partner:acme", "orders", '{"orders": [{}]}', 1)
         broken_id = broken.public_id
     post_and_apply(client, db, tenant, "orders", {"orders": [order("C", "c@x.co")]})
     failed = client.get(f"/v1/partners/batches/{broken_id}", headers=tenant.headers).json()["response"]
-    assert failed["status"] == "failed" and "ValidationError" in failed["errors"][0]["message"]
+    assert failed["status"] == "failed"
+    assert {"index": 0, "field": "orders[0].id", "message": "Field required"} in failed["errors"]
 
 
 def test_read_pagination_is_consistent(client: TestClient, db: Database, tenant: Tenant) -> None:

@@ -8,12 +8,16 @@ the record's digest and skipped, a changed record updates in place, and later ar
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from fanhub.audience.consent import EMAIL, SMS, ConsentChange
@@ -23,14 +27,19 @@ from fanhub.db.base import utcnow
 from fanhub.db.bulk import insert_returning_ids, insert_rows, update_by_id, values_in
 from fanhub.ingest.records import (
     BATCH_MODELS,
+    RECORD_TYPES,
     ContactRecord,
     Customer,
     EventRecord,
     OrderRecord,
+    locate,
     record_digest,
+    validate_record,
 )
 from fanhub.modules import import_if_present
 from fanhub.money import to_minor
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -52,6 +61,20 @@ class ApplyStats:
     # Consent changes taken by "<channel>.<new state>", e.g. {"sms.subscribed": 3}.
     consent_counts: dict[str, int] = field(default_factory=dict)
     changed_order_ids: list[int] = field(default_factory=list)
+    # Records left out, as the API's errors: {"index", "field", "message"}.
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+    def merge(self, other: ApplyStats) -> ApplyStats:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.contacts_created += other.contacts_created
+        self.consent_changes += other.consent_changes
+        for key, count in other.consent_counts.items():
+            self.consent_counts[key] = self.consent_counts.get(key, 0) + count
+        self.changed_order_ids += other.changed_order_ids
+        self.rejected += other.rejected
+        return self
 
     def as_dict(self) -> dict[str, int]:
         result = {
@@ -63,6 +86,8 @@ class ApplyStats:
         }
         # e.g. "sms_subscribed": 3, "email_unsubscribed": 1 (only the kinds that occurred)
         result.update({key.replace(".", "_"): count for key, count in self.consent_counts.items()})
+        if self.rejected:
+            result["rejected"] = len(self.rejected)
         return result
 
 
@@ -404,14 +429,99 @@ def apply_contacts(session: Session, ctx: ApplyContext, records: Sequence[Contac
     return stats
 
 
+_APPLY: dict[str, Callable[[Session, ApplyContext, Sequence[Any]], ApplyStats]] = {
+    "events": apply_events,
+    "orders": apply_orders,
+    "contacts": apply_contacts,
+}
+# Errors of the connection or the database itself: no record is to blame, so none is isolated;
+# the whole transaction fails and the batch stays queued for the next attempt.
+_NOT_A_RECORD = (OperationalError, InterfaceError)
+_LOGGED_FAILURES = 5  # per batch, with traceback; a bug failing every record would flood the log
+
+
+class UnreadablePayload(ValueError):
+    """A stored payload that is not a batch of the kind at all (no list of records to isolate)."""
+
+
 def apply_payload(session: Session, ctx: ApplyContext, kind: str, payload: str) -> ApplyStats:
-    """Apply one stored batch payload (canonical JSON) of the given kind."""
+    """Apply one stored batch payload (canonical JSON) of the given kind, keeping every record it can.
+
+    A record that does not validate (a payload stored before a rule was added) or that the database
+    refuses is left out and reported in `stats.rejected` by index and field; the rest are applied.
+    """
     model = BATCH_MODELS.get(kind)
     if model is None:
-        raise ValueError(f"unknown batch kind {kind!r}")
-    records = getattr(model.model_validate_json(payload, context={"phone_region": ctx.phone_region}), kind)
-    if kind == "events":
-        return apply_events(session, ctx, records)
-    if kind == "orders":
-        return apply_orders(session, ctx, records)
-    return apply_contacts(session, ctx, records)
+        raise UnreadablePayload(f"unknown batch kind {kind!r}")
+    context = {"phone_region": ctx.phone_region}
+    try:
+        records = list(enumerate(getattr(model.model_validate_json(payload, context=context), kind)))
+        rejected: list[dict[str, Any]] = []
+    except ValidationError:
+        records, rejected = _validate_each(kind, payload, context)
+    failures: list[int] = []
+    stats = _apply_isolated(session, ctx, kind, records, failures)
+    stats.rejected = sorted(rejected + stats.rejected, key=lambda error: error["index"])
+    if failures:
+        log.warning("batch %s: %d of %d records could not be stored", ctx.batch_id, len(failures), len(records))
+    return stats
+
+
+def _validate_each(
+    kind: str, payload: str, context: dict[str, Any]
+) -> tuple[list[tuple[int, Any]], list[dict[str, Any]]]:
+    """The valid records of a payload that failed as a whole, with an error for each invalid one."""
+    try:
+        items = json.loads(payload)[kind]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UnreadablePayload(f"the stored payload is not a {kind} batch") from exc
+    if not isinstance(items, list):
+        raise UnreadablePayload(f"the stored payload is not a {kind} batch")
+    valid: list[tuple[int, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        try:
+            valid.append((index, validate_record(RECORD_TYPES[kind], item, context)))
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False, include_input=False):
+                loc, message = locate(error)
+                rejected.append({"index": index, "field": _path((kind, index, *loc)), "message": message})
+    return valid, rejected
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    """("orders", 3, "customer", "last_name") -> "orders[3].customer.last_name" (pydantic's type tags dropped)."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif not ("[" in str(part) or "(" in str(part)):
+            path += ("." if path else "") + str(part)
+    return path
+
+
+def _apply_isolated(
+    session: Session, ctx: ApplyContext, kind: str, records: list[tuple[int, Any]], failures: list[int]
+) -> ApplyStats:
+    """Apply `records` in a savepoint; when the database refuses them, apply each half on its own,
+    down to the single record to blame, which is left out. One attempt when nothing fails."""
+    if not records:
+        return ApplyStats()
+    try:
+        with session.begin_nested():
+            return _APPLY[kind](session, ctx, [record for _, record in records])
+    except _NOT_A_RECORD:
+        raise
+    except Exception:
+        if len(records) > 1:
+            middle = len(records) // 2
+            first = _apply_isolated(session, ctx, kind, records[:middle], failures)
+            return first.merge(_apply_isolated(session, ctx, kind, records[middle:], failures))
+        index = records[0][0]
+        failures.append(index)
+        if len(failures) <= _LOGGED_FAILURES:
+            log.exception("batch %s: %s[%d] could not be stored", ctx.batch_id, kind, index)
+        stats = ApplyStats()
+        message = f"could not be stored; the reason is in the server log (batch {ctx.batch_id}, {kind}[{index}])"
+        stats.rejected.append({"index": index, "field": f"{kind}[{index}]", "message": message})
+        return stats

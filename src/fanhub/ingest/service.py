@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from fanhub.db.base import utcnow
@@ -258,21 +259,31 @@ def _apply_next_batches(database: Database, max_records: int) -> int:
         return applied
 
 
+# A batch holds at most 1,000 items (the Partners API's limit); a record may break several rules.
+MAX_STORED_ERRORS = 2000
+
+
 def _apply_one(session: Session, batch: IngestBatch) -> None:
     organization = session.get(Organization, batch.organization_id)
     region = organization.phone_region if organization is not None else None
     ctx = ApplyContext(batch.organization_id, batch.source, batch.public_id, batch.received_at, region)
     try:
-        with session.begin_nested():
-            stats = apply_payload(session, ctx, batch.kind, _payload(session, batch.id))
-    except Exception as exc:  # a bug or a constraint we did not foresee: keep the batch, report it
+        # `apply_payload` keeps every record it can, each failing one isolated in its own savepoint.
+        stats = apply_payload(session, ctx, batch.kind, _payload(session, batch.id))
+    except (OperationalError, InterfaceError):
+        raise  # the database, not the batch: the transaction fails and the batch stays queued
+    except Exception:  # an unreadable payload or a bug: keep the batch, report it without internals
         log.exception("batch %s failed to apply", batch.public_id)
         batch.status = FAILED
-        batch.errors = [{"index": None, "field": None, "message": f"{type(exc).__name__}: {exc}"[:2000]}]
+        message = f"the batch could not be applied; the reason is in the server log (batch {batch.public_id})"
+        batch.errors = [{"index": None, "field": None, "message": message}]
         batch.applied_at = utcnow()
         return
-    batch.status = APPLIED
+    # Some records left out: the batch is applied (the rest are stored), its errors name them.
+    rejected_records = {error["index"] for error in stats.rejected}
+    batch.status = FAILED if rejected_records and len(rejected_records) >= batch.item_count else APPLIED
     batch.stats = stats.as_dict()
+    batch.errors = stats.rejected[:MAX_STORED_ERRORS]
     batch.applied_at = utcnow()
     batch.applied_by = WORKER_NAME
 

@@ -6,14 +6,23 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from fanhub.ingest.records import ContactFields, EventRecord, InterestedInEvent, OptIns, OrderRecord, Record
+from fanhub.ingest.records import (
+    ContactFields,
+    EventRecord,
+    InterestedInEvent,
+    OptIns,
+    OrderRecord,
+    Record,
+    RequiredUrl,
+    Url,
+)
 
 
 class PartnerEvent(EventRecord):
     """An event as partners send it: `url` and `image_url` are required here, unlike other sources."""
 
-    url: Annotated[str, Field(min_length=1, max_length=2000)]
-    image_url: Annotated[str, Field(min_length=1, max_length=2000)]
+    url: RequiredUrl
+    image_url: RequiredUrl
 
 
 class CreateEventsRequest(Record):
@@ -32,7 +41,7 @@ class CreateContactRequest(Record):
 
 class SubscribeRequest(Record):
     contact: ContactFields
-    ticket_url: str | None = None
+    ticket_url: Url | None = None
 
 
 class Accepted(BaseModel):

@@ -25,6 +25,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from fanhub.ingest.records import locate
+
 log = logging.getLogger(__name__)
 
 # Below this a body validates in well under a millisecond, less than the round trip to a helper.
@@ -50,7 +52,8 @@ def check_body(model: type[BaseModel], items_field: str, body: bytes, context: d
 
 
 def _plain(error: Any) -> dict[str, Any]:
-    plain = {"type": error["type"], "loc": tuple(error["loc"]), "msg": error["msg"]}
+    loc, message = locate(error)
+    plain = {"type": error["type"], "loc": loc, "msg": message}
     if "ctx" in error:
         plain["ctx"] = {key: str(value) for key, value in error["ctx"].items()}
     return plain

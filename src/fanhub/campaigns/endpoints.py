@@ -12,7 +12,7 @@ import hmac
 import html
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from fanhub.auth.dependencies import DB, PartnerPrincipal
@@ -171,7 +171,7 @@ async def sms_status_callback(token: str, request: Request, database: DB) -> Res
     summary="Get one campaign's analytics with time series",
 )
 def get_campaign_detail(
-    campaign_id: int,
+    campaign_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
     principal: PartnerPrincipal,
     database: DB,
     interval: Annotated[Literal["hour", "day"], Query(description="Bucket size of the time series.")] = "day",

@@ -32,6 +32,7 @@ from fanhub.ingest.records import ContactBatch, EventBatch, OrderBatch
 from fanhub.ingest.service import enqueue_batch
 
 log = logging.getLogger(__name__)
+MAX_ID = 2**63 - 1
 MAX_ATTEMPTS = 30  # about three days of capped backoff; the row is kept (status failed) afterwards
 LEASE = timedelta(minutes=5)
 
@@ -42,8 +43,11 @@ class Receipt:
     body: dict[str, Any]
 
 
-def _reject(status: int, message: str) -> Receipt:
-    return Receipt(status, {"code": status, "message": message})
+def _reject(status: int, message: str, field: str | None = None) -> Receipt:
+    body: dict[str, Any] = {"code": status, "message": message}
+    if field is not None:
+        body["errors"] = [{"index": None, "field": field, "message": "required"}]
+    return Receipt(status, body)
 
 
 def receive(
@@ -55,6 +59,8 @@ def receive(
     raw_body: bytes,
     query: Mapping[str, str] | None = None,
 ) -> Receipt:
+    if not 1 <= connection_id <= MAX_ID:  # the database cannot even be asked about it
+        return _reject(404, "no such webhook endpoint")
     with database.read() as session:
         connection = session.get(Connection, connection_id)
         # Same answer for unknown connection and wrong secret: nothing to learn by probing.
@@ -67,8 +73,8 @@ def receive(
         info = info_of(connection)
     try:
         body = json.loads(raw_body)
-    except ValueError:
-        return _reject(400, "body is not JSON")
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
+        return _reject(400, "body is not JSON (or is nested too deeply)")
     if not isinstance(body, dict):
         return _reject(400, "body is not a JSON object")
 
@@ -102,6 +108,8 @@ def receive(
         if detected is None:
             return _reject(422, f"not one of the Ticketor webhook payloads: {', '.join(ticketor.KINDS)}")
         kind = detected
+        if body.get("Id") in (None, ""):  # a `type` hint names the kind of payloads that lack an Id
+            return _reject(400, "delivery has no Id", field="Id")
         body = ticketor.scrub(body)
         dedupe_key, ref = ticketor.delivery_keys(kind, body)
     else:

@@ -50,13 +50,20 @@ def _parse_instant(value: Any) -> datetime:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("datetime must carry a UTC offset")
-        return value.astimezone(UTC)
+        return _in_utc(value)
     if not isinstance(value, str) or not _RFC3339.match(value.strip()):
         raise ValueError("must be an RFC 3339 datetime with an offset, e.g. 2024-03-02T15:30:00Z")
     text = value.strip()
     if "." in text:  # Python's parser takes at most 6 fractional digits.
         text = _EXCESS_FRACTION.sub(r"\1", text)
-    return datetime.fromisoformat(text.replace("z", "Z")).astimezone(UTC)
+    return _in_utc(datetime.fromisoformat(text.replace("z", "Z")))
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is in year 0 in UTC, 9999-12-31T23:59-01:00 in 10000
+        raise ValueError("is outside the years 1 to 9999 once converted to UTC") from None
 
 
 class RecordError(ValueError):
@@ -74,9 +81,12 @@ class RecordError(ValueError):
 def locate(error: Any) -> tuple[tuple[Any, ...], str]:
     """A pydantic error's full location and message, with a `RecordError`'s own path appended."""
     loc, message = tuple(error.get("loc", ())), str(error.get("msg", "invalid"))
-    cause = (error.get("ctx") or {}).get("error")
+    context = error.get("ctx") or {}
+    cause = context.get("error")
     if isinstance(cause, RecordError):
         return loc + cause.path, cause.message
+    if error.get("type") == "string_pattern_mismatch" and context.get("pattern") == NO_CONTROL_PATTERN:
+        return loc, CONTROL_MESSAGE  # a query parameter's check (FastAPI's pattern)
     return loc, message
 
 
@@ -218,7 +228,7 @@ class _Text:
         return core_schema.chain_schema([sized, no_control])
 
 
-_NO_CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
+NO_CONTROL_PATTERN = _NO_CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
 # Lengths: what the columns hold (contacts.first_name is varchar(200)) or a generous bound for text
 # columns, so a record the door accepts always fits; README "Rules fanhub adds" lists them.
 ShortText = Annotated[str, _Text(1000)]
@@ -230,6 +240,8 @@ Description = Annotated[str, _Text(20_000)]
 TagName = Annotated[str, _Text(200)]
 Genre = Annotated[str, _Text(60)]
 Quantity = Annotated[int, Field(strict=True, ge=0, le=MAX_QUANTITY)]
+# A row id of fanhub's own (a list), as the 64-bit columns hold them.
+DatabaseId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Capacity = Annotated[int, Field(strict=True, ge=0, le=2**31 - 1)]
 
 
@@ -359,7 +371,7 @@ class ContactFields:
     last_name: PersonName | None = None
     email: Email | None = None
     phone: Phone | None = None
-    list_id: int | None = None
+    list_id: DatabaseId | None = None
     tags: list[TagName] = field(default_factory=list)
     genres: list[Genre] = field(default_factory=list)
     # Widened: CSV imports and platforms know these.
@@ -397,7 +409,7 @@ class ContactRecord:
     sms_via: Annotated[str, _Text(40)] | None = None
     actor: Annotated[str, _Text(200)] | None = None
     observed_at: Instant | None = None
-    list_ids: list[int] = field(default_factory=list)
+    list_ids: list[DatabaseId] = field(default_factory=list)
 
 
 class EventBatch(Record):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, TypeVar
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -14,6 +14,7 @@ from fanhub.auth.dependencies import DB, PartnerPrincipal
 from fanhub.auth.service import Principal
 from fanhub.campaigns.analytics import campaign_analytics
 from fanhub.catalog import queries as catalog_queries
+from fanhub.ingest.records import NO_CONTROL_PATTERN
 from fanhub.ingest.service import get_batch
 from fanhub.pagination import MAX_PER_PAGE, Page, PageRequest
 from fanhub.partners import service
@@ -37,8 +38,16 @@ from fanhub.timeutil import iso_utc
 RequestModel = TypeVar("RequestModel", bound=BaseModel)
 router = APIRouter(prefix="/v1/partners", tags=["Partners API"])
 
-PageNumber = Annotated[int, Query(ge=1, description="Page number, from 1.")]
+# Bounds the database can be asked about: ids are 64-bit, and a page's OFFSET must be one too.
+MAX_ID = 2**63 - 1
+MAX_PAGE = MAX_ID // MAX_PER_PAGE
+PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")]
 PerPage = Annotated[int, Query(ge=1, le=MAX_PER_PAGE, description="Records per page (at most 100).")]
+RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="fanhub's id of the record.")]
+IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+# Text filters: PostgreSQL cannot even compare a string holding NUL, so control characters are refused.
+TextFilter = Annotated[str | None, Query(max_length=1000, pattern=NO_CONTROL_PATTERN)]
+BatchId = Annotated[str, Path(max_length=64, pattern=NO_CONTROL_PATTERN, description="The batch_id of a 201.")]
 
 
 def _wake(request: Request) -> None:
@@ -157,7 +166,7 @@ def get_campaign_analytics(
     responses=READ_ERRORS,
     summary="Get an ingest batch's status",
 )
-def get_batch_status(batch_id: str, principal: PartnerPrincipal, database: DB) -> BatchStatusResponse:
+def get_batch_status(batch_id: BatchId, principal: PartnerPrincipal, database: DB) -> BatchStatusResponse:
     with database.read() as session:
         batch = get_batch(session, principal.organization_id, batch_id)
         return BatchStatusResponse.model_validate(
@@ -184,8 +193,8 @@ def list_events(
     page: PageNumber = 1,
     per_page: PerPage = 10,
     status: Literal["live", "canceled"] | None = None,
-    source: str | None = None,
-    external_id: str | None = None,
+    source: TextFilter = None,
+    external_id: TextFilter = None,
 ) -> PagedResponse:
     with database.read() as session:
         return _paged(
@@ -201,7 +210,7 @@ def list_events(
 
 
 @router.get("/events/{event_id}", response_model=ItemResponse, responses=READ_ERRORS, summary="Get an event")
-def get_event(event_id: int, principal: PartnerPrincipal, database: DB) -> ItemResponse:
+def get_event(event_id: RowId, principal: PartnerPrincipal, database: DB) -> ItemResponse:
     with database.read() as session:
         return ItemResponse(response=catalog_queries.get_event(session, principal.organization_id, event_id))
 
@@ -212,8 +221,8 @@ def list_orders(
     database: DB,
     page: PageNumber = 1,
     per_page: PerPage = 10,
-    event_id: int | None = None,
-    contact_id: int | None = None,
+    event_id: IdFilter = None,
+    contact_id: IdFilter = None,
 ) -> PagedResponse:
     with database.read() as session:
         return _paged(
@@ -233,10 +242,10 @@ def list_contacts(
     database: DB,
     page: PageNumber = 1,
     per_page: PerPage = 10,
-    email: str | None = None,
-    phone: str | None = None,
-    tag: str | None = None,
-    list_id: int | None = None,
+    email: TextFilter = None,
+    phone: TextFilter = None,
+    tag: TextFilter = None,
+    list_id: IdFilter = None,
 ) -> PagedResponse:
     """Contacts matching all given filters; `email` and `phone` are matched after normalisation."""
     with database.read() as session:
@@ -251,7 +260,7 @@ def list_contacts(
 
 
 @router.get("/contacts/{contact_id}", response_model=ItemResponse, responses=READ_ERRORS, summary="Get a contact")
-def get_contact(contact_id: int, principal: PartnerPrincipal, database: DB) -> ItemResponse:
+def get_contact(contact_id: RowId, principal: PartnerPrincipal, database: DB) -> ItemResponse:
     """A contact with its subscriptions, consent history, tags, lists, genres and source records."""
     with database.read() as session:
         return ItemResponse(

@@ -17,13 +17,13 @@ from fanhub.audience.labels import LIST, TAG, LabelChange, change_labels
 from fanhub.audience.queries import STATUSES, ContactFilter, get_contact
 from fanhub.audience.service import change_consent, create_list, create_tag, list_lists, list_tags
 from fanhub.audience.vocabulary import genres
-from fanhub.auth.actor import Actor
-from fanhub.auth.users import MARKETER, VIEWER, SessionInfo
+from fanhub.auth.users import MARKETER, VIEWER
 from fanhub.catalog.queries import list_orders
 from fanhub.db.base import utcnow
 from fanhub.errors import InvalidInput, NotFound
 from fanhub.manager import queries
 from fanhub.manager.web import (
+    Staff,
     action,
     database,
     field_errors,
@@ -59,9 +59,8 @@ def register(router: APIRouter) -> None:
     action(router, "/tags/{kind}/{item_id}/delete", MARKETER)(delete_vocabulary)
 
 
-def contacts(request: Request, user: SessionInfo) -> Response:
+def contacts(request: Request, user: Staff) -> Response:
     org = user.organization_id
-    assert org is not None
     f = ContactFilter.from_params(request.query_params)
     after = query_int(request, "after")
     with database(request).read() as session:
@@ -95,9 +94,8 @@ def contacts(request: Request, user: SessionInfo) -> Response:
     )
 
 
-def export_contacts(request: Request, user: SessionInfo) -> Response:
+def export_contacts(request: Request, user: Staff) -> Response:
     org = user.organization_id
-    assert org is not None
     f = ContactFilter.from_params(request.query_params)
     db = database(request)
 
@@ -170,9 +168,7 @@ def _export_batch(session, batch, writer, buffer) -> Iterator[str]:  # type: ign
         yield value
 
 
-def bulk(request: Request, user: SessionInfo, form: FormData) -> Response:
-    org = user.organization_id
-    assert org is not None
+def bulk(request: Request, user: Staff, form: FormData) -> Response:
     ids = form_ints(form, "contact_id")
     what, _, raw_target = form_str(form, "bulk_target").partition(":")
     target = [int(raw_target)] if raw_target.isdigit() and len(raw_target) < 18 else []
@@ -182,16 +178,14 @@ def bulk(request: Request, user: SessionInfo, form: FormData) -> Response:
         return redirect(back, "Select contacts and a tag or list first.")
     if what not in (TAG, LIST):
         raise InvalidInput("choose tag or list")
-    actor = Actor.staff(org, user.user_id, user.role or "")
     with database(request).write() as session:
-        change = change_labels(session, actor, what, target[0], ids, add=True)
+        change = change_labels(session, user.actor, what, target[0], ids, add=True)
     message = LabelChange.describe[(what, True)].format(n=len(change.contact_ids), name=change.name)
     return redirect(back, message)
 
 
-def contact_detail(request: Request, user: SessionInfo) -> Response:
+def contact_detail(request: Request, user: Staff) -> Response:
     org = user.organization_id
-    assert org is not None
     contact_id = path_int(request, "contact_id")
     with database(request).read() as session:
         contact = get_contact(session, org, contact_id, with_ledger=True)
@@ -206,26 +200,22 @@ def contact_detail(request: Request, user: SessionInfo) -> Response:
     )
 
 
-def contact_consent(request: Request, user: SessionInfo, form: FormData) -> Response:
+def contact_consent(request: Request, user: Staff, form: FormData) -> Response:
     org = user.organization_id
-    assert org is not None
     contact_id = path_int(request, "contact_id")
     channel = form_str(form, "channel")
     wanted = form_str(form, "subscribed")
     if channel not in (EMAIL, SMS) or wanted not in ("true", "false"):
         raise InvalidInput("choose a channel and a state")
     with database(request).write() as session:
-        change = ConsentChange(channel, wanted == "true", "staff", f"staff:{user.user_id}", utcnow(), wanted)
+        change = ConsentChange(channel, wanted == "true", "staff", user.actor.audit, utcnow(), wanted)
         changed = change_consent(session, org, contact_id, change)
     notice = "Subscription updated." if changed else "Nothing changed."
     return redirect(f"/manager/contacts/{contact_id}", notice)
 
 
-def vocabulary_page(
-    request: Request, user: SessionInfo, errors: dict[str, str] | None = None, status: int = 200
-) -> Response:
+def vocabulary_page(request: Request, user: Staff, errors: dict[str, str] | None = None, status: int = 200) -> Response:
     org = user.organization_id
-    assert org is not None
     with database(request).read() as session:
         tag_rows = vocabulary.with_counts(session, "tag", org)
         list_rows = vocabulary.with_counts(session, "list", org)
@@ -238,9 +228,8 @@ def vocabulary_page(
     )
 
 
-def create_vocabulary(request: Request, user: SessionInfo, form: FormData) -> Response:
+def create_vocabulary(request: Request, user: Staff, form: FormData) -> Response:
     org = user.organization_id
-    assert org is not None
     kind = form_str(form, "kind")
     name = form_str(form, "name", 300)
     if kind not in vocabulary.KINDS:
@@ -263,9 +252,8 @@ def _kind(request: Request) -> str:
     return kind
 
 
-def rename_vocabulary(request: Request, user: SessionInfo, form: FormData) -> Response:
+def rename_vocabulary(request: Request, user: Staff, form: FormData) -> Response:
     org = user.organization_id
-    assert org is not None
     kind, item_id = _kind(request), path_int(request, "item_id")
     try:
         with database(request).write() as session:
@@ -275,9 +263,8 @@ def rename_vocabulary(request: Request, user: SessionInfo, form: FormData) -> Re
     return redirect("/manager/tags", f"Renamed the {kind}.")
 
 
-def delete_vocabulary(request: Request, user: SessionInfo, form: FormData) -> Response:
+def delete_vocabulary(request: Request, user: Staff, form: FormData) -> Response:
     org = user.organization_id
-    assert org is not None
     kind, item_id = _kind(request), path_int(request, "item_id")
     with database(request).write() as session:
         vocabulary.remove(session, kind, org, item_id)

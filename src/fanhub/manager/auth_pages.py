@@ -11,7 +11,6 @@ from fastapi.responses import FileResponse, Response
 from starlette.datastructures import FormData
 
 from fanhub.auth.users import (
-    SessionInfo,
     TooManyAttempts,
     authenticate_user,
     complete_setup,
@@ -25,6 +24,7 @@ from fanhub.errors import InvalidInput, NotFound
 from fanhub.manager.web import (
     COOKIE_PATH,
     SESSION_COOKIE,
+    Staff,
     action,
     anonymous_token,
     check_anonymous_csrf,
@@ -135,7 +135,7 @@ def _login(request: Request, form: FormData) -> Response:
     return response
 
 
-def logout(request: Request, user: SessionInfo, form: FormData) -> Response:
+def logout(request: Request, user: Staff, form: FormData) -> Response:
     with database(request).write() as session:
         end_session(session, request.cookies.get(SESSION_COOKIE))
     response = redirect("/manager/login", "You are signed out.")
@@ -143,7 +143,7 @@ def logout(request: Request, user: SessionInfo, form: FormData) -> Response:
     return response
 
 
-def switch_org(request: Request, user: SessionInfo, form: FormData) -> Response:
+def switch_org(request: Request, user: Staff, form: FormData) -> Response:
     ids = form_ints(form, "organization_id")
     if not ids:
         raise NotFound("organization")

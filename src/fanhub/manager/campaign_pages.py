@@ -22,7 +22,7 @@ from starlette.datastructures import FormData
 from fanhub.audience.segments import count_audience, validate_segment
 from fanhub.audience.service import list_lists, list_tags
 from fanhub.audience.vocabulary import genres
-from fanhub.auth.users import MARKETER, SessionInfo
+from fanhub.auth.users import MARKETER
 from fanhub.campaigns.analytics import campaign_analytics, campaign_detail
 from fanhub.campaigns.models import Attribution, Campaign, CampaignLink, Click
 from fanhub.campaigns.render import Recipient
@@ -39,6 +39,7 @@ from fanhub.config import get_settings
 from fanhub.errors import InvalidInput
 from fanhub.manager import charts, queries
 from fanhub.manager.web import (
+    Staff,
     action,
     database,
     field_errors,
@@ -69,9 +70,8 @@ def register(router: APIRouter) -> None:
     action(router, "/campaigns/{campaign_id}/send", MARKETER)(send)
 
 
-def campaigns_page(request: Request, user: SessionInfo) -> Response:
+def campaigns_page(request: Request, user: Staff) -> Response:
     org = user.organization_id
-    assert org is not None
     with database(request).read() as session:
         rows = list_campaigns(session, org)
         figures = {r["campaign_id"]: r for r in campaign_analytics(session, org, PageRequest(1, 100)).items}
@@ -110,13 +110,12 @@ def _choices(session: Any, organization_id: int) -> dict[str, Any]:
 
 def compose(
     request: Request,
-    user: SessionInfo,
+    user: Staff,
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
     org = user.organization_id
-    assert org is not None
     if not user.can(MARKETER):
         from fanhub.manager.web import Forbidden
 
@@ -149,9 +148,8 @@ def compose(
     )
 
 
-def audience_count(request: Request, user: SessionInfo) -> Response:
+def audience_count(request: Request, user: Staff) -> Response:
     org = user.organization_id
-    assert org is not None
     channel = request.query_params.get("type", "email")
     channel = channel if channel in ("email", "sms") else "email"
     try:
@@ -164,10 +162,9 @@ def audience_count(request: Request, user: SessionInfo) -> Response:
     return JSONResponse({**counts, "text": text}, headers={"Cache-Control": "no-store"})
 
 
-def live_preview(request: Request, user: SessionInfo, form: FormData) -> Response:
+def live_preview(request: Request, user: Staff, form: FormData) -> Response:
     """The email as a recipient would see it, rendered from the unsaved form (for the preview frames)."""
     org = user.organization_id
-    assert org is not None
     kind = form_str(form, "type")
     event_ids = form_ints(form, "event_id")
     draft = Campaign(
@@ -200,9 +197,8 @@ def live_preview(request: Request, user: SessionInfo, form: FormData) -> Respons
     return HTMLResponse(markup, headers={"Cache-Control": "no-store", "Content-Security-Policy": "script-src 'none'"})
 
 
-def create(request: Request, user: SessionInfo, form: FormData) -> Response:
+def create(request: Request, user: Staff, form: FormData) -> Response:
     org = user.organization_id
-    assert org is not None
     kind = form_str(form, "type")
     event_ids = form_ints(form, "event_id")
     segment = _segment_from(form)
@@ -229,7 +225,7 @@ def create(request: Request, user: SessionInfo, form: FormData) -> Response:
                 subject=subject if kind == "email" else None,
                 audience=segment,
                 event_id=event_id,
-                created_by=f"staff:{user.user_id}",
+                created_by=user.actor.audit,
             )
             campaign_id = campaign.id
     except InvalidInput as exc:
@@ -304,9 +300,8 @@ def _series_chart(detail: dict[str, Any]) -> tuple[Any, Any]:
     return engagement, revenue
 
 
-def campaign_page(request: Request, user: SessionInfo) -> Response:
+def campaign_page(request: Request, user: Staff) -> Response:
     org = user.organization_id
-    assert org is not None
     campaign_id = path_int(request, "campaign_id")
     interval = request.query_params.get("interval", "day")
     interval = interval if interval in ("day", "hour") else "day"
@@ -344,12 +339,11 @@ def campaign_page(request: Request, user: SessionInfo) -> Response:
     )
 
 
-def send_test(request: Request, user: SessionInfo, form: FormData) -> Response:
+def send_test(request: Request, user: Staff, form: FormData) -> Response:
     """Render the campaign for the signed-in user and send it to their own address (email only)."""
     from fanhub.campaigns.sending import build_email, email_transport
 
     org = user.organization_id
-    assert org is not None
     campaign_id = path_int(request, "campaign_id")
     settings = get_settings()
     with database(request).read() as session:
@@ -379,9 +373,8 @@ def send_test(request: Request, user: SessionInfo, form: FormData) -> Response:
     return redirect(f"/manager/campaigns/{campaign_id}", f"Test sent to {user.email}.")
 
 
-def send(request: Request, user: SessionInfo, form: FormData) -> Response:
+def send(request: Request, user: Staff, form: FormData) -> Response:
     org = user.organization_id
-    assert org is not None
     campaign_id = path_int(request, "campaign_id")
     when_raw = form_str(form, "at", 40)
     at: datetime | None = None

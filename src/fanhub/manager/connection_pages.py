@@ -11,12 +11,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
-from fanhub.auth.users import ADMIN, SessionInfo
+from fanhub.auth.users import ADMIN
 from fanhub.connectors import service as connectors
 from fanhub.connectors.models import Connection
 from fanhub.db.base import utcnow
 from fanhub.errors import FanhubError, InvalidInput, NotFound
-from fanhub.manager.web import action, database, form_str, html, org_zone, page, path_int, redirect, settings
+from fanhub.manager.web import Staff, action, database, form_str, html, org_zone, page, path_int, redirect, settings
 
 PLATFORMS = {"tickettailor": "Ticket Tailor", "eventbrite": "Eventbrite", "ticketor": "Ticketor"}
 
@@ -28,10 +28,9 @@ def register(router: APIRouter) -> None:
 
 
 def connections_page(
-    request: Request, user: SessionInfo, context: dict[str, Any] | None = None, status: int = 200
+    request: Request, user: Staff, context: dict[str, Any] | None = None, status: int = 200
 ) -> Response:
     org = user.organization_id
-    assert org is not None
     with database(request).read() as session:
         rows = connectors.list_connections(session, org)
     for row in rows:
@@ -44,9 +43,8 @@ def connections_page(
     return html(request, "connections.html", values, user=user, status=status, zone=org_zone(request, org))
 
 
-def connect(request: Request, user: SessionInfo, form: FormData) -> Response:
+def connect(request: Request, user: Staff, form: FormData) -> Response:
     org = user.organization_id
-    assert org is not None
     platform = form_str(form, "platform")
     base_url = form_str(form, "base_url", 500) or None
     public_url = settings(request).public_url
@@ -127,10 +125,9 @@ def connect(request: Request, user: SessionInfo, form: FormData) -> Response:
     )
 
 
-def sync_now(request: Request, user: SessionInfo, form: FormData) -> Response:
+def sync_now(request: Request, user: Staff, form: FormData) -> Response:
     """Make the connection due now; the worker syncs it within seconds (a sync may take minutes)."""
     org = user.organization_id
-    assert org is not None
     connection_id = path_int(request, "connection_id")
     with database(request).write() as session:
         connection = session.get(Connection, connection_id)

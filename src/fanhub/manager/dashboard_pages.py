@@ -8,13 +8,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from fanhub.audience.import_review import needs_review
-from fanhub.auth.users import ADMIN, SessionInfo
+from fanhub.auth.users import ADMIN
 from fanhub.catalog.queries import event_views, get_event, list_orders
 from fanhub.catalog.reports import event_sales, sales_report, search_events
 from fanhub.errors import InvalidInput
 from fanhub.ingest.service import list_batches
 from fanhub.manager import charts, queries
-from fanhub.manager.web import database, html, org_zone, page, path_int, query_int
+from fanhub.manager.web import Staff, database, html, org_zone, page, path_int, query_int
 from fanhub.pagination import PageRequest
 from fanhub.timeutil import iso_utc
 
@@ -31,9 +31,8 @@ def _campaign_rows(session: Any, organization_id: int, limit: int) -> list[dict[
     return list(campaign_analytics(session, organization_id, PageRequest(1, limit)).items)
 
 
-def dashboard(request: Request, user: SessionInfo) -> Response:
+def dashboard(request: Request, user: Staff) -> Response:
     org = user.organization_id
-    assert org is not None
     with database(request).read() as session:
         figures = queries.audience_figures(session, org)
         series = queries.consent_series(session, org)
@@ -66,11 +65,10 @@ def dashboard(request: Request, user: SessionInfo) -> Response:
 STATUSES = ("live", "canceled")
 
 
-def events(request: Request, user: SessionInfo) -> Response:
+def events(request: Request, user: Staff) -> Response:
     from fanhub.catalog.reports import parse_bound
 
     org = user.organization_id
-    assert org is not None
     q = request.query_params.get("q", "").strip()[:200]
     status = request.query_params.get("status", "")
     status = status if status in STATUSES else ""
@@ -106,9 +104,8 @@ def events(request: Request, user: SessionInfo) -> Response:
     )
 
 
-def event_detail(request: Request, user: SessionInfo) -> Response:
+def event_detail(request: Request, user: Staff) -> Response:
     org = user.organization_id
-    assert org is not None
     event_id = path_int(request, "event_id")
     with database(request).read() as session:
         event = get_event(session, org, event_id)

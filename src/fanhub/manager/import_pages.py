@@ -12,10 +12,11 @@ from starlette.datastructures import FormData, UploadFile
 
 from fanhub.audience import import_review, import_rows, imports
 from fanhub.audience.service import list_lists, list_tags
-from fanhub.auth.users import ADMIN, MARKETER, SessionInfo
+from fanhub.auth.users import ADMIN, MARKETER
 from fanhub.errors import InvalidInput
 from fanhub.manager.audience_pages import safe_cell
 from fanhub.manager.web import (
+    Staff,
     action,
     database,
     field_errors,
@@ -49,9 +50,8 @@ def _import_id(request: Request) -> str:
     return value if value.isalnum() and len(value) <= 32 else "-"
 
 
-def imports_page(request: Request, user: SessionInfo, error: str | None = None, status: int = 200) -> Response:
+def imports_page(request: Request, user: Staff, error: str | None = None, status: int = 200) -> Response:
     org = user.organization_id
-    assert org is not None
     with database(request).read() as session:
         items = imports.list_imports(session, org)
     return html(
@@ -75,10 +75,9 @@ def part_size(request: Request) -> int:
     return max(1024, limit - min(256 * 1024, limit // 4))
 
 
-def upload_part(request: Request, user: SessionInfo, form: FormData) -> Response:
+def upload_part(request: Request, user: Staff, form: FormData) -> Response:
     """One part of a file too large for one request (sent by manager.js); JSON in, JSON out."""
     org = user.organization_id
-    assert org is not None
     part = form.get("part")
     index_raw = form_str(form, "index", 10)
     if not isinstance(part, UploadFile) or not index_raw.isdigit():
@@ -93,7 +92,7 @@ def upload_part(request: Request, user: SessionInfo, form: FormData) -> Response
                 int(index_raw),
                 part.file.read(),
                 form_str(form, "last", 1) == "1",
-                f"staff:{user.user_id}",
+                user.actor.audit,
             )
             public_id = item.public_id
     except InvalidInput as exc:
@@ -101,16 +100,15 @@ def upload_part(request: Request, user: SessionInfo, form: FormData) -> Response
     return JSONResponse({"upload_id": public_id, "next": f"/manager/imports/{public_id}"})
 
 
-def upload(request: Request, user: SessionInfo, form: FormData) -> Response:
+def upload(request: Request, user: Staff, form: FormData) -> Response:
     org = user.organization_id
-    assert org is not None
     file = form.get("file")
     if not isinstance(file, UploadFile) or not file.filename:
         return imports_page(request, user, "Choose a CSV file to upload.", 400)
     data = file.file.read()
     try:
         with database(request).write() as session:
-            item = imports.create_upload(session, org, file.filename, data, f"staff:{user.user_id}")
+            item = imports.create_upload(session, org, file.filename, data, user.actor.audit)
             public_id = item.public_id
     except InvalidInput as exc:
         return imports_page(request, user, exc.message, 400)
@@ -119,13 +117,12 @@ def upload(request: Request, user: SessionInfo, form: FormData) -> Response:
 
 def import_detail(
     request: Request,
-    user: SessionInfo,
+    user: Staff,
     errors: dict[str, str] | None = None,
     status: int = 200,
     chosen: dict[str, object] | None = None,
 ) -> Response:
     org = user.organization_id
-    assert org is not None
     with database(request).read() as session:
         item = imports.get_import(session, org, _import_id(request))
         progress = imports.progress(session, item)
@@ -155,17 +152,15 @@ def import_detail(
     )
 
 
-def import_progress(request: Request, user: SessionInfo) -> Response:
+def import_progress(request: Request, user: Staff) -> Response:
     org = user.organization_id
-    assert org is not None
     with database(request).read() as session:
         item = imports.get_import(session, org, _import_id(request))
         return JSONResponse(imports.progress(session, item), headers={"Cache-Control": "no-store"})
 
 
-def import_issues_csv(request: Request, user: SessionInfo) -> Response:
+def import_issues_csv(request: Request, user: Staff) -> Response:
     org = user.organization_id
-    assert org is not None
     with database(request).read() as session:
         rows = imports.import_issues(session, org, _import_id(request))
         out = io.StringIO()
@@ -181,9 +176,8 @@ def import_issues_csv(request: Request, user: SessionInfo) -> Response:
     )
 
 
-def start(request: Request, user: SessionInfo, form: FormData) -> Response:
+def start(request: Request, user: Staff, form: FormData) -> Response:
     org = user.organization_id
-    assert org is not None
     public_id = _import_id(request)
     with database(request).read() as session:
         header = imports.get_import(session, org, public_id).header
@@ -209,7 +203,7 @@ def start(request: Request, user: SessionInfo, form: FormData) -> Response:
                 list_ids=list_ids,
                 consent_confirmed=form_str(form, "consent_confirmed") == "yes",
                 sms_consent_confirmed=form_str(form, "sms_consent_confirmed") == "yes",
-                confirmed_by=f"staff:{user.user_id}",
+                confirmed_by=user.actor.audit,
             )
     except InvalidInput as exc:
         chosen: dict[str, object] = {
@@ -226,10 +220,9 @@ def start(request: Request, user: SessionInfo, form: FormData) -> Response:
     return redirect(f"/manager/imports/{public_id}", "Import started.")
 
 
-def sms_review_page(request: Request, user: SessionInfo) -> Response:
+def sms_review_page(request: Request, user: Staff) -> Response:
     """What imports made before SMS had its own choice did to SMS, and the repair (admins)."""
     org = user.organization_id
-    assert org is not None
     with database(request).read() as session:
         items = import_review.review(session, org)
         pending = import_review.needs_review(session, org)
@@ -243,20 +236,18 @@ def sms_review_page(request: Request, user: SessionInfo) -> Response:
     )
 
 
-def sms_review_revert(request: Request, user: SessionInfo, form: FormData) -> Response:
+def sms_review_revert(request: Request, user: Staff, form: FormData) -> Response:
     org = user.organization_id
-    assert org is not None
     with database(request).write() as session:
-        counts = import_review.revert(session, org, f"staff:{user.user_id}")
+        counts = import_review.revert(session, org, user.actor.audit)
     return redirect(
         "/manager/imports/sms-review",
         f"{counts['reverted']} SMS subscriptions put back; {counts['keep']} kept.",
     )
 
 
-def sms_review_keep(request: Request, user: SessionInfo, form: FormData) -> Response:
+def sms_review_keep(request: Request, user: Staff, form: FormData) -> Response:
     org = user.organization_id
-    assert org is not None
     with database(request).write() as session:
         import_review.keep_all(session, org)
     return redirect("/manager/", "The SMS subscriptions made by earlier imports were left as they are.")

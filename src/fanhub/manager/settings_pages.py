@@ -14,7 +14,6 @@ from fanhub.auth.users import (
     ADMIN,
     ROLES,
     VIEWER,
-    SessionInfo,
     create_user,
     list_members,
     remove_membership,
@@ -22,6 +21,7 @@ from fanhub.auth.users import (
 )
 from fanhub.errors import InvalidInput
 from fanhub.manager.web import (
+    Staff,
     action,
     database,
     field_errors,
@@ -49,15 +49,12 @@ def register(router: APIRouter) -> None:
     action(router, "/settings/organization", ADMIN)(org_save)
 
 
-def settings_index(request: Request, user: SessionInfo) -> Response:
+def settings_index(request: Request, user: Staff) -> Response:
     return html(request, "settings.html", {"is_admin": user.can(ADMIN)}, user=user)
 
 
-def keys_page(
-    request: Request, user: SessionInfo, context: dict[str, Any] | None = None, status: int = 200
-) -> Response:
+def keys_page(request: Request, user: Staff, context: dict[str, Any] | None = None, status: int = 200) -> Response:
     org = user.organization_id
-    assert org is not None
     with database(request).read() as session:
         keys = [k for k in list_keys(session, org) if PARTNERS_SCOPE in k.scopes.split()]
     values: dict[str, Any] = {"keys": keys, "new_token": None, "errors": {}, "partner": ""}
@@ -65,9 +62,8 @@ def keys_page(
     return html(request, "keys.html", values, user=user, status=status, zone=org_zone(request, org))
 
 
-def key_create(request: Request, user: SessionInfo, form: FormData) -> Response:
+def key_create(request: Request, user: Staff, form: FormData) -> Response:
     org = user.organization_id
-    assert org is not None
     partner = form_str(form, "partner", 200)
     if len(partner) > 100:
         return keys_page(request, user, {"errors": {"partner": "At most 100 characters."}, "partner": partner}, 400)
@@ -80,20 +76,16 @@ def key_create(request: Request, user: SessionInfo, form: FormData) -> Response:
     return keys_page(request, user, {"new_token": token, "new_key_id": key_id})
 
 
-def key_revoke(request: Request, user: SessionInfo, form: FormData) -> Response:
+def key_revoke(request: Request, user: Staff, form: FormData) -> Response:
     org = user.organization_id
-    assert org is not None
     key_id = path_int(request, "key_id")
     with database(request).write() as session:
         revoke_key(session, key_id, organization_id=org)
     return redirect("/manager/settings/keys", f"Key {key_id} revoked; requests with it now get 403.")
 
 
-def users_page(
-    request: Request, user: SessionInfo, context: dict[str, Any] | None = None, status: int = 200
-) -> Response:
+def users_page(request: Request, user: Staff, context: dict[str, Any] | None = None, status: int = 200) -> Response:
     org = user.organization_id
-    assert org is not None
     with database(request).read() as session:
         members = list_members(session, org)
     values: dict[str, Any] = {"members": members, "roles": ROLES, "errors": {}, "email": "", "generated": None}
@@ -101,9 +93,8 @@ def users_page(
     return html(request, "users.html", values, user=user, status=status, zone=org_zone(request, org))
 
 
-def user_add(request: Request, user: SessionInfo, form: FormData) -> Response:
+def user_add(request: Request, user: Staff, form: FormData) -> Response:
     org = user.organization_id
-    assert org is not None
     email = form_str(form, "email", 320)
     role = form_str(form, "role")
     password = str(form.get("password") or "")[:1000] or None
@@ -119,9 +110,8 @@ def user_add(request: Request, user: SessionInfo, form: FormData) -> Response:
     return users_page(request, user, context)
 
 
-def user_role(request: Request, user: SessionInfo, form: FormData) -> Response:
+def user_role(request: Request, user: Staff, form: FormData) -> Response:
     org = user.organization_id
-    assert org is not None
     target = path_int(request, "user_id")
     try:
         with database(request).write() as session:
@@ -136,9 +126,8 @@ def user_role(request: Request, user: SessionInfo, form: FormData) -> Response:
     return redirect("/manager/settings/users", "Role updated.")
 
 
-def user_remove(request: Request, user: SessionInfo, form: FormData) -> Response:
+def user_remove(request: Request, user: Staff, form: FormData) -> Response:
     org = user.organization_id
-    assert org is not None
     target = path_int(request, "user_id")
     try:
         with database(request).write() as session:
@@ -148,9 +137,8 @@ def user_remove(request: Request, user: SessionInfo, form: FormData) -> Response
     return redirect("/manager/settings/users", "User removed from this organization.")
 
 
-def org_page(request: Request, user: SessionInfo, context: dict[str, Any] | None = None, status: int = 200) -> Response:
+def org_page(request: Request, user: Staff, context: dict[str, Any] | None = None, status: int = 200) -> Response:
     org = user.organization_id
-    assert org is not None
     with database(request).read() as session:
         organization = get_organization(session, org)
         values: dict[str, Any] = {
@@ -179,9 +167,8 @@ def _days(value: str) -> int:
     return int(value) if value.isdigit() and len(value) < 4 else 0
 
 
-def org_save(request: Request, user: SessionInfo, form: FormData) -> Response:
+def org_save(request: Request, user: Staff, form: FormData) -> Response:
     org = user.organization_id
-    assert org is not None
     fields = {
         name: form_str(form, name, 400)
         for name in ("name", "time_zone", "phone_region", "email_days", "sms_days", "sender_name", "sender_email")

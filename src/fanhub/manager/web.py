@@ -16,6 +16,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from markupsafe import Markup
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from fanhub.auth.actor import Actor
 from fanhub.auth.users import VIEWER, SessionInfo, load_session, touch_session
 from fanhub.config import Settings
 from fanhub.db.engine import Database
@@ -191,15 +193,28 @@ def current_user(request: Request) -> SessionInfo | None:
     return info
 
 
-def require(request: Request, role: str) -> SessionInfo:
+@dataclass(frozen=True)
+class Staff(SessionInfo):
+    """A signed-in user acting in one organization with a role there: what every manager page gets."""
+
+    organization_id: int
+    role: str
+
+    @property
+    def actor(self) -> Actor:
+        return Actor.staff(self.organization_id, self.user_id, self.role)
+
+
+def require(request: Request, role: str) -> Staff:
+    """The signed-in staff of the current organization with at least `role` (or the page that says why not)."""
     user = current_user(request)
     if user is None:
         raise LoginRequired()
-    if user.organization_id is None:
+    if user.organization_id is None or user.role is None:
         raise Forbidden("You do not belong to any organization yet; ask an admin to add you.")
     if not user.can(role):
         raise Forbidden(f"This needs the {role} role; you are {user.role}.")
-    return user
+    return Staff(**{f.name: getattr(user, f.name) for f in fields(SessionInfo)})
 
 
 def org_zone(request: Request, organization_id: int) -> str:
@@ -304,8 +319,8 @@ def new_router() -> APIRouter:
     return APIRouter(prefix=PREFIX, route_class=ManagerRoute, include_in_schema=False)
 
 
-PageFn = Callable[[Request, SessionInfo], Response]
-ActionFn = Callable[[Request, SessionInfo, FormData], Response]
+PageFn = Callable[[Request, Staff], Response]
+ActionFn = Callable[[Request, Staff, FormData], Response]
 
 
 def page(router: APIRouter, path: str, role: str = VIEWER) -> Callable[[PageFn], PageFn]:

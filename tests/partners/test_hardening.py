@@ -117,3 +117,69 @@ def test_contact_text_is_checked(client: TestClient, db: Database, tenant: Tenan
     error = _only_error(client.post("/v1/partners/subscribe", json=body, headers=tenant.headers))
     assert error["field"] == "ticket_url"
     assert _queued(db) == 0
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "fragment"),
+    [
+        (
+            lambda o: o.update(
+                items=[o["items"][0] | {"currency_code": "USD"}, o["items"][0] | {"currency_code": "EUR"}]
+            ),
+            "orders[3].items[1].currency_code",
+            "one currency",
+        ),
+        (lambda o: o["items"][0].update(currency_code="ZZZ"), "orders[3].items[0].currency_code", "ISO 4217"),
+        (lambda o: o["items"][0].update(currency_code="XAU"), "orders[3].items[0].currency_code", "ISO 4217"),
+        (lambda o: o["items"][0].update(total_price=0.005), "orders[3].items[0].total_price", "smallest unit of USD"),
+        (
+            lambda o: o["items"][0].update(total_price=0.5, currency_code="JPY"),
+            "orders[3].items[0].total_price",
+            "smallest unit of JPY",
+        ),
+        (
+            lambda o: o["items"][0].update(prefee_price=1.2345, total_price=2.0, currency_code="KWD"),
+            "orders[3].items[0].prefee_price",
+            "smallest unit of KWD",
+        ),
+        (lambda o: o.update(refunded_amount=1000), "orders[3].refunded_amount", "more than the order's total"),
+        (lambda o: o.update(refunded_amount=12.001), "orders[3].refunded_amount", "smallest unit"),
+    ],
+)
+def test_money_that_is_not_exact_is_refused(
+    client: TestClient, db: Database, tenant: Tenant, mutate: Any, field: str, fragment: str
+) -> None:
+    orders = [order(f"o{i}", f"b{i}@x.co", total=12.0) for i in range(5)]
+    mutate(orders[3])
+    error = _only_error(client.post("/v1/partners/orders", json={"orders": orders}, headers=tenant.headers))
+    assert (error["index"], error["field"]) == (3, field)
+    assert fragment in error["message"]
+    assert _queued(db) == 0
+
+
+def test_exact_money_in_any_minor_unit_is_stored_as_sent(client: TestClient, db: Database, tenant: Tenant) -> None:
+    orders = [
+        order("usd", "a@x.co", total=12.0) | {"refunded_amount": 12.0},
+        order("jpy", "b@x.co", total=1500) | {"items": [{"total_price": 1500, "currency_code": "jpy"}]},
+        order("kwd", "c@x.co") | {"items": [{"total_price": 1.234, "prefee_price": 1.2, "currency_code": "KWD"}]},
+        order("clf", "d@x.co") | {"items": [{"total_price": 0.0001, "currency_code": "CLF"}]},
+    ]
+    post_and_apply(client, db, tenant, "orders", {"orders": orders})
+    with db.read() as session:
+        stored = {o.external_id: (o.currency, o.total_cents, o.prefee_cents) for o in session.scalars(select(Order))}
+    assert stored == {
+        "usd": ("USD", 1200, 0),
+        "jpy": ("JPY", 1500, 0),
+        "kwd": ("KWD", 1234, 1200),
+        "clf": ("CLF", 1, 0),
+    }
+
+
+def test_event_ticket_prices_are_exact_too(client: TestClient, db: Database, tenant: Tenant) -> None:
+    body = fresh(EVENTS)
+    body["events"][0]["ticket_types"][0].update(prefee_price=30.001)
+    error = _only_error(client.post("/v1/partners/events", json=body, headers=tenant.headers))
+    assert error["field"] == "events[0].ticket_types[0].prefee_price" and "smallest unit" in error["message"]
+    body["events"][0]["ticket_types"][0].update(prefee_price=30.0, currency_code="ZZZ")
+    error = _only_error(client.post("/v1/partners/events", json=body, headers=tenant.headers))
+    assert error["field"] == "events[0].ticket_types[0].currency_code"

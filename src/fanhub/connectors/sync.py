@@ -8,6 +8,7 @@ checkpoint: no gap, and (since ingest upserts on external id) no duplicate.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,10 +31,13 @@ from fanhub.ingest.records import (
     EventRecord,
     OrderBatch,
     OrderRecord,
+    locate,
     record_digest,
     validate_record,
 )
 from fanhub.ingest.service import enqueue_batch
+
+log = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LEASE_SECONDS = 900
@@ -86,13 +90,18 @@ def build(model: Any, data: dict[str, Any], fallbacks: Sequence[Callable[[dict[s
     """
     try:
         return validate_record(model, data)
-    except ValidationError:
+    except ValidationError as exc:
+        error = exc
         for fallback in fallbacks:
             fallback(data)
             try:
                 return validate_record(model, data)
-            except ValidationError:
-                continue
+            except ValidationError as again:
+                error = again
+    # Never stored altered (an amount rounded, a currency guessed): the record is left out, and why is logged.
+    first = error.errors(include_url=False, include_input=False)[0]
+    loc, message = locate(first)
+    log.warning("%s %s left out: %s: %s", model.__name__, data.get("id"), ".".join(map(str, loc)), message)
     return None
 
 

@@ -27,9 +27,11 @@ from fanhub.campaigns.render import CampaignRenderer, Recipient, format_event_da
 from fanhub.catalog.models import Event
 from fanhub.config import get_settings
 from fanhub.db.base import utcnow
+from fanhub.db.repository import Repository
 from fanhub.errors import InvalidInput, NotFound
 from fanhub.organizations.models import Organization
 from fanhub.organizations.service import get_organization
+from fanhub.pagination import Page, PageRequest
 from fanhub.timeutil import iso_utc
 
 
@@ -228,3 +230,27 @@ def list_campaigns(session: Session, organization_id: int) -> list[dict[str, Any
         .order_by(Campaign.id.desc())
     )
     return [campaign_summary(c, s) for c, s in rows]
+
+
+class CampaignRepository(Repository[Campaign]):
+    model = Campaign
+    noun = "campaign"
+
+
+def page_campaigns(
+    session: Session,
+    organization_id: int,
+    request: PageRequest,
+    *,
+    type: str | None = None,
+    status: str | None = None,
+) -> Page[Campaign]:
+    """One page of the organization's campaigns, newest first, optionally of one type and status."""
+    repository = CampaignRepository(session)
+    query = repository.readable(organization_id)
+    if type is not None:
+        query = query.where(Campaign.type == type)
+    if status is not None:
+        query = query.where(Campaign.status == status)
+    page: Page[Campaign] = repository.paginate(query.order_by(Campaign.id.desc()), request)
+    return page

@@ -150,3 +150,15 @@ def order_views(session: Session, orders: Sequence[Order]) -> list[dict[str, Any
         }
         for o in orders
     ]
+
+
+def event_currency(session: Session, organization_id: int, event_id: int) -> str | None:
+    """The currency the event's tickets are priced in (its first ticket type's), None without ticket types."""
+    query = (
+        select(TicketType.currency)
+        .join(Event, Event.id == TicketType.event_id)
+        .where(Event.organization_id == organization_id, TicketType.event_id == event_id)
+        .order_by(TicketType.id)
+        .limit(1)
+    )
+    return session.scalar(query)

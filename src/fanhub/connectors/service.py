@@ -23,6 +23,7 @@ from fanhub.connectors.models import ACTIVE, BROKEN, Connection
 from fanhub.connectors.sync import LEASE_SECONDS, ConnectionInfo, Connector, Progress, SyncResult, SyncWriter
 from fanhub.db.base import utcnow
 from fanhub.db.engine import Database
+from fanhub.db.repository import Repository
 from fanhub.errors import FanhubError, NotFound
 from fanhub.organizations.service import get_organization
 from fanhub.timeutil import iso_utc
@@ -450,3 +451,13 @@ def reconnect(database: Database, connection_id: int, changes: dict[str, Any]) -
         connection.next_sync_at = utcnow()
         connection.updated_at = utcnow()
         return connection_view(connection)
+
+
+class ConnectionRepository(Repository[Connection]):
+    model = Connection
+    noun = "connection"
+
+
+def get_connection(session: Session, organization_id: int, connection_id: int) -> Connection:
+    """The organization's connection, or NotFound (another organization's is not found either)."""
+    return ConnectionRepository(session).get(organization_id, connection_id)

@@ -35,7 +35,7 @@ def mcp_command(
     from fanhub.cli import ensure_migrated
     from fanhub.db.engine import get_database
     from fanhub.errors import FanhubError
-    from fanhub.mcp.server import build_server, stdio_caller
+    from fanhub.mcp.server import build_server, stdio_actor
     from fanhub.organizations.service import get_organization
 
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
@@ -48,9 +48,7 @@ def mcp_command(
         fail(as_json, str(exc))
     except Exception as exc:  # the database is unreachable or misconfigured
         fail(as_json, f"cannot open the database: {exc}")
-    server = build_server(database, caller=stdio_caller(org, read_only=read_only))
-    if read_only:
-        for name in ("create_campaign_draft", "tag_contacts", "untag_contacts", "sync_connection"):
-            server.remove_tool(name)
+    # A read-only actor is not offered the write tools at all.
+    server = build_server(database, actor=stdio_actor(org, read_only=read_only))
     with contextlib.suppress(KeyboardInterrupt):
         anyio.run(server.run_stdio_async)

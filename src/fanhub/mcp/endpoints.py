@@ -2,8 +2,8 @@
 
 `Authorization: Bearer <token>` must carry a live key with the `mcp:read` (or `mcp:write`) scope.
 Missing, unknown or revoked tokens get 401; a live key without an MCP scope (a Partners API key)
-gets 403. The key's organization scopes every answer: the authenticated `Caller` is put into the
-ASGI scope, where the tools of `fanhub.mcp.server` read it on every request, so revoking a key
+gets 403. The key's organization scopes every answer: the authenticated `Actor` is put into the
+ASGI scope, where the tools served by `fanhub.mcp.server` read it on every request, so revoking a key
 takes effect on its next request.
 
 The server runs in stateless mode (every POST stands alone), so it works behind several
@@ -24,9 +24,10 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.routing import Route
 
+from fanhub.auth.actor import Actor
 from fanhub.auth.service import MCP_READ_SCOPE, authenticate, key_exists_with_other_scope, touch_key
 from fanhub.db.engine import Database
-from fanhub.mcp.server import CALLER_SCOPE_KEY, Caller, build_server
+from fanhub.mcp.server import ACTOR_SCOPE_KEY, build_server
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -56,8 +57,8 @@ def _bearer(scope: Scope) -> tuple[bool, str | None]:
     return False, None
 
 
-def _check(database: Database, token: str) -> Caller | int:
-    """The caller for a token, or the HTTP status refusing it (401 unknown/revoked, 403 wrong scope)."""
+def _check(database: Database, token: str) -> Actor | int:
+    """The actor for a token, or the HTTP status refusing it (401 unknown/revoked, 403 wrong scope)."""
     with database.read() as session:
         principal = authenticate(session, token, MCP_READ_SCOPE)
         if principal is None:
@@ -65,7 +66,7 @@ def _check(database: Database, token: str) -> Caller | int:
     if principal.last_used_is_stale:
         with database.write() as session:
             touch_key(session, principal.key_id)
-    return Caller(principal.organization_id, principal.key_id, principal.scopes, "http")
+    return Actor.mcp(principal.organization_id, principal.key_id, principal.scopes)
 
 
 class McpEndpoint:
@@ -98,8 +99,8 @@ class McpEndpoint:
             )
             await _reply(send, 403, message, f'Bearer error="insufficient_scope", scope="{MCP_READ_SCOPE}"')
             return
-        assert isinstance(checked, Caller)
-        scope[CALLER_SCOPE_KEY] = checked
+        assert isinstance(checked, Actor)
+        scope[ACTOR_SCOPE_KEY] = checked
         await manager.handle_request(scope, receive, send)
 
 

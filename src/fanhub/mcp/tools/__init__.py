@@ -1,0 +1,10 @@
+"""The MCP tools, one module per area; each tool is a plain function marked `@read_tool` or `@write_tool`."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from fanhub.mcp.tools import campaigns, contacts, events, sales, writes
+
+# In the order they are listed to clients.
+TOOL_MODULES: tuple[ModuleType, ...] = (events, contacts, sales, campaigns, writes)

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     # Provider connections per sending worker, i.e. messages in flight at once: also how many
     # messages a crash can leave `unknown` (see campaigns.sending).
     campaign_send_connections: int = Field(default=2, ge=1, le=16)
+    # Per-provider limits, messages per second per worker process shared by every campaign
+    # (0 = no limit), and how long an SMTP exchange may stall (see campaigns.sending.pipe).
+    smtp_per_second: float = 0.0
+    sms_per_second: float = 0.0
+    smtp_timeout_seconds: float = 30.0
 
     smtp_host: str | None = None
     smtp_port: int = 25

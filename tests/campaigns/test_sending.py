@@ -20,7 +20,7 @@ from fanhub.campaigns.models import (
     CampaignStats,
     Delivery,
 )
-from fanhub.campaigns.sending import SmtpTransport, Transports, run_campaign, send_slice, start_due
+from fanhub.campaigns.sending import Message, SmtpTransport, Transports, run_campaign, send_slice, start_due
 from fanhub.campaigns.service import create_campaign, schedule_campaign
 from fanhub.config import Settings, get_settings
 from fanhub.db.engine import Database
@@ -41,11 +41,11 @@ class CrashingTransport:
     def __init__(self, inner: SmtpTransport, at: int, after_send: bool) -> None:
         self.inner, self.at, self.after_send, self.count = inner, at, after_send, 0
 
-    def send(self, sender: str, recipient: str, message: bytes, delivery_id: int, campaign_id: int) -> str | None:
+    def push(self, message: Message) -> str | None:
         self.count += 1
         if self.count == self.at and not self.after_send:
             raise Crash
-        result = self.inner.send(sender, recipient, message, delivery_id, campaign_id)
+        result = self.inner.push(message)
         if self.count == self.at:
             raise Crash  # the server has the message; our process never learns it
         return result

@@ -1,0 +1,366 @@
+"""The per-campaign pipe (after listmonk's manager pipe): one slice of a sending campaign at a time.
+
+`send_slice` reserves the next batch of deliveries, builds each recipient's message, claims it,
+pushes it through the transport and records the outcome, pacing messages to the campaign's and
+the provider's rate limits. The at-most-once rules are in the package docstring; the SQL is in
+`deliveries`.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from fanhub.audience.models import SUBSCRIBED
+from fanhub.campaigns.models import DELIVERED, EMAIL, PENDING, SENDING, SENT, SKIPPED, UNKNOWN, Campaign, CampaignStats
+from fanhub.campaigns.render import Recipient
+from fanhub.campaigns.sending import deliveries
+from fanhub.campaigns.sending.deliveries import LEASE_SECONDS, WORKER_ID, Mark, OutcomeWriter, failure_mark
+from fanhub.campaigns.sending.message import LinkBook, MessageBuilder
+from fanhub.campaigns.sending.transport import (
+    EmailTransport,
+    Message,
+    Rejected,
+    Transport,
+    TryLater,
+    email_transport,
+    sms_transport,
+)
+from fanhub.campaigns.service import renderer_for
+from fanhub.catalog.models import Event
+from fanhub.config import Settings, get_settings
+from fanhub.db.base import utcnow
+from fanhub.db.engine import Database
+from fanhub.organizations.service import get_organization, sender_address
+
+# A provider that keeps saying "try later" for a message: it fails after this many attempts.
+MAX_ATTEMPTS = 3
+
+
+# --- rate limiting -------------------------------------------------------------------------------
+
+
+class RateLimiter:
+    """Even pacing (no bursts: providers count per second) that sleeps the caller; thread-safe."""
+
+    def __init__(self, per_second: float) -> None:
+        self.per_second = per_second
+        self._lock = threading.Lock()
+        self._next = time.monotonic()
+
+    def wait(self) -> None:
+        if self.per_second <= 0:
+            return
+        with self._lock:
+            now = time.monotonic()
+            interval = 1.0 / self.per_second
+            start = max(self._next, now)
+            self._next = start + interval
+            delay = start - now
+        if delay > 0:
+            time.sleep(delay)
+
+
+# One limiter per provider and rate for the whole process: every campaign sending through a
+# provider shares its limit.
+_provider_limiters: dict[tuple[str, float], RateLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def provider_limiter(provider: str, per_second: float) -> RateLimiter:
+    with _limiters_lock:
+        return _provider_limiters.setdefault((provider, per_second), RateLimiter(per_second))
+
+
+# --- lanes: provider connections -----------------------------------------------------------------
+
+
+@dataclass
+class Transports:
+    """One lane: a connection per channel, opened on first use and kept from slice to slice."""
+
+    email: EmailTransport | Transport | None = None
+    sms: Transport | None = None
+
+    def close(self) -> None:
+        for transport in (self.email, self.sms):
+            if transport is not None:
+                transport.close()
+
+
+def new_lanes(settings: Settings) -> list[Transports]:
+    """One (not yet connected) Transports per provider connection a sending worker may use."""
+    return [Transports() for _ in range(settings.campaign_send_connections)]
+
+
+def _as_list(transports: Transports | list[Transports]) -> list[Transports]:
+    return transports if isinstance(transports, list) else [transports]
+
+
+def _channel_transports(lanes: list[Transports], channel: str, settings: Settings) -> list[Transport]:
+    """Each lane's transport for `channel`, created from the settings where the lane has none."""
+    chosen: list[Transport] = []
+    for lane in lanes:
+        if channel == EMAIL:
+            if lane.email is None:
+                lane.email = email_transport(settings)
+            chosen.append(lane.email)
+        else:
+            if lane.sms is None:
+                lane.sms = sms_transport(settings)
+            chosen.append(lane.sms)
+    return chosen
+
+
+class _Lanes:
+    """Provider calls, each lane (one connection) carrying one message at a time.
+
+    With one lane the call runs inline. With more, lanes run in threads: a provider round trip is
+    mostly waiting (MAIL, RCPT, DATA and the message each wait for the server), so a second
+    connection overlaps that wait with the next message's rendering, claim and send.
+    """
+
+    def __init__(self, transports: list[Transport]) -> None:
+        self.width = len(transports)
+        self._free: queue.SimpleQueue[Transport] = queue.SimpleQueue()
+        for transport in transports:
+            self._free.put(transport)
+        self._pool = ThreadPoolExecutor(self.width, thread_name_prefix="fanhub-send") if self.width > 1 else None
+
+    def submit(self, message: Message) -> Future[Any]:
+        if self._pool is None:
+            done: Future[Any] = Future()
+            done.set_result(self._call(message))
+            return done
+        return self._pool.submit(self._call, message)
+
+    def _call(self, message: Message) -> Any:
+        """The provider id (or None) on success, else the exception the provider call raised."""
+        transport = self._free.get()
+        try:
+            return transport.push(message)
+        except BaseException as exc:  # _settle() decides; a dying process's exceptions are re-raised there
+            return exc
+        finally:
+            self._free.put(transport)
+
+    def stop(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+
+# --- a slice -------------------------------------------------------------------------------------
+
+
+@dataclass
+class SliceResult:
+    reserved: int = 0
+    delivered: int = 0
+    failed: int = 0
+    skipped: int = 0
+    unknown: int = 0
+    retry: int = 0
+    finished: bool = False
+    stopped: str | None = None
+
+
+@dataclass
+class _Batch:
+    """A reserved slice, ready to send: its deliveries and what builds their messages."""
+
+    campaign_id: int
+    channel: str
+    rows: Sequence[Any]
+    builder: MessageBuilder
+    per_second: float
+
+
+@dataclass
+class Pipe:
+    """Pushes one reserved slice through the lanes: claim, push, settle, record (at-most-once)."""
+
+    batch: _Batch
+    lanes: _Lanes
+    campaign_limiter: RateLimiter
+    provider_limiter: RateLimiter
+    result: SliceResult = field(default_factory=SliceResult)
+    # Outcomes settled but not yet written: they ride on the next claim's commit.
+    marks: list[Mark] = field(default_factory=list)
+    in_flight: deque[tuple[Any, Message, Future[Any]]] = field(default_factory=deque)
+
+    def run(self, writer: OutcomeWriter) -> SliceResult:
+        self._push_all(writer)
+        while self.in_flight:
+            self._settle()  # after a stop too: messages already handed over keep their real outcome
+        writer.commit(self.marks, claim=None)
+        if self.result.delivered:
+            writer.add_delivered(self.result.delivered)
+        return self.result
+
+    def _push_all(self, writer: OutcomeWriter) -> None:
+        rows, result, campaign_id = self.batch.rows, self.result, self.batch.campaign_id
+        for index, row in enumerate(rows):
+            if row.status != SUBSCRIBED:
+                self.marks.append(Mark(row.id, SKIPPED, error="unsubscribed before sending", counters={"skipped": 1}))
+                result.skipped += 1
+                continue
+            try:
+                message = self.batch.builder.build(_recipient(row))
+            except Exception as exc:  # a template that rendered for the sample but not for this contact
+                self.marks.append(failure_mark(row.id, campaign_id, "render_error", None, str(exc)))
+                continue
+            if len(self.in_flight) >= self.lanes.width and not self._settle():
+                # The provider is down or throttling: hand the rest of the slice back and stop.
+                self.marks += [Mark(r.id, PENDING) for r in rows[index:]]
+                return
+            self.campaign_limiter.wait()
+            self.provider_limiter.wait()
+            # The claim is committed before the provider call, together with the outcomes
+            # settled since: one commit per message, and never more in flight than connections.
+            claimed = writer.commit(self.marks, claim=row.id)
+            self.marks = []
+            if not claimed:
+                continue  # recovered by someone else meanwhile: not ours any more
+            self.in_flight.append((row, message, self.lanes.submit(message)))
+
+    def _settle(self) -> bool:
+        """Wait for the oldest message in the provider's hands and turn its outcome into a mark; False = stop."""
+        if not self.in_flight:
+            return True
+        row, message, pending = self.in_flight.popleft()
+        outcome = pending.result()
+        result, campaign_id = self.result, self.batch.campaign_id
+        if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+            raise outcome  # the process is going down (KeyboardInterrupt, SystemExit): leave rows as they are
+        if isinstance(outcome, Rejected):
+            self.marks.append(failure_mark(row.id, campaign_id, outcome.kind, outcome.code, outcome.detail))
+            result.failed += 1
+        elif isinstance(outcome, TryLater):
+            attempts = row.attempts + 1
+            if attempts >= MAX_ATTEMPTS:
+                self.marks.append(failure_mark(row.id, campaign_id, "provider_unavailable", None, str(outcome)))
+                result.failed += 1
+            else:
+                self.marks.append(Mark(row.id, PENDING, error=str(outcome)[:500], attempts=attempts))
+                result.retry += 1
+            result.stopped = str(outcome)
+            return False
+        elif isinstance(outcome, Exception):
+            # Ambiguous, or anything unforeseen during the provider call: maybe sent, never retried.
+            error = f"{outcome}; not retried (at-most-once)"[:2000]
+            self.marks.append(Mark(row.id, UNKNOWN, error=error, counters={"unknown": 1}))
+            result.unknown += 1
+        else:
+            self.marks.append(Mark(row.id, DELIVERED, sent_at=utcnow(), provider_id=outcome or message.message_id))
+            result.delivered += 1
+        return True
+
+
+def _recipient(row: Any) -> Recipient:
+    return Recipient(
+        delivery_id=row.id,
+        address=row.address,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        full_name=row.full_name,
+        email=row.email,
+        phone=row.phone,
+    )
+
+
+def send_slice(
+    database: Database,
+    campaign_id: int,
+    *,
+    transports: Transports | list[Transports] | None = None,
+    settings: Settings | None = None,
+    batch_size: int | None = None,
+    worker: str = WORKER_ID,
+    lease_seconds: float = LEASE_SECONDS,
+) -> SliceResult:
+    """Send the next slice of a sending campaign; marks it sent when nothing is left.
+
+    A single Transports handed in is used as it is, one message at a time; a list is one lane
+    (connection) per entry; without any, `campaign_send_connections` lanes of our own.
+    """
+    settings = settings or get_settings()
+    with database.write() as session:
+        batch = _reserve_batch(session, database, campaign_id, settings, batch_size, worker, lease_seconds)
+    if isinstance(batch, SliceResult):
+        return batch
+    own = transports is None
+    lanes = new_lanes(settings) if transports is None else _as_list(transports)
+    try:
+        pipe = Pipe(
+            batch,
+            _Lanes(_channel_transports(lanes, batch.channel, settings)),
+            RateLimiter(batch.per_second),
+            provider_limiter(
+                "smtp" if batch.channel == EMAIL else "sms",
+                settings.smtp_per_second if batch.channel == EMAIL else settings.sms_per_second,
+            ),
+            SliceResult(reserved=len(batch.rows)),
+        )
+        try:
+            with OutcomeWriter.open(database, settings, campaign_id, worker) as writer:
+                return pipe.run(writer)
+        finally:
+            pipe.lanes.stop()
+    finally:
+        if own:
+            for lane in lanes:
+                lane.close()
+
+
+def _reserve_batch(
+    session: Session,
+    database: Database,
+    campaign_id: int,
+    settings: Settings,
+    batch_size: int | None,
+    worker: str,
+    lease_seconds: float,
+) -> _Batch | SliceResult:
+    """Reserve the next slice (after recovering dead workers' rows), or finish the campaign when
+    nothing is left; a SliceResult means there is nothing to send now."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or campaign.status != SENDING:
+        return SliceResult(finished=True)
+    stats = session.get(CampaignStats, campaign_id)
+    deliveries.recover_stale(session, campaign_id, lease_seconds)
+    per_second = (stats.send_per_second if stats and stats.send_per_second else None) or (
+        settings.campaign_send_per_second
+    )
+    limit = batch_size or settings.campaign_batch_size
+    if per_second > 0:
+        # Keep a slice well inside the lease when the sender is throttled.
+        limit = max(1, min(limit, int(per_second * 60)))
+    ids = deliveries.reserve(session, campaign_id, limit, worker)
+    if not ids:
+        if deliveries.waiting(session, campaign_id):
+            return SliceResult()
+        campaign.status = SENT
+        if stats is not None:
+            stats.finished_at = utcnow()
+            stats.delivered = deliveries.delivered(session, campaign_id)
+        return SliceResult(finished=True)
+    rows = deliveries.recipients(session, campaign.type, ids)
+    return _Batch(campaign_id, campaign.type, rows, _builder(session, database, campaign, settings), per_second)
+
+
+def _builder(session: Session, database: Database, campaign: Campaign, settings: Settings) -> MessageBuilder:
+    event_url = None
+    if campaign.event_id is not None:
+        event = session.get(Event, campaign.event_id)
+        event_url = event.url if event else None
+    links = LinkBook(database, campaign.id, event_url)
+    from_header = sender_address(get_organization(session, campaign.organization_id), settings)
+    return MessageBuilder(settings, campaign.id, campaign.type, from_header, renderer_for(session, campaign, links))

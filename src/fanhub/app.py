@@ -19,7 +19,7 @@ from fanhub import __version__
 from fanhub.config import Settings, get_settings
 from fanhub.db.base import utcnow
 from fanhub.db.engine import Database, get_database
-from fanhub.errors import InvalidInput, NotFound
+from fanhub.errors import InvalidInput, NotFound, UnsupportedMediaType
 from fanhub.http_errors import method_not_allowed
 from fanhub.ingest.records import locate
 from fanhub.ingest.service import backlog
@@ -218,6 +218,10 @@ def create_app(
     @app.exception_handler(InvalidInput)
     async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
         return _error(422, exc.message, exc.errors)
+
+    @app.exception_handler(UnsupportedMediaType)
+    async def _media_type(_: Request, exc: UnsupportedMediaType) -> JSONResponse:
+        return _error(415, exc.message, exc.errors)
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:

@@ -18,3 +18,12 @@ class InvalidInput(FanhubError):
         super().__init__(message)
         self.message = message
         self.errors = errors or []
+
+
+class UnsupportedMediaType(FanhubError):
+    """A body in a format the endpoint does not read (415); `errors` names the header."""
+
+    def __init__(self, message: str, errors: list[dict[str, object]]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import zoneinfo
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Any, Literal, TypeVar
@@ -193,7 +194,8 @@ def _currency(value: Any) -> str:
 
 
 Instant = Annotated[datetime, BeforeValidator(_parse_instant)]
-ExternalId = Annotated[str, BeforeValidator(_external_id)]
+# max_length repeats `_external_id`'s bound for the OpenAPI schema (an integer id is accepted too).
+ExternalId = Annotated[str, BeforeValidator(_external_id), Field(max_length=200)]
 # Major units as sent; `money.to_minor` turns them into exact integer minor units.
 Price = Annotated[float, PlainValidator(_price, json_schema_input_type=float), Field(json_schema_extra={"minimum": 0})]
 Currency = Annotated[str, BeforeValidator(_currency)]
@@ -208,6 +210,29 @@ def _phone(value: str, info: ValidationInfo) -> str:
 
 
 Phone = Annotated[str, AfterValidator(_phone)]
+
+
+@lru_cache(maxsize=1)
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _time_zone(value: str) -> str:
+    if value not in _time_zones():
+        raise ValueError("must be an IANA time zone such as America/Denver")
+    return value
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _birthday(value: str) -> str:
+    try:
+        if _ISO_DATE.fullmatch(value):
+            return date.fromisoformat(value).isoformat()
+    except ValueError:
+        pass
+    raise ValueError("must be a date written YYYY-MM-DD, e.g. 1990-04-30")
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +314,7 @@ class EventRecord(Record):
     performers: list[ShortText] = []
     ticket_types: list[TicketTypeRecord] = []
     # Widened: the IANA zone of the venue when the source knows it.
-    time_zone: Annotated[str, _Text(64)] | None = None
+    time_zone: Annotated[str, _Text(64), AfterValidator(_time_zone)] | None = None
 
 
 # Orders and contacts are the volume (a backfill brings hundreds of thousands), so their records are
@@ -377,7 +402,7 @@ class ContactFields:
     # Widened: CSV imports and platforms know these.
     address: ShortText | None = None
     postal_code: Annotated[str, _Text(20)] | None = None
-    birthday: str | None = None
+    birthday: Annotated[str, _Text(10), AfterValidator(_birthday)] | None = None
 
     def __post_init__(self) -> None:
         if not self.email and not self.phone:

@@ -14,6 +14,7 @@ from fanhub.auth.dependencies import DB, PartnerPrincipal
 from fanhub.auth.service import Principal
 from fanhub.campaigns.analytics import campaign_analytics
 from fanhub.catalog import queries as catalog_queries
+from fanhub.errors import UnsupportedMediaType
 from fanhub.ingest.records import NO_CONTROL_PATTERN
 from fanhub.ingest.service import get_batch
 from fanhub.pagination import MAX_PER_PAGE, Page, PageRequest
@@ -32,7 +33,7 @@ from fanhub.partners.schemas import (
     SubscribeRequest,
     request_body,
 )
-from fanhub.partners.validation import ValidationPool
+from fanhub.partners.validation import ValidationPool, duplicate_keys
 from fanhub.timeutil import iso_utc
 
 RequestModel = TypeVar("RequestModel", bound=BaseModel)
@@ -65,19 +66,37 @@ def _paged(page: Page[dict[str, object]]) -> PagedResponse:
     return PagedResponse(response=list(page.items), page=page.page, per_page=page.per_page, has_more=page.has_more)
 
 
+def _require_json(request: Request) -> None:
+    """Only JSON is read: a text/plain body is refused rather than guessed at (a missing header means JSON)."""
+    media_type = request.headers.get("content-type", "application/json").split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        raise UnsupportedMediaType(
+            f"Content-Type {media_type!r} is not read here; send application/json",
+            [{"index": None, "field": "Content-Type", "message": "must be application/json"}],
+        )
+
+
 async def _parse(request: Request, model: type[RequestModel], principal: Principal) -> RequestModel:
     """Validate the raw body in one pass (pydantic's JSON parser); errors become the API's 400/422."""
+    _require_json(request)
     body = await request.body()
     try:
-        return model.model_validate_json(body, context={"phone_region": principal.phone_region})
+        parsed = model.model_validate_json(body, context={"phone_region": principal.phone_region})
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False), body=body) from None
+    duplicates = duplicate_keys(body)
+    if duplicates:
+        raise RequestValidationError(duplicates, body=body)
+    return parsed
 
 
 async def _check_batch(
     request: Request, model: type[BaseModel], items_field: str, principal: Principal
 ) -> tuple[int, bytes]:
     """Validate a batch body (in a helper process when it is large); its item count and raw bytes."""
+    _require_json(request)
     body = await request.body()
     pool: ValidationPool = request.app.state.validation
     checked = await pool.check(model, items_field, body, {"phone_region": principal.phone_region})

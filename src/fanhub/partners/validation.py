@@ -14,6 +14,7 @@ API process: a request never fails because of the pool.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import multiprocessing
 import os
@@ -48,7 +49,46 @@ def check_body(model: type[BaseModel], items_field: str, body: bytes, context: d
         parsed = model.model_validate_json(body, context=context)
     except ValidationError as exc:
         return [_plain(error) for error in exc.errors(include_url=False, include_input=False)]
-    return len(getattr(parsed, items_field))
+    items = getattr(parsed, items_field)
+    return duplicate_keys(body) or _duplicate_ids(items_field, items) or len(items)
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> None:
+    # Returns None, not a dict: only the check is wanted, and building nothing is cheaper.
+    if len(pairs) > 1 and len({key for key, _ in pairs}) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+
+
+def duplicate_keys(body: bytes) -> PlainErrors:
+    """An error naming a key that one JSON object of `body` repeats (pydantic silently keeps the last)."""
+    try:
+        json.loads(body, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        message = f"the key {exc.key!r} appears twice in one object; which one counts would be a guess"
+        return [{"type": "duplicate_key", "loc": (exc.key,), "msg": message}]
+    return []
+
+
+def _duplicate_ids(items_field: str, items: list[Any]) -> PlainErrors:
+    """Errors for items that repeat an earlier item's id, naming both positions."""
+    first: dict[str, int] = {}
+    errors: PlainErrors = []
+    for position, item in enumerate(items):
+        earlier = first.setdefault(item.id, position)
+        if earlier != position:
+            message = f"the id {item.id!r} is also {items_field}[{earlier}]'s; one batch holds each record once"
+            errors.append({"type": "duplicate_id", "loc": (items_field, position, "id"), "msg": message})
+    return errors
 
 
 def _plain(error: Any) -> dict[str, Any]:

@@ -189,8 +189,15 @@ def backlog(session: Session) -> Backlog:
     return Backlog(int(count or 0), oldest)
 
 
+# The organization this process claimed last: claims rotate through the organizations with queued
+# batches in id order, so one organization's backlog of thousands of batches cannot starve the others
+# (an unordered LIMIT 1 kept returning the same busy one). Per process; several workers each rotate.
+_last_claimed = 0
+
+
 def _claim_organization(session: Session) -> int | None:
-    """An organization with queued batches that no other worker is applying right now."""
+    """The next organization after the last one claimed, with queued batches no other worker is applying."""
+    global _last_claimed
     has_queued = (
         select(IngestBatch.id)
         .where(IngestBatch.organization_id == Organization.id, IngestBatch.status == QUEUED)
@@ -198,8 +205,19 @@ def _claim_organization(session: Session) -> int | None:
     )
     # FOR NO KEY UPDATE, not FOR UPDATE: accepts insert batches whose foreign key takes a KEY SHARE
     # lock on the organization row, and FOR UPDATE would make every accept wait for the apply.
-    query = select(Organization.id).where(has_queued).limit(1).with_for_update(skip_locked=True, key_share=True)
-    return session.scalars(query).first()
+    query = (
+        select(Organization.id)
+        .where(has_queued)
+        .order_by(Organization.id)
+        .limit(1)
+        .with_for_update(skip_locked=True, key_share=True)
+    )
+    claimed = session.scalars(query.where(Organization.id > _last_claimed)).first()
+    if claimed is None:  # past the last one: start again from the lowest id
+        claimed = session.scalars(query).first()
+    if claimed is not None:
+        _last_claimed = claimed
+    return claimed
 
 
 # One transaction applies an organization's queued batches up to about this many records, but hands

@@ -100,9 +100,9 @@ def migrate(as_json: JsonFlag = False) -> None:
 
 
 def _redacted_url() -> str:
-    from sqlalchemy.engine import make_url
+    from fanhub.db.engine import redacted_url
 
-    return make_url(get_settings().database_url).render_as_string(hide_password=True)
+    return redacted_url(get_settings().database_url)
 
 
 @app.command()
@@ -228,12 +228,10 @@ def org_create(name: str, as_json: JsonFlag = False) -> None:
 @org_app.command("list")
 def org_list(as_json: JsonFlag = False) -> None:
     """List organizations."""
-    from sqlalchemy import select
-
-    from fanhub.organizations.models import Organization
+    from fanhub.organizations.service import list_organizations
 
     with read_session(as_json) as session:
-        orgs = [{"id": o.id, "name": o.name} for o in session.scalars(select(Organization).order_by(Organization.id))]
+        orgs = [{"id": o.id, "name": o.name} for o in list_organizations(session)]
     emit(as_json, {"organizations": orgs}, "\n".join(f"{o['id']}\t{o['name']}" for o in orgs) or "none")
 
 

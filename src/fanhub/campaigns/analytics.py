@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fanhub.campaigns.models import Attribution, Campaign, CampaignStats, Delivery
+from fanhub.campaigns.models import Attribution, Campaign, CampaignLink, CampaignStats, Click, Delivery
+from fanhub.catalog.models import Order
 from fanhub.errors import NotFound
 from fanhub.pagination import Page, PageRequest, paginate
 from fanhub.timeutil import iso_utc
@@ -151,3 +152,66 @@ def campaign_detail(session: Session, organization_id: int, campaign_id: int, in
             name: [{"at": at, **values} for at, values in sorted(buckets.items())] for name, buckets in series.items()
         },
     }
+
+
+def links_clicked(session: Session, organization_id: int, campaign_id: int) -> list[tuple[str, int]]:
+    """The campaign's links by distinct clickers (top 50); another organization's campaign has none."""
+    rows = session.execute(
+        select(CampaignLink.url, func.count(func.distinct(Click.delivery_id)))
+        .join(Click, Click.link_id == CampaignLink.id)
+        .join(Campaign, Campaign.id == CampaignLink.campaign_id)
+        .where(CampaignLink.campaign_id == campaign_id, Campaign.organization_id == organization_id)
+        .group_by(CampaignLink.url)
+        .order_by(func.count(func.distinct(Click.delivery_id)).desc())
+        .limit(50)
+    )
+    return [(str(url), int(n)) for url, n in rows]
+
+
+def attributed_orders(session: Session, organization_id: int, campaign_id: int) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(
+            Order.id,
+            Order.external_id,
+            Order.contact_id,
+            Order.event_id,
+            Attribution.placed_at,
+            Attribution.tickets,
+            Attribution.revenue_cents,
+            Order.currency,
+        )
+        .join(Attribution, Attribution.order_id == Order.id)
+        .where(Attribution.campaign_id == campaign_id, Order.organization_id == organization_id)
+        .order_by(Attribution.placed_at.desc())
+        .limit(100)
+    )
+    return [
+        {
+            "id": r[0],
+            "external_id": r[1],
+            "contact_id": r[2],
+            "event_id": r[3],
+            "placed_at": r[4],
+            "tickets": r[5],
+            "revenue": (r[6] or 0) / 100,
+            "currency": r[7],
+        }
+        for r in rows
+    ]
+
+
+def event_campaigns(session: Session, organization_id: int, event_id: int) -> list[dict[str, Any]]:
+    """Campaigns credited with this event's orders (from the attribution table)."""
+    rows = session.execute(
+        select(
+            Campaign.id, Campaign.name, Campaign.type, func.count(), func.sum(Order.total_cents - Order.refunded_cents)
+        )
+        .join(Attribution, Attribution.campaign_id == Campaign.id)
+        .join(Order, Order.id == Attribution.order_id)
+        .where(Order.organization_id == organization_id, Order.event_id == event_id)
+        .group_by(Campaign.id, Campaign.name, Campaign.type)
+    )
+    return [
+        {"id": cid, "name": name, "type": kind, "orders": int(n), "revenue_cents": int(cents or 0)}
+        for cid, name, kind, n, cents in rows
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -162,3 +163,25 @@ def event_currency(session: Session, organization_id: int, event_id: int) -> str
         .limit(1)
     )
     return session.scalar(query)
+
+
+def upcoming_event_rows(session: Session, organization_id: int, limit: int = 5) -> list[Event]:
+    now = datetime.now(UTC)
+    query = (
+        select(Event)
+        .where(Event.organization_id == organization_id, Event.start_at >= now)
+        .order_by(Event.start_at, Event.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def event_choices(session: Session, organization_id: int, limit: int = 200) -> list[tuple[int, str, datetime]]:
+    """The organization's latest events (id, name, start) for filter and segment pickers."""
+    query = (
+        select(Event.id, Event.name, Event.start_at)
+        .where(Event.organization_id == organization_id)
+        .order_by(Event.start_at.desc())
+        .limit(limit)
+    )
+    return [(int(i), str(n), s) for i, n, s in session.execute(query)]

@@ -467,31 +467,3 @@ def existing_contact_ids(session: Session, organization_id: int, ids: Iterable[i
             )
         )
     return found
-
-
-def contact_campaign_touches(
-    session: Session, organization_id: int, contact_id: int, limit: int = 50
-) -> list[dict[str, Any]]:
-    """The contact's campaign deliveries (newest first) with first open, first click and unsubscribe."""
-    from fanhub.campaigns.models import Campaign, Delivery
-
-    stmt = (
-        select(Delivery, Campaign.name)
-        .join(Campaign, Campaign.id == Delivery.campaign_id)
-        .where(Delivery.organization_id == organization_id, Delivery.contact_id == contact_id)
-        .order_by(Delivery.id.desc())
-        .limit(limit)
-    )
-    return [
-        {
-            "campaign_id": d.campaign_id,
-            "campaign_name": name,
-            "channel": d.channel,
-            "status": d.status,
-            "sent_at": iso_utc(d.sent_at),
-            "opened_at": iso_utc(d.opened_at),
-            "clicked_at": iso_utc(d.clicked_at),
-            "unsubscribed_at": iso_utc(d.unsubscribed_at),
-        }
-        for d, name in session.execute(stmt)
-    ]

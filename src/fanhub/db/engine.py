@@ -233,3 +233,8 @@ def get_database(settings: Settings | None = None) -> Database:
         database = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
         _databases[settings.database_url] = database
     return database
+
+
+def redacted_url(database_url: str) -> str:
+    """The database URL with its password hidden, for printing."""
+    return make_url(database_url).render_as_string(hide_password=True)

@@ -11,17 +11,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.datastructures import FormData
 
-from fanhub.audience import vocabulary
+from fanhub.audience import reports, vocabulary
 from fanhub.audience.consent import EMAIL, SMS, ConsentChange
 from fanhub.audience.labels import LIST, TAG, LabelChange, change_labels
 from fanhub.audience.queries import STATUSES, ContactFilter, get_contact
 from fanhub.audience.service import change_consent, create_list, create_tag, list_lists, list_tags
 from fanhub.audience.vocabulary import genres
 from fanhub.auth.users import MARKETER, VIEWER
-from fanhub.catalog.queries import list_orders
+from fanhub.campaigns.history import contact_campaign_history
+from fanhub.catalog.queries import event_choices, list_orders
 from fanhub.db.base import utcnow
 from fanhub.errors import InvalidInput, NotFound
-from fanhub.manager import queries
 from fanhub.manager.web import (
     Staff,
     action,
@@ -64,12 +64,12 @@ def contacts(request: Request, user: Staff) -> Response:
     f = ContactFilter.from_params(request.query_params)
     after = query_int(request, "after")
     with database(request).read() as session:
-        rows, next_cursor = queries.contacts_page(session, org, f, after)
-        tags, lists = queries.labels_for(session, [c.id for c in rows])
-        count = queries.count_contacts_matching(session, org, f) if request.query_params.get("count") else None
+        rows, next_cursor = reports.contacts_page(session, org, f, after)
+        tags, lists = reports.labels_for(session, [c.id for c in rows])
+        count = reports.count_contacts_matching(session, org, f) if request.query_params.get("count") else None
         all_tags = list_tags(session, org)
         all_lists = list_lists(session, org)
-        events = queries.event_choices(session, org)
+        events = event_choices(session, org)
     return html(
         request,
         "contacts.html",
@@ -122,7 +122,7 @@ def export_contacts(request: Request, user: Staff) -> Response:
         )
         with db.read() as session:
             batch = []
-            for contact in queries.iter_contacts(session, org, f):
+            for contact in reports.iter_contacts(session, org, f):
                 batch.append(contact)
                 if len(batch) == 1000:
                     yield from _export_batch(session, batch, writer, buffer)
@@ -138,7 +138,7 @@ def export_contacts(request: Request, user: Staff) -> Response:
 
 
 def _export_batch(session, batch, writer, buffer) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    tags, lists = queries.labels_for(session, [c.id for c in batch])
+    tags, lists = reports.labels_for(session, [c.id for c in batch])
     for c in batch:
         writer.writerow(
             [
@@ -190,7 +190,7 @@ def contact_detail(request: Request, user: Staff) -> Response:
     with database(request).read() as session:
         contact = get_contact(session, org, contact_id, with_ledger=True)
         orders = list_orders(session, org, PageRequest(1, 50), contact_id=contact_id).items
-        deliveries = queries.contact_deliveries(session, org, contact_id)
+        deliveries = contact_campaign_history(session, org, contact_id)
     return html(
         request,
         "contact.html",

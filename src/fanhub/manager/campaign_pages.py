@@ -16,15 +16,14 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from sqlalchemy import func, select
 from starlette.datastructures import FormData
 
 from fanhub.audience.segments import count_audience, validate_segment
 from fanhub.audience.service import list_lists, list_tags
 from fanhub.audience.vocabulary import genres
 from fanhub.auth.users import MARKETER
-from fanhub.campaigns.analytics import campaign_analytics, campaign_detail
-from fanhub.campaigns.models import Attribution, Campaign, CampaignLink, Click
+from fanhub.campaigns.analytics import attributed_orders, campaign_analytics, campaign_detail, links_clicked
+from fanhub.campaigns.models import Campaign
 from fanhub.campaigns.render import Recipient
 from fanhub.campaigns.service import (
     create_campaign,
@@ -34,10 +33,11 @@ from fanhub.campaigns.service import (
     renderer_for,
     schedule_campaign,
 )
-from fanhub.catalog.models import Event, Order
+from fanhub.catalog.models import Event
+from fanhub.catalog.queries import event_choices
 from fanhub.config import get_settings
 from fanhub.errors import InvalidInput
-from fanhub.manager import charts, queries
+from fanhub.manager import charts
 from fanhub.manager.web import (
     Staff,
     action,
@@ -99,7 +99,7 @@ def _segment_from(params: Any) -> dict[str, list[Any]]:
 
 
 def _choices(session: Any, organization_id: int) -> dict[str, Any]:
-    events = queries.event_choices(session, organization_id)
+    events = event_choices(session, organization_id)
     return {
         "tags": list_tags(session, organization_id),
         "lists": list_lists(session, organization_id),
@@ -234,50 +234,6 @@ def create(request: Request, user: Staff, form: FormData) -> Response:
     return redirect(f"/manager/campaigns/{campaign_id}", "Draft saved. Check the preview, send a test, then send.")
 
 
-def _links_clicked(session: Any, campaign_id: int) -> list[tuple[str, int]]:
-    rows = session.execute(
-        select(CampaignLink.url, func.count(func.distinct(Click.delivery_id)))
-        .join(Click, Click.link_id == CampaignLink.id)
-        .where(CampaignLink.campaign_id == campaign_id)
-        .group_by(CampaignLink.url)
-        .order_by(func.count(func.distinct(Click.delivery_id)).desc())
-        .limit(50)
-    )
-    return [(str(url), int(n)) for url, n in rows]
-
-
-def _attributed_orders(session: Any, organization_id: int, campaign_id: int) -> list[dict[str, Any]]:
-    rows = session.execute(
-        select(
-            Order.id,
-            Order.external_id,
-            Order.contact_id,
-            Order.event_id,
-            Attribution.placed_at,
-            Attribution.tickets,
-            Attribution.revenue_cents,
-            Order.currency,
-        )
-        .join(Attribution, Attribution.order_id == Order.id)
-        .where(Attribution.campaign_id == campaign_id, Order.organization_id == organization_id)
-        .order_by(Attribution.placed_at.desc())
-        .limit(100)
-    )
-    return [
-        {
-            "id": r[0],
-            "external_id": r[1],
-            "contact_id": r[2],
-            "event_id": r[3],
-            "placed_at": r[4],
-            "tickets": r[5],
-            "revenue": (r[6] or 0) / 100,
-            "currency": r[7],
-        }
-        for r in rows
-    ]
-
-
 def _series_chart(detail: dict[str, Any]) -> tuple[Any, Any]:
     series = detail["series"]
     labels = sorted({p["at"] for name in ("opens", "clicks", "attributed_orders") for p in series[name]})
@@ -315,8 +271,8 @@ def campaign_page(request: Request, user: Staff) -> Response:
                 preview = preview_campaign(session, org, campaign_id)
             except InvalidInput as exc:
                 preview_error = exc.message
-        links = _links_clicked(session, campaign_id)
-        orders = _attributed_orders(session, org, campaign_id)
+        links = links_clicked(session, org, campaign_id)
+        orders = attributed_orders(session, org, campaign_id)
         zone = org_zone(request, org)
     engagement, revenue = _series_chart(detail)
     return html(

@@ -8,12 +8,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from fanhub.audience.import_review import needs_review
+from fanhub.audience.reports import audience_figures, consent_series
 from fanhub.auth.users import ADMIN
-from fanhub.catalog.queries import event_views, get_event, list_orders
+from fanhub.campaigns.analytics import event_campaigns
+from fanhub.catalog.queries import event_views, get_event, list_orders, upcoming_event_rows
 from fanhub.catalog.reports import event_sales, sales_report, search_events
 from fanhub.errors import InvalidInput
 from fanhub.ingest.service import list_batches
-from fanhub.manager import charts, queries
+from fanhub.manager import charts
 from fanhub.manager.web import Staff, database, html, org_zone, page, path_int, query_int
 from fanhub.pagination import PageRequest
 from fanhub.timeutil import iso_utc
@@ -34,10 +36,10 @@ def _campaign_rows(session: Any, organization_id: int, limit: int) -> list[dict[
 def dashboard(request: Request, user: Staff) -> Response:
     org = user.organization_id
     with database(request).read() as session:
-        figures = queries.audience_figures(session, org)
-        series = queries.consent_series(session, org)
+        figures = audience_figures(session, org)
+        series = consent_series(session, org)
         batches = list_batches(session, org, limit=8)
-        upcoming = event_views(session, queries.upcoming_event_rows(session, org))
+        upcoming = event_views(session, upcoming_event_rows(session, org))
         campaigns = _campaign_rows(session, org, 5)
         sms_review = user.can(ADMIN) and needs_review(session, org)
     chart = charts.line_chart(
@@ -112,7 +114,7 @@ def event_detail(request: Request, user: Staff) -> Response:
         sales = event_sales(session, org, event_id)
         per_day = sales_report(session, org, group_by="day", event_id=event_id)
         orders = list_orders(session, org, PageRequest(1, 50), event_id=event_id)
-        drivers = _event_campaigns(session, org, event_id)
+        drivers = event_campaigns(session, org, event_id)
     days = sorted({row["day"] for row in per_day})
     tickets = [float(sum(r["tickets_sold"] for r in per_day if r["day"] == d)) for d in days]
     chart = charts.bar_chart([d[5:] for d in days], tickets, "Tickets sold per day", "Tickets sold per day")
@@ -130,30 +132,6 @@ def event_detail(request: Request, user: Staff) -> Response:
         user=user,
         zone=org_zone(request, org),
     )
-
-
-def _event_campaigns(session: Any, organization_id: int, event_id: int) -> list[dict[str, Any]]:
-    """Campaigns credited with this event's orders (from the attribution table, when campaigns are installed)."""
-    try:
-        from sqlalchemy import func, select
-
-        from fanhub.campaigns.models import Attribution, Campaign
-        from fanhub.catalog.models import Order
-    except ImportError:
-        return []
-    rows = session.execute(
-        select(
-            Campaign.id, Campaign.name, Campaign.type, func.count(), func.sum(Order.total_cents - Order.refunded_cents)
-        )
-        .join(Attribution, Attribution.campaign_id == Campaign.id)
-        .join(Order, Order.id == Attribution.order_id)
-        .where(Order.organization_id == organization_id, Order.event_id == event_id)
-        .group_by(Campaign.id, Campaign.name, Campaign.type)
-    )
-    return [
-        {"id": cid, "name": name, "type": kind, "orders": int(n), "revenue_cents": int(cents or 0)}
-        for cid, name, kind, n, cents in rows
-    ]
 
 
 __all__ = ["register", "iso_utc"]

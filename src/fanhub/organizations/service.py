@@ -31,6 +31,11 @@ def get_organization(session: Session, organization_id: int) -> Organization:
     return organization
 
 
+def list_organizations(session: Session) -> list[Organization]:
+    """Every organization of the deployment, oldest first (operators only: the CLI)."""
+    return list(session.scalars(select(Organization).order_by(Organization.id)))
+
+
 def count_organizations(session: Session) -> int:
     return len(session.scalars(select(Organization.id).limit(1)).all())
 

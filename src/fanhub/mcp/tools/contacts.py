@@ -13,9 +13,11 @@ from fanhub.audience.queries import get_contact as contact_view
 from fanhub.audience.segments import count_audience as counter
 from fanhub.audience.vocabulary import canonical_genre
 from fanhub.auth.actor import Actor
-from fanhub.catalog.reports import contact_campaign_touches, contact_orders, get_owned_event
+from fanhub.campaigns.history import CampaignTouch, contact_campaign_history
+from fanhub.catalog.reports import contact_orders, get_owned_event
 from fanhub.mcp import schemas as s
 from fanhub.mcp.tools.base import DEFAULT_PAGE_SIZE, ContactId, Page, PageSize, bad, page_request, read_tool
+from fanhub.timeutil import iso_utc
 
 
 def contact_summary(view: dict[str, Any]) -> dict[str, Any]:
@@ -34,10 +36,23 @@ def contact_details(session: Session, organization_id: int, contact_id: int) -> 
         {
             **contact_summary(view),
             "orders": contact_orders(session, organization_id, contact_id),
-            "campaign_touches": contact_campaign_touches(session, organization_id, contact_id),
+            "campaign_touches": [_touch(t) for t in contact_campaign_history(session, organization_id, contact_id)],
             "resource_uri": f"fanhub://contacts/{contact_id}",
         }
     )
+
+
+def _touch(touch: CampaignTouch) -> dict[str, Any]:
+    return {
+        "campaign_id": touch.campaign_id,
+        "campaign_name": touch.campaign,
+        "channel": touch.channel,
+        "status": touch.status,
+        "sent_at": iso_utc(touch.sent_at),
+        "opened_at": iso_utc(touch.opened_at),
+        "clicked_at": iso_utc(touch.clicked_at),
+        "unsubscribed_at": iso_utc(touch.unsubscribed_at),
+    }
 
 
 @read_tool()

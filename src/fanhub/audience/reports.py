@@ -1,6 +1,6 @@
-"""Read queries the manager's pages need beyond the domain read sides: the contacts table with
-keyset pagination (filters are `audience.queries.ContactFilter`), the dashboard figures, and a
-contact's campaign deliveries.
+"""The audience as staff views it: the contacts table with keyset pagination (filters are
+`audience.queries.ContactFilter`), counts, export order, labels per contact, and the dashboard's
+audience figures and subscriptions per day.
 
 Everything filters on the organization first. Consent rules are not read here: the states shown
 are the cached states the apply path keeps (`contacts.email_status` / `sms_status`).
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from fanhub.audience.models import (
@@ -25,7 +25,6 @@ from fanhub.audience.models import (
     Tag,
 )
 from fanhub.audience.queries import ContactFilter, contact_query
-from fanhub.catalog.models import Event
 
 PAGE_SIZE = 50
 
@@ -122,55 +121,3 @@ def consent_series(session: Session, organization_id: int, days: int = 30) -> di
         "unsubscribed": unsub_values,
         "net": sum(sub_values) - sum(unsub_values),
     }
-
-
-def upcoming_event_rows(session: Session, organization_id: int, limit: int = 5) -> list[Event]:
-    now = datetime.now(UTC)
-    query = (
-        select(Event)
-        .where(Event.organization_id == organization_id, Event.start_at >= now)
-        .order_by(Event.start_at, Event.id)
-        .limit(limit)
-    )
-    return list(session.scalars(query))
-
-
-def event_choices(session: Session, organization_id: int, limit: int = 200) -> list[tuple[int, str, datetime]]:
-    """The organization's latest events (id, name, start) for filter and segment pickers."""
-    query = (
-        select(Event.id, Event.name, Event.start_at)
-        .where(Event.organization_id == organization_id)
-        .order_by(Event.start_at.desc())
-        .limit(limit)
-    )
-    return [(int(i), str(n), s) for i, n, s in session.execute(query)]
-
-
-def contact_deliveries(
-    session: Session, organization_id: int, contact_id: int, limit: int = 50
-) -> list[dict[str, Any]]:
-    """The campaigns a contact was sent, with opens and clicks (empty when campaigns are not installed)."""
-    try:
-        from fanhub.campaigns.models import Campaign, Delivery
-    except ImportError:  # pragma: no cover - campaigns always ship with the core models
-        return []
-    query = (
-        select(Delivery, Campaign.name, Campaign.type)
-        .join(Campaign, Campaign.id == Delivery.campaign_id)
-        .where(and_(Delivery.organization_id == organization_id, Delivery.contact_id == contact_id))
-        .order_by(Delivery.id.desc())
-        .limit(limit)
-    )
-    return [
-        {
-            "campaign_id": d.campaign_id,
-            "campaign": name,
-            "type": kind,
-            "status": d.status,
-            "sent_at": d.sent_at,
-            "opened_at": d.opened_at,
-            "clicked_at": d.clicked_at,
-            "unsubscribed_at": d.unsubscribed_at,
-        }
-        for d, name, kind in session.execute(query)
-    ]

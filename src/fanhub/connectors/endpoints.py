@@ -7,19 +7,50 @@ delivery fails its checks. It never answers 3xx (Ticket Tailor marks redirects a
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from fanhub.connectors import webhooks
+from fanhub.partners.schemas import ERROR_RESPONSES, ErrorResponse
 
 router = APIRouter(tags=["Webhooks"])
+
+
+class WebhookReceived(BaseModel):
+    received: bool
+    duplicate: bool = Field(description="True when this delivery was already stored (nothing new queued).")
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": WebhookReceived, "description": "Stored durably; the worker processes it."},
+    400: _error("The body is not a JSON object, or the delivery has no id."),
+    401: _error("Ticket Tailor: no webhook secret configured, or a missing, stale or wrong signature."),
+    403: _error("Eventbrite: a webhook_id this connection did not create, or an api_url off its API host."),
+    404: _error("No such webhook endpoint (unknown connection, platform or secret)."),
+    413: ERROR_RESPONSES[413],
+    422: _error("Invalid path parameter, or not one of the Ticketor webhook payloads."),
+}
 
 
 @router.post(
     "/v1/webhooks/{platform}/{connection_id}/{secret}",
     summary="Receive a ticketing platform's webhook delivery",
     response_model=None,
+    responses=WEBHOOK_RESPONSES,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object", "description": "The platform's payload."}}},
+        }
+    },
 )
 async def receive_webhook(platform: str, connection_id: int, secret: str, request: Request) -> JSONResponse:
     raw = await request.body()

@@ -287,7 +287,12 @@ def get_contact(contact_id: RowId, principal: PartnerPrincipal, database: DB) ->
         )
 
 
-@router.get("/genres", response_model=ItemResponse, summary="Accepted genres and ticketers")
+@router.get(
+    "/genres",
+    response_model=ItemResponse,
+    responses={403: ERROR_RESPONSES[403]},
+    summary="Accepted genres and ticketers",
+)
 def get_vocabulary(principal: PartnerPrincipal) -> ItemResponse:
     from fanhub.audience.vocabulary import genres, ticketers
 

@@ -16,6 +16,7 @@ import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
+from jsonschema import Draft202012Validator
 from schemathesis import Case
 from schemathesis.python.asgi import ASGIClient
 
@@ -91,3 +92,28 @@ def test_405_names_every_allowed_method(client: TestClient, tenant: Tenant, meth
     assert response.status_code == 405
     assert response.headers["allow"] == allow
     assert response.json() == {"code": 405, "message": f"method {method} is not allowed here"}
+
+
+# Bodies the service rejects for a reason a JSON schema can state; the document must reject them too.
+REJECTED_BODIES = [
+    ("CreateEventsRequest", "events", {"events": [{**EVENTS["events"][0], "id": ""}]}),
+    ("CreateOrdersRequest", "orders", {"orders": [{**ORDERS["orders"][0], "id": ""}]}),
+    ("CreateOrdersRequest", "orders", {"orders": [{**ORDERS["orders"][0], "event_id": ""}]}),
+    ("CreateOrdersRequest", "orders", {"orders": [{**ORDERS["orders"][0], "customer": {"first_name": "John"}}]}),
+    ("CreateContactRequest", "contact", {"contact": {"full_name": "John Smith"}}),
+    ("SubscribeRequest", "subscribe", {"contact": {"email": None, "phone": None}}),
+]
+
+
+@pytest.mark.parametrize(("component", "path", "body"), REJECTED_BODIES)
+def test_the_document_rejects_what_the_service_rejects(
+    client: TestClient, tenant: Tenant, component: str, path: str, body: dict[str, Any]
+) -> None:
+    """Empty ids and a contact with neither email nor phone: 422 from the service, invalid per the document."""
+    response = client.post(f"/v1/partners/{path}", json=body, headers=tenant.headers)
+    assert response.status_code == 422, response.text
+    document = client.get("/openapi.json").json()
+    validator = Draft202012Validator(
+        {"$ref": f"#/components/schemas/{component}", "components": document["components"]}
+    )
+    assert not validator.is_valid(body), f"the document accepts a body the service rejects: {response.json()}"

@@ -194,8 +194,8 @@ def _currency(value: Any) -> str:
 
 
 Instant = Annotated[datetime, BeforeValidator(_parse_instant)]
-# max_length repeats `_external_id`'s bound for the OpenAPI schema (an integer id is accepted too).
-ExternalId = Annotated[str, BeforeValidator(_external_id), Field(max_length=200)]
+# min_length and max_length repeat `_external_id`'s rules for the OpenAPI schema (an integer id is accepted too).
+ExternalId = Annotated[str, BeforeValidator(_external_id), Field(min_length=1, max_length=200)]
 # Major units as sent; `money.to_minor` turns them into exact integer minor units.
 Price = Annotated[float, PlainValidator(_price, json_schema_input_type=float), Field(json_schema_extra={"minimum": 0})]
 Currency = Annotated[str, BeforeValidator(_currency)]
@@ -272,6 +272,16 @@ Capacity = Annotated[int, Field(strict=True, ge=0, le=2**31 - 1)]
 
 # Unknown fields are ignored, as a partner integrating against Cymbal may send more than we read.
 _RECORD_CONFIG = ConfigDict(extra="ignore", str_strip_whitespace=True)
+# Customer's and ContactFields' "needs an email or a phone", stated for the OpenAPI schema.
+_EMAIL_OR_PHONE_CONFIG = ConfigDict(
+    **_RECORD_CONFIG,
+    json_schema_extra={
+        "anyOf": [
+            {"required": ["email"], "properties": {"email": {"type": "string", "minLength": 1}}},
+            {"required": ["phone"], "properties": {"phone": {"type": "string", "minLength": 1}}},
+        ]
+    },
+)
 
 
 class Record(BaseModel):
@@ -324,7 +334,7 @@ class EventRecord(Record):
 
 @dataclass(slots=True, kw_only=True)
 class Customer:
-    __pydantic_config__ = _RECORD_CONFIG
+    __pydantic_config__ = _EMAIL_OR_PHONE_CONFIG
 
     email: Email | None = None
     phone: Phone | None = None
@@ -389,7 +399,7 @@ class OrderRecord:
 
 @dataclass(slots=True, kw_only=True)
 class ContactFields:
-    __pydantic_config__ = _RECORD_CONFIG
+    __pydantic_config__ = _EMAIL_OR_PHONE_CONFIG
 
     full_name: FullName | None = None
     first_name: PersonName | None = None

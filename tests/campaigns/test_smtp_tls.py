@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from fanhub.campaigns.render import RenderedEmail
-from fanhub.campaigns.sending import SmtpTransport, build_email
+from fanhub.campaigns.sending import Message, SmtpTransport, build_email
 
 
 def _certificate(folder: Path) -> tuple[Path, Path]:
@@ -92,7 +92,7 @@ def test_smtp_tls_modes(mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPat
             message_id="<1@venue.example>",
             campaign_id=1,
         )
-        transport.send("news@venue.example", "ann@example.com", message, 1, 1)
+        transport.push(Message(1, 1, "ann@example.com", sender="news@venue.example", body=message))
         transport.close()
         assert [r for r, _ in handler.received] == ["ann@example.com"]
 
@@ -103,6 +103,6 @@ def test_smtp_tls_modes(mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPat
         from fanhub.campaigns.sending import TryLater
 
         with pytest.raises(TryLater):
-            untrusting.send("news@venue.example", "ann@example.com", message, 2, 1)
+            untrusting.push(Message(1, 2, "ann@example.com", sender="news@venue.example", body=message))
     finally:
         controller.stop()

@@ -297,7 +297,7 @@ def campaign_page(request: Request, user: Staff) -> Response:
 
 def send_test(request: Request, user: Staff, form: FormData) -> Response:
     """Render the campaign for the signed-in user and send it to their own address (email only)."""
-    from fanhub.campaigns.sending import build_email, email_transport
+    from fanhub.campaigns.sending import Message, build_email, email_transport
 
     org = user.organization_id
     campaign_id = path_int(request, "campaign_id")
@@ -321,7 +321,7 @@ def send_test(request: Request, user: Staff, form: FormData) -> Response:
     )
     transport = email_transport(settings)
     try:
-        transport.send(parseaddr(sender)[1], user.email, message, 0, campaign_id)
+        transport.push(Message(campaign_id, 0, user.email, sender=parseaddr(sender)[1], body=message))
     except Exception as exc:
         return redirect(f"/manager/campaigns/{campaign_id}", f"The test could not be sent: {type(exc).__name__}")
     finally:

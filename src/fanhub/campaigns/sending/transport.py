@@ -74,15 +74,12 @@ class Transport(Protocol):
 
 
 class EmailTransport:
-    """Base of the email transports: `send` is the one-off form (the manager's test email)."""
+    """Base of the email transports."""
 
     name = "email"
 
     def push(self, message: Message) -> str | None:
         raise NotImplementedError
-
-    def send(self, sender: str, recipient: str, message: bytes, delivery_id: int, campaign_id: int) -> str | None:
-        return self.push(Message(campaign_id, delivery_id, recipient, sender=sender, body=message))
 
     def close(self) -> None:
         pass

@@ -56,7 +56,7 @@ def serve_apply(url: str) -> None:
     os.environ["FANHUB_DATABASE_URL"] = url
     from fanhub.db.engine import get_database
     from fanhub.ingest.service import apply_next_batches
-    from fanhub.worker import tune_runtime
+    from fanhub.runtime import tune_runtime
 
     database = get_database()
     tune_runtime()  # as `fanhub worker` does at startup
@@ -127,7 +127,7 @@ def main() -> None:
     from fanhub.db.migrate import upgrade
     from fanhub.ingest.service import drain
     from fanhub.organizations.service import create_organization
-    from fanhub.worker import tune_runtime
+    from fanhub.runtime import tune_runtime
 
     upgrade(url)
     database = get_database()

@@ -21,6 +21,7 @@ from fanhub.config import Settings, get_settings
 from fanhub.db.base import Base
 from fanhub.db.engine import Database, get_database
 from fanhub.db.migrate import upgrade
+from fanhub.wiring import connect_domains
 
 os.environ.setdefault("FANHUB_DEFAULT_PHONE_REGION", "US")
 # Every app a test starts would otherwise spawn its validation helpers; the tests that exercise
@@ -37,6 +38,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     os.environ["FANHUB_SECRET_KEY"] = os.environ.get("FANHUB_SECRET_KEY", "test-secret-key-for-fanhub-tests-0001")
     get_settings.cache_clear()
     upgrade(url)
+    connect_domains()  # as the app, the worker and the CLI do at start (attribution follows orders)
     return url
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from fanhub.db import models  # noqa: F401  (registers every table)
+from fanhub import models  # noqa: F401  (registers every table)
 from fanhub.db.base import Base
 from fanhub.db.engine import Database
 

@@ -24,6 +24,7 @@ from fanhub.http_errors import method_not_allowed
 from fanhub.ingest.records import locate
 from fanhub.ingest.service import backlog
 from fanhub.partners.validation import ValidationPool
+from fanhub.wiring import connect_domains
 from fanhub.worker import RequestLoad, Worker
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,7 @@ def create_app(
     settings = settings or get_settings()
     database = database or get_database(settings)
     run_worker = settings.worker_in_process if run_worker is None else run_worker
+    connect_domains()
     load = RequestLoad()
 
     @asynccontextmanager
@@ -176,7 +178,7 @@ def create_app(
         try:
             async with AsyncExitStack() as stack:
                 # Domains with a long-lived ASGI part (the MCP session manager) run it here.
-                for module_lifespan in _extra_lifespans():
+                for module_lifespan in _domain_lifespans():
                     await stack.enter_async_context(module_lifespan(app))
                 yield
         finally:
@@ -261,7 +263,7 @@ def create_app(
     from fanhub.partners.endpoints import router as partners_router
 
     app.include_router(partners_router)
-    for extra in _extra_routers():
+    for extra in _domain_routers():
         app.include_router(extra)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
     if run_worker:
@@ -288,25 +290,18 @@ def _document_request_bodies(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-ROUTER_MODULES = (
-    "fanhub.connectors.endpoints",
-    "fanhub.campaigns.endpoints",
-    "fanhub.manager.endpoints",
-    "fanhub.mcp.endpoints",
-)
+def _domain_routers() -> list[Any]:
+    """Every router besides the Partners API, named here so what the app serves is visible in one place."""
+    from fanhub.campaigns.endpoints import router as tracking_router
+    from fanhub.connectors.endpoints import router as webhooks_router
+    from fanhub.manager.endpoints import router as manager_router
+    from fanhub.mcp.endpoints import router as mcp_router
+
+    return [webhooks_router, tracking_router, manager_router, mcp_router]
 
 
-def _extra_routers() -> list[Any]:
-    """Routers of later domains (webhooks, tracking, manager, MCP), included when present."""
-    from fanhub.modules import import_if_present
+def _domain_lifespans() -> list[Callable[[FastAPI], AbstractAsyncContextManager[Any]]]:
+    """Long-lived ASGI parts run inside the app's lifespan (the MCP session manager)."""
+    from fanhub.mcp.endpoints import lifespan as mcp_lifespan
 
-    modules = [import_if_present(m) for m in ROUTER_MODULES]
-    return [module.router for module in modules if module is not None]
-
-
-def _extra_lifespans() -> list[Callable[[FastAPI], AbstractAsyncContextManager[Any]]]:
-    """`lifespan(app)` context managers of the router modules that define one (the MCP session manager)."""
-    from fanhub.modules import import_if_present
-
-    modules = [import_if_present(m) for m in ROUTER_MODULES]
-    return [module.lifespan for module in modules if module is not None and hasattr(module, "lifespan")]
+    return [mcp_lifespan]

@@ -6,20 +6,15 @@ as `{"error": ...}` with a non-zero exit). Without it, output is for people, wit
 
 from __future__ import annotations
 
-import json
-import logging
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from sqlalchemy.orm import Session
 
+from fanhub.clikit import JsonFlag, console, emit, ensure_migrated, read_session, write_session
 from fanhub.config import get_settings
 from fanhub.db.engine import get_database
-from fanhub.errors import FanhubError
 
 app = typer.Typer(
     help="fanhub: one consented audience from every ticketing source.", no_args_is_help=True, add_completion=False
@@ -35,58 +30,13 @@ app.add_typer(tag_app, name="tag")
 app.add_typer(list_app, name="list")
 app.add_typer(batch_app, name="batch")
 
-# soft_wrap: links and tokens must stay on one line so they can be copied whole.
-console = Console(stderr=False, soft_wrap=True)
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")]
 
+@app.callback()
+def _start() -> None:
+    """fanhub: one consented audience from every ticketing source."""
+    from fanhub.wiring import connect_domains
 
-def emit(as_json: bool, payload: dict[str, Any], human: str | None = None) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(payload, default=str) + "\n")
-    else:
-        console.print(human if human is not None else payload)
-
-
-def fail(as_json: bool, message: str, code: int = 1) -> NoReturn:
-    if as_json:
-        sys.stdout.write(json.dumps({"error": message}) + "\n")
-    else:
-        Console(stderr=True).print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code)
-
-
-@contextmanager
-def write_session(as_json: bool) -> Iterator[Session]:
-    """A committed write transaction on a migrated database; domain errors become clean CLI errors."""
-    ensure_migrated()
-    try:
-        with get_database().write() as session:
-            yield session
-    except FanhubError as exc:
-        fail(as_json, str(exc))
-
-
-@contextmanager
-def read_session(as_json: bool) -> Iterator[Session]:
-    ensure_migrated()
-    try:
-        with get_database().read() as session:
-            yield session
-    except FanhubError as exc:
-        fail(as_json, str(exc))
-
-
-_migrated = False
-
-
-def ensure_migrated() -> None:
-    global _migrated
-    if not _migrated:
-        from fanhub.db.migrate import upgrade
-
-        logging.getLogger("alembic").setLevel(logging.WARNING)
-        upgrade(get_settings().database_url)
-        _migrated = True
+    connect_domains()
 
 
 # --- processes ----------------------------------------------------------------------------------
@@ -158,7 +108,8 @@ def serve(
         os.environ["FANHUB_VALIDATION_PROCESSES"] = str(get_settings().validation_process_count(workers))
         get_settings.cache_clear()
     import fanhub.app  # noqa: F401  (loaded before the runtime is tuned: its objects get frozen)
-    from fanhub.worker import load_jobs, tune_runtime
+    from fanhub.runtime import tune_runtime
+    from fanhub.worker import load_jobs
 
     load_jobs()
     tune_runtime()
@@ -196,7 +147,8 @@ def worker(as_json: JsonFlag = False) -> None:
     """Run a worker process: applies batches, runs syncs and sends campaigns. Start as many as you like."""
     import signal
 
-    from fanhub.worker import Worker, tune_runtime
+    from fanhub.runtime import tune_runtime
+    from fanhub.worker import Worker
 
     ensure_migrated()
     runner = Worker(get_database(), get_settings().worker_poll_seconds)
@@ -346,20 +298,20 @@ def batch_replay(org: Annotated[int, typer.Option("--org")], as_json: JsonFlag =
     emit(as_json, {"requeued": count}, f"Requeued {count} batch(es)")
 
 
-def _load_command_modules() -> None:
-    """Command groups of later domains register themselves on `app` when imported."""
-    from fanhub.modules import import_if_present
+def _add_domain_commands() -> None:
+    """Each domain's command bundle, named here so the whole CLI is visible from this file."""
+    from fanhub.audience import cli as audience_cli
+    from fanhub.campaigns import cli as campaigns_cli
+    from fanhub.connectors import cli as connectors_cli
+    from fanhub.manager import cli as manager_cli
+    from fanhub.mcp import cli as mcp_cli
 
-    for module in (
-        "fanhub.connectors.cli",
-        "fanhub.campaigns.cli",
-        "fanhub.audience.cli",
-        "fanhub.manager.cli",
-        "fanhub.mcp.cli",
-    ):
-        import_if_present(module)
+    for bundle in (connectors_cli.app, campaigns_cli.app, audience_cli.app, manager_cli.app, mcp_cli.app):
+        app.add_typer(bundle)
+
+
+_add_domain_commands()
 
 
 def main() -> None:
-    _load_command_modules()
     app()

@@ -1,4 +1,5 @@
-"""405 Method Not Allowed with the `Allow` header RFC 9110 (§15.5.6) requires.
+"""The API's error body (every HTTP front door's 4xx has this shape), and 405 Method Not Allowed
+with the `Allow` header RFC 9110 (§15.5.6) requires.
 
 Starlette raises the 405 from the first route whose path matches and names only that route's
 methods; a path served by several routes (`GET` and `POST /v1/partners/events`) would advertise
@@ -11,8 +12,24 @@ from __future__ import annotations
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
+
+
+class ErrorItem(BaseModel):
+    index: int | None = Field(description="Position of the offending item in the request's list, if any.")
+    field: str | None = Field(description="Path of the offending field, e.g. orders[3].customer.email.")
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    code: int = Field(description="Non-zero; equals the HTTP status.")
+    message: str
+    errors: list[ErrorItem] = []
+
+
+BODY_TOO_LARGE = {"model": ErrorResponse, "description": "Body larger than the limit (5 MB by default)."}
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 

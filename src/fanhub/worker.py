@@ -1,6 +1,6 @@
 """The background worker: one loop that runs every domain's jobs.
 
-Domains register jobs with `@job`; a job does one bounded unit of work and says whether it found
+`JOBS` names every domain's jobs; a job does one bounded unit of work and says whether it found
 any (applying a batch, sending a slice of a campaign, running a due connector sync). `fanhub serve`
 runs the loop in a thread beside the API; `fanhub worker` runs it alone, as many times as wanted
 against PostgreSQL, where row claims keep two workers from doing the same unit twice.
@@ -8,58 +8,35 @@ against PostgreSQL, where row claims keep two workers from doing the same unit t
 
 from __future__ import annotations
 
-import gc
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable
 
 from fanhub.db.engine import Database
-from fanhub.modules import import_if_present
+from fanhub.wiring import connect_domains
 
 log = logging.getLogger(__name__)
 
 Job = Callable[[Database], bool]
-_jobs: dict[str, Job] = {}
-# Modules whose import registers jobs; imported lazily so a bare `fanhub org create` stays quick.
-JOB_MODULES = ("fanhub.ingest.jobs", "fanhub.connectors.jobs", "fanhub.campaigns.jobs", "fanhub.audience.jobs")
-
-
-SWITCH_INTERVAL_SECONDS = 0.001
-
-
-def tune_runtime() -> None:
-    """Settings for a long-running process (`serve`, `worker`), called once its modules are loaded.
-
-    The cyclic garbage collector is kept off what was loaded at startup: applying a batch
-    allocates hundreds of thousands of short-lived objects, and every few thousand the collector
-    used to rescan the whole heap of imported modules (a quarter of the apply time). Frozen
-    objects are never scanned; the higher first threshold means fewer passes.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
-    # A thread back from I/O (a connector's next page arriving in 64 KB reads, a commit) waits for
-    # the running thread to give up the GIL, by default after 5 ms: a 222 KB page came in four such
-    # waits, and at 1 ms a worker's backfill measured 10-30% faster (bench/sync.py). In the API an
-    # accept holding the write lock waited so at each of its SQLite calls while other requests were
-    # validated, and the rest queued behind it: accept p99 145-178 ms at 1 ms, 191-231 ms at 5 ms.
-    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
-
-
-def job(name: str) -> Callable[[Job], Job]:
-    def register(fn: Job) -> Job:
-        _jobs[name] = fn
-        return fn
-
-    return register
 
 
 def load_jobs() -> dict[str, Job]:
-    for module in JOB_MODULES:
-        import_if_present(module)
-    return dict(_jobs)
+    """Every job the worker runs, in the order of one turn (imported here, not at the top, so a bare
+    `fanhub org create` does not load the sending and connector code)."""
+    from fanhub.audience import jobs as audience_jobs
+    from fanhub.campaigns import jobs as campaign_jobs
+    from fanhub.connectors import jobs as connector_jobs
+    from fanhub.ingest import jobs as ingest_jobs
+
+    return {
+        "ingest.apply": ingest_jobs.apply_batches,
+        "connectors.webhooks": connector_jobs.process_webhooks,
+        "connectors.sync": connector_jobs.run_due_syncs,
+        "campaigns.start_due": campaign_jobs.start_due_campaigns,
+        "campaigns.send": campaign_jobs.send_next_slice,
+        "audience.import": audience_jobs.run_imports,
+    }
 
 
 class RequestLoad:
@@ -130,6 +107,7 @@ class Worker:
         busy_defer_seconds: float = 10.0,
         busy_share: float = 0.25,
     ) -> None:
+        connect_domains()
         self.database = database
         self.poll_seconds = poll_seconds
         self.load = load

@@ -131,9 +131,8 @@ def test_an_sms_mode_that_subscribes_needs_its_own_confirmation(db: Database, te
 def test_cli_takes_a_mode_per_channel_and_requires_the_sms_confirmation(
     client: TestClient, db: Database, tenant: Tenant, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
-    from fanhub.cli import _load_command_modules, app
+    from fanhub.cli import app
 
-    _load_command_modules()
     _seed(client, db, tenant)
     path = tmp_path / "fans.csv"
     path.write_text(CSV)

@@ -100,9 +100,8 @@ def _actions(items: list[dict[str, object]]) -> dict[str, str]:
 
 
 def test_review_and_revert_through_the_cli(client: TestClient, db: Database, tenant: Tenant) -> None:
-    from fanhub.cli import _load_command_modules, app
+    from fanhub.cli import app
 
-    _load_command_modules()
     ids = _old_database(client, db, tenant)
     org = tenant.organization_id
     assert _sms(db, org) == {"a": "subscribed", "c": "subscribed", "d": "unsubscribed", "e": "subscribed"} | {

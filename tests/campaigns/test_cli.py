@@ -9,14 +9,12 @@ from typing import Any
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from fanhub.cli import _load_command_modules, app
+from fanhub.cli import app
 from fanhub.config import Settings
 from fanhub.db.engine import Database
 from tests.campaigns.conftest import add_contact
 from tests.conftest import Tenant
 from tests.fakes.smtp import FakeSmtpServer
-
-_load_command_modules()
 
 
 def _run(*args: str) -> tuple[int, dict[str, Any]]:

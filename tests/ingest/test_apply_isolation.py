@@ -65,7 +65,7 @@ def refuse_order_o7(db: Database) -> Iterator[None]:
         if "o7" in set(names):
             raise RuntimeError("INSERT INTO secret_table VALUES ('internal detail')")
 
-    apply._listeners().append(refuse)
+    apply.on_orders_changed(refuse)
     yield
     apply._order_listeners.remove(refuse)
 

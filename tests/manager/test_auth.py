@@ -160,9 +160,8 @@ def test_switching_organizations_never_leaks(staff: Staff) -> None:
 
 
 def test_cli_user_create_prints_one_json_object(db: Database, tenant: Tenant) -> None:
-    from fanhub.cli import _load_command_modules, app
+    from fanhub.cli import app
 
-    _load_command_modules()
     runner = CliRunner()
     result = runner.invoke(
         app,

@@ -183,9 +183,8 @@ def test_cli_import_uses_the_same_path(staff: Staff, tmp_path) -> None:  # type:
     _seed(staff)
     path = tmp_path / "fans.csv"
     path.write_text(CSV.replace("Tags,", "Labels,"))
-    from fanhub.cli import _load_command_modules, app
+    from fanhub.cli import app
 
-    _load_command_modules()
     result = CliRunner().invoke(
         app,
         [

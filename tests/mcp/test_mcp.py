@@ -12,7 +12,6 @@ from typing import Any
 
 import anyio
 import httpx
-import pytest
 from fastapi.testclient import TestClient
 from mcp_types import ImageContent, TextResourceContents
 from sqlalchemy import select
@@ -23,7 +22,6 @@ from tests.mcp.seed import Seeded
 from fanhub.auth.service import revoke_key
 from fanhub.db.engine import Database
 from fanhub.mcp.models import McpAuditEntry
-from fanhub.modules import import_if_present
 
 INITIALIZE = {
     "jsonrpc": "2.0",
@@ -188,7 +186,6 @@ def test_app_without_lifespan_answers_503(client: TestClient, seeded: Seeded) ->
     assert response.status_code == 503
 
 
-@pytest.mark.skipif(import_if_present("fanhub.audience.segments") is None, reason="audience segments not installed")
 def test_count_audience(seeded: Seeded, http_server: str) -> None:
     s = seeded
 
@@ -204,7 +201,6 @@ def test_count_audience(seeded: Seeded, http_server: str) -> None:
     anyio.run(main)
 
 
-@pytest.mark.skipif(import_if_present("fanhub.campaigns.service") is None, reason="campaigns service not installed")
 def test_create_campaign_draft_is_never_sent(seeded: Seeded, http_server: str, db: Database) -> None:
     from fanhub.campaigns.models import Campaign
     from fanhub.worker import Worker

@@ -15,8 +15,9 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from fanhub.cli import JsonFlag, app, emit, fail, read_session, write_session
+from fanhub.clikit import JsonFlag, emit, fail, read_session, write_session
 
+app = typer.Typer()  # this domain's commands; fanhub.cli adds them to the root app
 contacts_app = typer.Typer(help="Contacts.", no_args_is_help=True)
 app.add_typer(contacts_app, name="contacts")
 

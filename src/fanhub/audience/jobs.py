@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from fanhub.audience.imports import run_import_step
 from fanhub.db.engine import Database
-from fanhub.worker import job
 
 
-@job("audience.import")
 def run_imports(database: Database) -> bool:
     return run_import_step(database)

@@ -1,6 +1,6 @@
 """Revenue attribution: which campaign sold which order (Cymbal's documented last-touch model).
 
-Registered as an order listener (`ingest.apply.on_orders_changed`), so it runs inside the apply
+Added as an order listener (`ingest.apply.on_orders_changed`, by `fanhub.wiring`), so it runs inside the apply
 transaction for orders from every source: Partners API, connectors, CSV imports, staff.
 
 ## Rules
@@ -64,7 +64,6 @@ from fanhub.campaigns.models import (
 )
 from fanhub.catalog.models import Order
 from fanhub.db.base import utcnow
-from fanhub.ingest.apply import on_orders_changed
 from fanhub.organizations.models import Organization
 
 _CHUNK = 500
@@ -120,7 +119,6 @@ def _aware(value: Any) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-@on_orders_changed
 def attribute_orders(session: Session, organization_id: int, order_ids: Sequence[int]) -> None:
     ids = list(order_ids)
     if not ids:

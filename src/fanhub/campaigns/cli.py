@@ -9,7 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
-from fanhub.cli import JsonFlag, app, emit, fail, read_session, write_session
+from fanhub.clikit import JsonFlag, emit, fail, read_session, write_session
+
+app = typer.Typer()  # this domain's commands; fanhub.cli adds them to the root app
 
 campaign_app = typer.Typer(help="Email and SMS campaigns.", no_args_is_help=True)
 app.add_typer(campaign_app, name="campaign")

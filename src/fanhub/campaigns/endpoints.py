@@ -10,17 +10,14 @@ import base64
 import hashlib
 import hmac
 import html
-from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from fanhub.auth.dependencies import DB, PartnerPrincipal
+from fanhub.auth.dependencies import DB
 from fanhub.campaigns import tokens, tracking
-from fanhub.campaigns.analytics import campaign_detail
 from fanhub.campaigns.models import Delivery
 from fanhub.config import get_settings
-from fanhub.partners.schemas import READ_ERRORS, ItemResponse
 
 router = APIRouter()
 
@@ -161,23 +158,3 @@ async def sms_status_callback(token: str, request: Request, database: DB) -> Res
     with database.write() as session:
         tracking.sms_status(session, parsed[0], status, params.get("ErrorCode"))
     return Response(status_code=204)
-
-
-@router.get(
-    "/v1/partners/campaigns/{campaign_id}/analytics",
-    response_model=ItemResponse,
-    responses=READ_ERRORS,
-    tags=["Partners API"],
-    summary="Get one campaign's analytics with time series",
-)
-def get_campaign_detail(
-    campaign_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
-    principal: PartnerPrincipal,
-    database: DB,
-    interval: Annotated[Literal["hour", "day"], Query(description="Bucket size of the time series.")] = "day",
-) -> ItemResponse:
-    """The list figures plus raw counts (machine opens, all clicks) and time series of opens, clicks and
-    attributed orders, bucketed in UTC."""
-    with database.read() as session:
-        detail: dict[str, Any] = campaign_detail(session, principal.organization_id, campaign_id, interval)
-    return ItemResponse(response=detail)

@@ -6,12 +6,10 @@ import logging
 
 from fanhub.campaigns.sending.scheduler import send_turn, start_due
 from fanhub.db.engine import Database
-from fanhub.worker import job
 
 log = logging.getLogger(__name__)
 
 
-@job("campaigns.start_due")
 def start_due_campaigns(database: Database) -> bool:
     with database.write() as session:
         started = start_due(session)
@@ -20,6 +18,5 @@ def start_due_campaigns(database: Database) -> bool:
     return bool(started)
 
 
-@job("campaigns.send")
 def send_next_slice(database: Database) -> bool:
     return send_turn(database)

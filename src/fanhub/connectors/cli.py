@@ -8,9 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
-from fanhub.cli import JsonFlag, app, console, emit, ensure_migrated, fail, read_session
+from fanhub.clikit import JsonFlag, console, emit, ensure_migrated, fail, read_session
 from fanhub.db.engine import get_database
 from fanhub.errors import FanhubError
+
+app = typer.Typer()  # this domain's commands; fanhub.cli adds them to the root app
 
 connect_app = typer.Typer(help="Connect a ticketing account (credentials are checked first).", no_args_is_help=True)
 app.add_typer(connect_app, name="connect")

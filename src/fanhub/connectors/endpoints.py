@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from fanhub.connectors import webhooks
-from fanhub.partners.schemas import ERROR_RESPONSES, ErrorResponse
+from fanhub.http_errors import BODY_TOO_LARGE, ErrorResponse
 
 router = APIRouter(tags=["Webhooks"])
 
@@ -35,7 +35,7 @@ WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _error("Ticket Tailor: no webhook secret configured, or a missing, stale or wrong signature."),
     403: _error("Eventbrite: a webhook_id this connection did not create, or an api_url off its API host."),
     404: _error("No such webhook endpoint (unknown connection, platform or secret)."),
-    413: ERROR_RESPONSES[413],
+    413: BODY_TOO_LARGE,
     422: _error("Invalid path parameter, or not one of the Ticketor webhook payloads."),
 }
 

@@ -18,13 +18,11 @@ from fanhub.connectors.service import SyncBusy, run_sync
 from fanhub.connectors.webhooks import process_due
 from fanhub.db.base import utcnow
 from fanhub.db.engine import Database
-from fanhub.worker import job
 
 log = logging.getLogger(__name__)
 SYNC_SLICE_SECONDS = 20.0
 
 
-@job("connectors.webhooks")
 def process_webhooks(database: Database) -> bool:
     return process_due(database) > 0
 
@@ -45,7 +43,6 @@ def due_connections(database: Database, limit: int = 10) -> list[int]:
         )
 
 
-@job("connectors.sync")
 def run_due_syncs(database: Database) -> bool:
     for connection_id in due_connections(database):
         try:

@@ -36,7 +36,6 @@ from fanhub.ingest.records import (
     record_digest,
     validate_record,
 )
-from fanhub.modules import import_if_present
 from fanhub.money import to_minor
 
 log = logging.getLogger(__name__)
@@ -92,24 +91,15 @@ class ApplyStats:
 
 
 OrderListener = Callable[[Session, int, Sequence[int]], None]
+# Reactions to new or changed orders from layers above ingest (attribution), added by
+# `fanhub.wiring.connect_domains` when a process starts; ingest itself imports none of them.
 _order_listeners: list[OrderListener] = []
-# Modules that register order listeners on import (attribution); loaded on first use.
-LISTENER_MODULES = ("fanhub.campaigns.attribution",)
-_listeners_loaded = False
-
-
-def _listeners() -> list[OrderListener]:
-    global _listeners_loaded
-    if not _listeners_loaded:
-        for module in LISTENER_MODULES:
-            import_if_present(module)
-        _listeners_loaded = True
-    return _order_listeners
 
 
 def on_orders_changed(listener: OrderListener) -> OrderListener:
-    """Register a reaction to new or changed orders (attribution); runs in the apply transaction."""
-    _order_listeners.append(listener)
+    """Add a reaction to new or changed orders; it runs inside the apply transaction."""
+    if listener not in _order_listeners:
+        _order_listeners.append(listener)
     return listener
 
 
@@ -359,7 +349,7 @@ def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRec
         insert_rows(session, OrderItem, replaced_items)
     audience.record_sources(list(zip(contacts, people, strict=True)))
     stats.changed_order_ids = changed_ids
-    for listener in _listeners():
+    for listener in _order_listeners:
         listener(session, ctx.organization_id, changed_ids)
     return stats
 

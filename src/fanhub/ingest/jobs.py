@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from fanhub.db.engine import Database
 from fanhub.ingest.service import apply_next_batches
-from fanhub.worker import job
 
 
-@job("ingest.apply")
 def apply_batches(database: Database) -> bool:
     # A few transactions per turn keeps ingest fast while letting other jobs run between turns.
     for turn in range(5):

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from fanhub.cli import JsonFlag, app, emit, fail, write_session
+from fanhub.clikit import JsonFlag, emit, fail, write_session
+
+app = typer.Typer()  # this domain's commands; fanhub.cli adds them to the root app
 
 user_app = typer.Typer(help="Web manager users.", no_args_is_help=True)
 app.add_typer(user_app, name="user")

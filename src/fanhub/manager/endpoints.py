@@ -1,7 +1,6 @@
-"""The manager's router: every page under /manager/, included by `fanhub.app` automatically.
+"""The manager's router: every page under /manager/, included by `fanhub.app`.
 
-Page modules register their routes on this one router (see `web.page` / `web.action`); pages of
-domains that may be absent (campaigns, connections) register only when their services import.
+Each page module registers its routes on this one router (see `web.page` / `web.action`).
 """
 
 from __future__ import annotations
@@ -10,7 +9,15 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from fanhub.errors import NotFound
-from fanhub.manager import audience_pages, auth_pages, dashboard_pages, import_pages, settings_pages
+from fanhub.manager import (
+    audience_pages,
+    auth_pages,
+    campaign_pages,
+    connection_pages,
+    dashboard_pages,
+    import_pages,
+    settings_pages,
+)
 from fanhub.manager.web import new_router
 
 router = new_router()
@@ -19,18 +26,8 @@ dashboard_pages.register(router)
 audience_pages.register(router)
 import_pages.register(router)
 settings_pages.register(router)
-
-
-def _optional_pages() -> None:
-    from fanhub.modules import import_if_present
-
-    for name in ("fanhub.manager.campaign_pages", "fanhub.manager.connection_pages"):
-        module = import_if_present(name)
-        if module is not None:
-            module.register(router)
-
-
-_optional_pages()
+campaign_pages.register(router)
+connection_pages.register(router)
 
 
 def _not_found(request: Request) -> Response:

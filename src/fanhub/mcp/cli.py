@@ -18,7 +18,9 @@ from typing import Annotated
 
 import typer
 
-from fanhub.cli import JsonFlag, app, fail
+from fanhub.clikit import JsonFlag, fail
+
+app = typer.Typer()  # this domain's commands; fanhub.cli adds them to the root app
 
 
 @app.command("mcp")
@@ -32,7 +34,7 @@ def mcp_command(
     """Serve MCP over stdio for one organization (configure it as a command in your AI assistant)."""
     import anyio
 
-    from fanhub.cli import ensure_migrated
+    from fanhub.clikit import ensure_migrated
     from fanhub.db.engine import get_database
     from fanhub.errors import FanhubError
     from fanhub.mcp.server import build_server, stdio_actor

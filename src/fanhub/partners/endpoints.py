@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from fanhub.audience import queries as audience_queries
 from fanhub.auth.dependencies import DB, PartnerPrincipal
 from fanhub.auth.service import Principal
-from fanhub.campaigns.analytics import campaign_analytics
+from fanhub.campaigns.analytics import campaign_analytics, campaign_detail
 from fanhub.catalog import queries as catalog_queries
 from fanhub.errors import UnsupportedMediaType
 from fanhub.ingest.records import NO_CONTROL_PATTERN
@@ -297,3 +297,22 @@ def get_vocabulary(principal: PartnerPrincipal) -> ItemResponse:
     from fanhub.audience.vocabulary import genres, ticketers
 
     return ItemResponse(response={"genres": list(genres()), "ticketers": list(ticketers())})
+
+
+@router.get(
+    "/campaigns/{campaign_id}/analytics",
+    response_model=ItemResponse,
+    responses=READ_ERRORS,
+    summary="Get one campaign's analytics with time series",
+)
+def get_campaign_detail(
+    campaign_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    principal: PartnerPrincipal,
+    database: DB,
+    interval: Annotated[Literal["hour", "day"], Query(description="Bucket size of the time series.")] = "day",
+) -> ItemResponse:
+    """The list figures plus raw counts (machine opens, all clicks) and time series of opens, clicks and
+    attributed orders, bucketed in UTC."""
+    with database.read() as session:
+        detail: dict[str, Any] = campaign_detail(session, principal.organization_id, campaign_id, interval)
+    return ItemResponse(response=detail)

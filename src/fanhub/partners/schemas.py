@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from fanhub.http_errors import BODY_TOO_LARGE, ErrorItem, ErrorResponse
 from fanhub.ingest.records import (
     ContactFields,
     EventRecord,
@@ -44,22 +45,13 @@ class SubscribeRequest(Record):
     ticket_url: Url | None = None
 
 
+__all__ = ["ErrorItem", "ErrorResponse"]  # the API's error body, defined with the HTTP kit
+
+
 class Accepted(BaseModel):
     code: int = 0
     message: str = "success"
     batch_id: str
-
-
-class ErrorItem(BaseModel):
-    index: int | None = Field(description="Position of the offending item in the request's list, if any.")
-    field: str | None = Field(description="Path of the offending field, e.g. orders[3].customer.email.")
-    message: str
-
-
-class ErrorResponse(BaseModel):
-    code: int = Field(description="Non-zero; equals the HTTP status.")
-    message: str
-    errors: list[ErrorItem] = []
 
 
 class CampaignAnalytics(BaseModel):
@@ -145,7 +137,7 @@ def openapi_request_schemas() -> dict[str, Any]:
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "Malformed JSON."},
     403: {"model": ErrorResponse, "description": "Missing, unknown or revoked Cymbal-Partner-API-Key."},
-    413: {"model": ErrorResponse, "description": "Body larger than the limit (5 MB by default)."},
+    413: BODY_TOO_LARGE,
     422: {"model": ErrorResponse, "description": "Invalid items; nothing was queued. Each error names the item."},
 }
 READ_ERRORS: dict[int | str, dict[str, Any]] = {

@@ -114,7 +114,7 @@ def _start_helper(parent_pid: int) -> None:
     # As in every long-running fanhub process: validating a batch allocates thousands of objects,
     # and with the default collector thresholds each helper spent a third of its time rescanning
     # the modules it imported (10.2 ms per 500-order body against 6.9 ms in a tuned process).
-    from fanhub.worker import tune_runtime
+    from fanhub.runtime import tune_runtime
 
     tune_runtime()
 

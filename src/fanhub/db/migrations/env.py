@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from fanhub.db import models  # noqa: F401  (registers every table)
+from fanhub import models  # noqa: F401  (registers every table)
 from fanhub.db.base import Base
 
 config = context.config

@@ -1,4 +1,7 @@
-"""Imports every domain's models so `Base.metadata` (Alembic, tests) sees all tables."""
+"""Every table of fanhub, for Alembic's autogenerate and the schema test.
+
+An assembly module like `app.py`: it imports every domain's models, so nothing below may import it.
+"""
 
 from fanhub.audience import imports as audience_import_models
 from fanhub.audience import models as audience_models

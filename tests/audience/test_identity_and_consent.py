@@ -197,7 +197,7 @@ def test_plain_email_fast_path_accepts_only_what_email_validator_accepts() -> No
 
     from email_validator import EmailNotValidError, validate_email
 
-    from fanhub.audience.identity import _plainly_valid
+    from fanhub.addresses import _plainly_valid
 
     rng = random.Random(7)
     local_chars = "abcxyz019._-+!#$%&'*/=?^`{|}~"
@@ -239,7 +239,7 @@ def test_us_national_phone_shortcut_matches_phonenumbers() -> None:
 
     import phonenumbers
 
-    from fanhub.audience.identity import _NANP_NATIONAL, _normalize_phone
+    from fanhub.addresses import _NANP_NATIONAL, _normalize_phone
 
     rng = random.Random(11)
     shapes = ["({a}) {b}-{c}", "{a}.{b}.{c}", "{a}{b}{c}", "{a}-{b}-{c}", "({a}){b}-{c}", "{a} {b} {c}"]
@@ -279,7 +279,7 @@ def test_unicode_and_punycode_spellings_of_one_address_are_one_contact(
 
 
 def test_email_normalisation_forms() -> None:
-    from fanhub.audience.identity import normalize_email
+    from fanhub.addresses import normalize_email
 
     assert normalize_email(" User@BÜCHER.de ") == "user@xn--bcher-kva.de"
     assert normalize_email("ünï@bücher。de") == "ünï@xn--bcher-kva.de"  # ideographic full stop, Unicode local part

@@ -20,7 +20,7 @@ from typing import Any
 
 import phonenumbers
 
-from fanhub.audience.identity import normalize_email, normalize_phone
+from fanhub.addresses import normalize_email, normalize_phone
 from fanhub.errors import InvalidInput
 
 MAX_COLUMNS = 200

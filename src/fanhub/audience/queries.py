@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from fanhub.audience.identity import try_normalize_email, try_normalize_phone
+from fanhub.addresses import try_normalize_email, try_normalize_phone
 from fanhub.audience.models import (
     AudienceList,
     ConsentEvent,

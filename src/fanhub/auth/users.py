@@ -130,7 +130,7 @@ def _hash(token: str) -> str:
 
 
 def normalize_user_email(email: str) -> str:
-    from fanhub.audience.identity import try_normalize_email
+    from fanhub.addresses import try_normalize_email
 
     value = try_normalize_email(email)
     if value is None:
@@ -164,7 +164,7 @@ def count_users(session: Session) -> int:
 
 
 def get_user_by_email(session: Session, email: str) -> User | None:
-    from fanhub.audience.identity import try_normalize_email
+    from fanhub.addresses import try_normalize_email
 
     value = try_normalize_email(email) or email.strip().lower()
     return session.scalars(select(User).where(User.email == value)).first()

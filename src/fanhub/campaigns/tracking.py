@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from fanhub.addresses import try_normalize_phone
 from fanhub.audience.consent import (
     EMAIL,
     SMS,
@@ -37,7 +38,6 @@ from fanhub.audience.consent import (
     sms_reply_source,
     sms_start_change,
 )
-from fanhub.audience.identity import try_normalize_phone
 from fanhub.audience.models import ConsentEvent, Contact
 from fanhub.audience.service import change_consent
 from fanhub.campaigns.models import (

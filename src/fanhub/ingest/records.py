@@ -31,7 +31,7 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
-from fanhub.audience.identity import normalize_email, normalize_phone
+from fanhub.addresses import normalize_email, normalize_phone
 from fanhub.money import MINOR_SCALES, exact_minor, is_currency
 
 _EXCESS_FRACTION = re.compile(r"(\.\d{6})\d+")

@@ -53,7 +53,7 @@ def update_organization(
     sender_email: str | None,
 ) -> Organization:
     """Change an organization's settings; every problem is reported at once, naming its field."""
-    from fanhub.audience.identity import try_normalize_email
+    from fanhub.addresses import try_normalize_email
 
     errors: list[dict[str, object]] = []
 

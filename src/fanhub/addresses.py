@@ -1,4 +1,4 @@
-"""Identity: how an email and a phone number are normalised so the same person is found again.
+"""Addresses: how an email and a phone number are normalised so the same person is found again.
 
 Email: trimmed and lower-cased (the local part is case-insensitive in practice everywhere that
 matters), syntax checked by email-validator. A non-ASCII address is first brought to Unicode NFKC,

@@ -153,7 +153,7 @@ def time_pages(client: Any, paths: dict[str, str], runs: int) -> dict[str, dict[
 
 
 def run_import(database: Any, org: int, rows: int) -> dict[str, Any]:
-    from fanhub.audience import imports
+    from fanhub.imports import service as imports
     from fanhub.ingest.service import drain
 
     buffer = io.StringIO()

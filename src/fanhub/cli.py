@@ -300,13 +300,13 @@ def batch_replay(org: Annotated[int, typer.Option("--org")], as_json: JsonFlag =
 
 def _add_domain_commands() -> None:
     """Each domain's command bundle, named here so the whole CLI is visible from this file."""
-    from fanhub.audience import cli as audience_cli
     from fanhub.campaigns import cli as campaigns_cli
     from fanhub.connectors import cli as connectors_cli
+    from fanhub.imports import cli as imports_cli
     from fanhub.manager import cli as manager_cli
     from fanhub.mcp import cli as mcp_cli
 
-    for bundle in (connectors_cli.app, campaigns_cli.app, audience_cli.app, manager_cli.app, mcp_cli.app):
+    for bundle in (connectors_cli.app, campaigns_cli.app, imports_cli.app, manager_cli.app, mcp_cli.app):
         app.add_typer(bundle)
 
 

@@ -24,9 +24,9 @@ Job = Callable[[Database], bool]
 def load_jobs() -> dict[str, Job]:
     """Every job the worker runs, in the order of one turn (imported here, not at the top, so a bare
     `fanhub org create` does not load the sending and connector code)."""
-    from fanhub.audience import jobs as audience_jobs
     from fanhub.campaigns import jobs as campaign_jobs
     from fanhub.connectors import jobs as connector_jobs
+    from fanhub.imports import jobs as import_jobs
     from fanhub.ingest import jobs as ingest_jobs
 
     return {
@@ -35,7 +35,7 @@ def load_jobs() -> dict[str, Job]:
         "connectors.sync": connector_jobs.run_due_syncs,
         "campaigns.start_due": campaign_jobs.start_due_campaigns,
         "campaigns.send": campaign_jobs.send_next_slice,
-        "audience.import": audience_jobs.run_imports,
+        "imports.run": import_jobs.run_imports,
     }
 
 

@@ -15,9 +15,9 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from fanhub.audience import imports
 from fanhub.audience.models import Contact, ContactGenre
 from fanhub.db.engine import Database
+from fanhub.imports import service as imports
 from fanhub.ingest.service import drain
 from tests.conftest import post_and_apply
 from tests.manager.conftest import Staff

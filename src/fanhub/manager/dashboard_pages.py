@@ -7,13 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from fanhub.audience.import_review import needs_review
 from fanhub.audience.reports import audience_figures, consent_series
 from fanhub.auth.users import ADMIN
 from fanhub.campaigns.analytics import event_campaigns
 from fanhub.catalog.queries import event_views, get_event, list_orders, upcoming_event_rows
 from fanhub.catalog.reports import event_sales, sales_report, search_events
 from fanhub.errors import InvalidInput
+from fanhub.imports.review import needs_review
 from fanhub.ingest.service import list_batches
 from fanhub.manager import charts
 from fanhub.manager.web import Staff, database, html, org_zone, page, path_int, query_int

@@ -1,5 +1,5 @@
 """CSV import pages: upload, preview and column mapping, mode choice, live progress, results and
-the downloadable list of rejected rows. The work itself is `audience.imports` run by the worker."""
+the downloadable list of rejected rows. The work itself is `imports.service` run by the worker."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
-from fanhub.audience import import_review, import_rows, imports
 from fanhub.audience.service import list_lists, list_tags
 from fanhub.auth.users import ADMIN, MARKETER
 from fanhub.errors import InvalidInput
+from fanhub.imports import review as import_review
+from fanhub.imports import rows as import_rows
+from fanhub.imports import service as imports
 from fanhub.manager.audience_pages import safe_cell
 from fanhub.manager.web import (
     Staff,

@@ -20,13 +20,13 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from fanhub.audience import import_review
 from fanhub.audience.consent import SMS, ConsentChange
-from fanhub.audience.imports import ContactImport
 from fanhub.audience.models import ConsentEvent, Contact
 from fanhub.audience.service import change_consent
 from fanhub.db.base import utcnow
 from fanhub.db.engine import Database
+from fanhub.imports import review as import_review
+from fanhub.imports.models import ContactImport
 from fanhub.ingest.service import drain, enqueue_batch
 from tests.conftest import Tenant, post_and_apply
 from tests.manager.helpers import login, make_user

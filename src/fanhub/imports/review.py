@@ -27,12 +27,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fanhub.audience.consent import IMPORT_REVERT, SMS, ConsentChange
-from fanhub.audience.imports import DRAFT, UPLOADING, ContactImport
 from fanhub.audience.models import SUBSCRIBED, UNKNOWN, UNSUBSCRIBED, ConsentEvent, Contact
 from fanhub.audience.service import change_consent
 from fanhub.catalog.models import Order
 from fanhub.db.base import utcnow
 from fanhub.db.bulk import values_in
+from fanhub.imports.models import DRAFT, UPLOADING, ContactImport
 
 REVERT, KEEP, REVERTED = "revert", "keep", "reverted"
 

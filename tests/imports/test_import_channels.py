@@ -17,10 +17,10 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from fanhub.audience import imports
 from fanhub.audience.models import ConsentEvent, Contact
 from fanhub.db.engine import Database
 from fanhub.errors import InvalidInput
+from fanhub.imports import service as imports
 from tests.conftest import Tenant, post_and_apply
 from tests.manager.test_imports import work_off
 

@@ -7,8 +7,8 @@ An import goes through the one apply path like every other source:
 2. `configure_import` records the mapping, the email mode and the SMS mode, the tags and lists to add
    (status `queued`). "Subscribe everyone" re-subscribes prior opt-outs, so it needs an explicit
    consent confirmation; any SMS mode that subscribes needs its own confirmation of SMS consent.
-3. The worker (`run_import_step`, job `audience.import`) turns one chunk at a time into canonical
-   `ContactRecord`s (`import_rows.RowBuilder`: `via="import.<email mode>"`,
+3. The worker (`run_import_step`, job `imports.run`) turns one chunk at a time into canonical
+   `ContactRecord`s (`imports.rows.RowBuilder`: `via="import.<email mode>"`,
    `sms_via="import.<sms mode>"`, `actor` = who confirmed) and enqueues them as one ingest batch with
    source `import:<public id>`, in the same transaction as the import's checkpoint (`next_chunk`).
    Rows that cannot be imported, and details skipped in rows that were, are recorded with their
@@ -23,13 +23,36 @@ import base64
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, delete, func, insert, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
 
-from fanhub.audience.import_rows import (
+from fanhub.audience.models import AudienceList, Tag
+from fanhub.audience.vocabulary import genres as known_genres
+from fanhub.config import get_settings
+from fanhub.db.base import utcnow
+from fanhub.db.engine import Database
+from fanhub.errors import InvalidInput, NotFound
+from fanhub.imports.models import (
+    APPLYING,
+    CHUNK_ROWS,
+    COUNTED_STATES,
+    DONE,
+    DRAFT,
+    FAILED_IMPORT,
+    MAX_UPLOAD_BYTES,
+    PREVIEW_ROWS,
+    QUEUED_IMPORT,
+    REJECTED,
+    RUNNING,
+    SKIPPED_VALUE,
+    UPLOADING,
+    ContactImport,
+    ImportChunk,
+    ImportIssue,
+)
+from fanhub.imports.rows import (
     FIELDS,
     MODES,
     SUBSCRIBING_MODES,
@@ -38,99 +61,9 @@ from fanhub.audience.import_rows import (
     guess_mapping,
     read_csv,
 )
-from fanhub.audience.models import AudienceList, Tag
-from fanhub.audience.vocabulary import genres as known_genres
-from fanhub.config import get_settings
-from fanhub.db.base import Base, BigId, utcnow
-from fanhub.db.engine import Database
-from fanhub.errors import InvalidInput, NotFound
 from fanhub.ingest.models import APPLIED, FAILED, QUEUED, IngestBatch
 from fanhub.ingest.service import enqueue_batch
 from fanhub.organizations.service import get_organization
-
-CHUNK_ROWS = 5000
-PREVIEW_ROWS = 5
-
-DRAFT, QUEUED_IMPORT, RUNNING, APPLYING, DONE, FAILED_IMPORT = (
-    "draft",
-    "queued",
-    "running",
-    "applying",
-    "done",
-    "failed",
-)
-UPLOADING = "uploading"
-REJECTED, SKIPPED_VALUE = "rejected", "skipped"
-_COUNTED = ("subscribed", "unsubscribed")
-MAX_UPLOAD_BYTES = 200 * 1024 * 1024
-
-
-class ContactImport(Base):
-    __tablename__ = "contact_imports"
-    __table_args__ = (Index("ix_contact_imports_org", "organization_id", "id"),)
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    public_id: Mapped[str] = mapped_column(String(32), unique=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
-    created_by: Mapped[str] = mapped_column(String(200), default="")
-    filename: Mapped[str] = mapped_column(String(300), default="")
-    status: Mapped[str] = mapped_column(String(16), default=DRAFT)
-    # The email mode (`mode`, named before SMS had its own) and the SMS mode. An import made before
-    # the SMS mode existed has sms_mode NULL: it applied `mode` to SMS as well (see `import_review`).
-    mode: Mapped[str | None] = mapped_column(String(40), default=None)
-    sms_mode: Mapped[str | None] = mapped_column(String(40), default=None)
-    consent_confirmed: Mapped[bool] = mapped_column(default=False)
-    sms_consent_confirmed: Mapped[bool] = mapped_column(default=False)
-    header: Mapped[list[Any]] = mapped_column(default=list)
-    preview: Mapped[list[Any]] = mapped_column(default=list)
-    mapping: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    tag_ids: Mapped[list[Any]] = mapped_column(default=list)
-    list_ids: Mapped[list[Any]] = mapped_column(default=list)
-    total_rows: Mapped[int] = mapped_column(default=0)
-    chunk_count: Mapped[int] = mapped_column(default=0)
-    next_chunk: Mapped[int] = mapped_column(default=0)
-    enqueued_rows: Mapped[int] = mapped_column(default=0)
-    skipped: Mapped[int] = mapped_column(default=0)
-    rejected: Mapped[int] = mapped_column(default=0)
-    created: Mapped[int] = mapped_column(default=0)
-    merged: Mapped[int] = mapped_column(default=0)
-    consent_changes: Mapped[int] = mapped_column(default=0)
-    # Per channel: how many contacts were subscribed, unsubscribed, left unchanged (set when done).
-    counts: Mapped[dict[str, Any] | None] = mapped_column(default=None)
-    # When an admin reviewed what an import made before SMS had its own mode did to SMS (see import_review).
-    sms_reviewed_at: Mapped[datetime | None] = mapped_column(default=None)
-    error: Mapped[str | None] = mapped_column(Text, default=None)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    queued_at: Mapped[datetime | None] = mapped_column(default=None)
-    finished_at: Mapped[datetime | None] = mapped_column(default=None)
-
-
-class ImportChunk(Base):
-    __tablename__ = "contact_import_chunks"
-    __table_args__ = (UniqueConstraint("import_id", "seq"),)
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    import_id: Mapped[int] = mapped_column(ForeignKey("contact_imports.id", ondelete="CASCADE"))
-    seq: Mapped[int] = mapped_column()
-    first_row: Mapped[int] = mapped_column()
-    rows: Mapped[str] = mapped_column(Text)
-
-
-class ImportIssue(Base):
-    """A row not imported, or a value skipped in an imported row: its number in the file (header = row 1) and why."""
-
-    __tablename__ = "contact_import_issues"
-    __table_args__ = (Index("ix_contact_import_issues_import", "import_id", "row"),)
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    import_id: Mapped[int] = mapped_column(ForeignKey("contact_imports.id", ondelete="CASCADE"))
-    row: Mapped[int] = mapped_column()
-    # "rejected": the row was not imported; "skipped": the row was imported without this value.
-    outcome: Mapped[str] = mapped_column(String(16), default=REJECTED)
-    field: Mapped[str | None] = mapped_column(String(40), default=None)
-    value: Mapped[str | None] = mapped_column(Text, default=None)
-    message: Mapped[str] = mapped_column(Text)
-
 
 # --- creating and configuring -------------------------------------------------------------------------
 
@@ -445,7 +378,7 @@ def _finish_if_applied(session: Session, item: ContactImport) -> bool:
     if any(status == QUEUED for status, _, _, _ in rows):
         return False
     created = merged = changes = 0
-    channel_counts = {f"{channel}_{state}": 0 for channel in ("email", "sms") for state in _COUNTED}
+    channel_counts = {f"{channel}_{state}": 0 for channel in ("email", "sms") for state in COUNTED_STATES}
     failed: list[str] = []
     for status, stats, count, errors in rows:
         if status == APPLIED:
@@ -469,7 +402,7 @@ def _per_channel(changes: dict[str, int], applied_rows: int) -> dict[str, Any]:
     """{"email": {"subscribed", "unsubscribed", "unchanged"}, "sms": {...}} over the rows applied."""
     result: dict[str, Any] = {}
     for channel in ("email", "sms"):
-        counts = {state: changes[f"{channel}_{state}"] for state in _COUNTED}
+        counts = {state: changes[f"{channel}_{state}"] for state in COUNTED_STATES}
         counts["unchanged"] = applied_rows - sum(counts.values())
         result[channel] = counts
     return result

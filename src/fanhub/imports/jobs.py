@@ -1,9 +1,9 @@
-"""Worker job: run queued CSV imports one chunk at a time (see `audience.imports`)."""
+"""Worker job: run queued CSV imports one chunk at a time (see `imports.service`)."""
 
 from __future__ import annotations
 
-from fanhub.audience.imports import run_import_step
 from fanhub.db.engine import Database
+from fanhub.imports.service import run_import_step
 
 
 def run_imports(database: Database) -> bool:

@@ -1,6 +1,6 @@
 """`fanhub contacts import`: import a CSV file of contacts through the same path as the web upload.
 
-The file is stored as an import (see `audience.imports`), queued with the mapping and mode, and by
+The file is stored as an import (see `imports.service`), queued with the mapping and mode, and by
 default this command then works it off itself (enqueue a chunk, apply batches) showing a progress
 bar; `--no-wait` leaves the work to a running worker.
 """
@@ -61,8 +61,8 @@ def contacts_import(
     as_json: JsonFlag = False,
 ) -> None:
     """Import contacts from a CSV file, with a subscription mode for email and one for SMS."""
-    from fanhub.audience import imports
     from fanhub.audience.service import tag_ids_by_name
+    from fanhub.imports import service as imports
 
     if not file.is_file():
         fail(as_json, f"no such file: {file}")
@@ -147,7 +147,7 @@ def contacts_import_review(
     as_json: JsonFlag = False,
 ) -> None:
     """SMS subscriptions made by imports from before SMS had its own mode, and their repair."""
-    from fanhub.audience import import_review
+    from fanhub.imports import review as import_review
 
     when = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
     with write_session(as_json) as session:
@@ -164,8 +164,8 @@ def contacts_import_review(
 
 
 def _work_off(public_id: str, org: int, total: int, as_json: bool) -> None:
-    from fanhub.audience import imports
     from fanhub.db.engine import get_database
+    from fanhub.imports import service as imports
     from fanhub.ingest.service import drain
 
     database = get_database()

@@ -1,0 +1,1 @@
+"""CSV contact imports: a feature on top of ingest (rows become ingest batches) and the audience."""

@@ -11,9 +11,9 @@ import json
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from sqlalchemy.orm import Session
 
+from fanhub.audience.attendees import attendee_csv
 from fanhub.auth.actor import Actor
 from fanhub.campaigns.service import get_campaign
-from fanhub.catalog.reports import attendee_csv
 from fanhub.errors import NotFound
 from fanhub.mcp.tools.campaigns import campaign_view
 from fanhub.mcp.tools.contacts import contact_details

@@ -8,18 +8,17 @@ from mcp_types import CallToolResult, EmbeddedResource, TextContent, TextResourc
 from pydantic import Field
 from sqlalchemy.orm import Session
 
+from fanhub.audience.attendees import ATTENDEE_CSV_COLUMNS, attendee_csv
+from fanhub.audience.attendees import list_attendees as attendees_page
 from fanhub.auth.actor import Actor
 from fanhub.catalog.queries import get_event
 from fanhub.catalog.reports import (
-    ATTENDEE_CSV_COLUMNS,
-    attendee_csv,
     check_range,
     event_sales,
     get_owned_event,
     parse_bound,
     search_events,
 )
-from fanhub.catalog.reports import list_attendees as attendees_page
 from fanhub.mcp import schemas as s
 from fanhub.mcp.tools.base import DEFAULT_PAGE_SIZE, EventId, Page, PageSize, page_request, read_tool
 

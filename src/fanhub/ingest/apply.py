@@ -125,6 +125,17 @@ def _last_wins(records: Sequence[Any]) -> list[Any]:
     return list({record.id: record for record in records}.values())
 
 
+def _new_row(ctx: ApplyContext, external_id: str, now: datetime, values: dict[str, Any]) -> dict[str, Any]:
+    """The insert parameters of a record seen for the first time: its key, its creation time, its values."""
+    return {
+        "organization_id": ctx.organization_id,
+        "source": ctx.source,
+        "external_id": external_id,
+        "created_at": now,
+        **values,
+    }
+
+
 def apply_events(session: Session, ctx: ApplyContext, records: Sequence[EventRecord]) -> ApplyStats:
     stats = ApplyStats()
     records = _last_wins(records)
@@ -135,81 +146,88 @@ def apply_events(session: Session, ctx: ApplyContext, records: Sequence[EventRec
     new_params: list[dict[str, Any]] = []
     for record in records:
         digest = record_digest(record)
-        values = {
-            "name": record.name,
-            "url": record.url,
-            "image_url": record.image_url,
-            "description": record.description,
-            "status": record.status,
-            "start_at": record.start_datetime,
-            "end_at": record.end_datetime,
-            "doors_open_at": record.doors_open_datetime,
-            "time_zone": record.time_zone,
-            "location_name": record.location.name,
-            "location_address": record.location.address,
-            "tags": list(record.tags),
-            "performers": list(record.performers),
-            "record_hash": digest,
-            "updated_at": now,
-        }
         known = existing.get(record.id)
         if known is None:
             new_records.append(record)
-            new_params.append(
-                {
-                    "organization_id": ctx.organization_id,
-                    "source": ctx.source,
-                    "external_id": record.id,
-                    "created_at": now,
-                    **values,
-                }
-            )
+            new_params.append(_new_row(ctx, record.id, now, _event_values(record, digest, now)))
         elif known[1] == digest:
             stats.unchanged += 1
         else:
-            session.execute(update(Event).where(Event.id == known[0]).values(**values))
+            session.execute(update(Event).where(Event.id == known[0]).values(**_event_values(record, digest, now)))
             changed.append((known[0], record))
             stats.updated += 1
     if new_params:
-        created = list(
-            zip(
-                insert_returning_ids(session, Event, new_params, key=("external_id",), scope=_scope(ctx)),
-                new_records,
-                strict=True,
-            )
-        )
+        created = _insert_events(session, ctx, new_params, new_records)
         stats.created = len(created)
         changed.extend(created)
-        # Orders that arrived before their event get linked now.
-        for event_id, record in created:
-            session.execute(
-                update(Order)
-                .where(
-                    Order.organization_id == ctx.organization_id,
-                    Order.source == ctx.source,
-                    Order.event_external_id == record.id,
-                    Order.event_id.is_(None),
-                )
-                .values(event_id=event_id)
-            )
+        _link_waiting_orders(session, ctx, created)
     if changed:
-        ids_to_replace = [event_id for event_id, _ in changed]
-        session.execute(delete(TicketType).where(values_in(TicketType.event_id, ids_to_replace)))
-        ticket_types = [
-            {
-                "event_id": event_id,
-                "name": tt.name,
-                "currency": tt.currency_code,
-                "prefee_cents": to_minor(tt.prefee_price, tt.currency_code),
-                "total_cents": to_minor(tt.total_price, tt.currency_code),
-                "quantity": tt.quantity,
-            }
-            for event_id, record in changed
-            for tt in record.ticket_types
-        ]
-        if ticket_types:
-            insert_rows(session, TicketType, ticket_types)
+        _replace_ticket_types(session, changed)
     return stats
+
+
+def _event_values(record: EventRecord, digest: str, now: datetime) -> dict[str, Any]:
+    """The columns of an event row that a record sets (the same on insert and update)."""
+    return {
+        "name": record.name,
+        "url": record.url,
+        "image_url": record.image_url,
+        "description": record.description,
+        "status": record.status,
+        "start_at": record.start_datetime,
+        "end_at": record.end_datetime,
+        "doors_open_at": record.doors_open_datetime,
+        "time_zone": record.time_zone,
+        "location_name": record.location.name,
+        "location_address": record.location.address,
+        "tags": list(record.tags),
+        "performers": list(record.performers),
+        "record_hash": digest,
+        "updated_at": now,
+    }
+
+
+def _insert_events(
+    session: Session, ctx: ApplyContext, params: list[dict[str, Any]], records: list[EventRecord]
+) -> list[tuple[int, EventRecord]]:
+    """Insert new events; each new id paired with the record it came from."""
+    ids = insert_returning_ids(session, Event, params, key=("external_id",), scope=_scope(ctx))
+    return list(zip(ids, records, strict=True))
+
+
+def _link_waiting_orders(session: Session, ctx: ApplyContext, created: list[tuple[int, EventRecord]]) -> None:
+    """Orders that arrived before their event get linked now."""
+    for event_id, record in created:
+        session.execute(
+            update(Order)
+            .where(
+                Order.organization_id == ctx.organization_id,
+                Order.source == ctx.source,
+                Order.event_external_id == record.id,
+                Order.event_id.is_(None),
+            )
+            .values(event_id=event_id)
+        )
+
+
+def _replace_ticket_types(session: Session, changed: list[tuple[int, EventRecord]]) -> None:
+    """A new or changed event's ticket types are the record's: the stored ones are replaced whole."""
+    ids_to_replace = [event_id for event_id, _ in changed]
+    session.execute(delete(TicketType).where(values_in(TicketType.event_id, ids_to_replace)))
+    ticket_types = [
+        {
+            "event_id": event_id,
+            "name": tt.name,
+            "currency": tt.currency_code,
+            "prefee_cents": to_minor(tt.prefee_price, tt.currency_code),
+            "total_cents": to_minor(tt.total_price, tt.currency_code),
+            "quantity": tt.quantity,
+        }
+        for event_id, record in changed
+        for tt in record.ticket_types
+    ]
+    if ticket_types:
+        insert_rows(session, TicketType, ticket_types)
 
 
 def _person(customer: Customer) -> Person:
@@ -230,11 +248,35 @@ def _list_state_via(source: str) -> str:
     return "order.list_state" if platform == "partner" else f"connector.{platform}"
 
 
+# An order record still to write: the record, its digest, and the stored (id, digest) when it is known.
+_PendingOrder = tuple[OrderRecord, str, tuple[int, str] | None]
+
+
 def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRecord]) -> ApplyStats:
     stats = ApplyStats()
-    records = _last_wins(records)
+    todo = _orders_to_write(session, ctx, _last_wins(records), stats)
+    if not todo:
+        return stats
+    audience = AudienceWriter(session, ctx.organization_id, ctx.source, ctx.batch_id)
+    people = [_person(record.customer) for record, _, _ in todo]
+    contacts = audience.resolve(people)
+    stats.consent_changes = audience.apply_consent(_buyer_consent(ctx, todo, contacts))
+    audience.flush()
+    stats.contacts_created = audience.created
+    changed_ids = _write_orders(session, ctx, todo, contacts, stats)
+    audience.record_sources(list(zip(contacts, people, strict=True)))
+    stats.changed_order_ids = changed_ids
+    for listener in _order_listeners:
+        listener(session, ctx.organization_id, changed_ids)
+    return stats
+
+
+def _orders_to_write(
+    session: Session, ctx: ApplyContext, records: Sequence[OrderRecord], stats: ApplyStats
+) -> list[_PendingOrder]:
+    """The new and changed records; an identical re-send (same digest) is only counted as unchanged."""
     existing = _existing(session, Order, ctx, [r.id for r in records])
-    todo: list[tuple[OrderRecord, str, tuple[int, str] | None]] = []
+    todo: list[_PendingOrder] = []
     for record in records:
         digest = record_digest(record)
         known = existing.get(record.id)
@@ -242,12 +284,13 @@ def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRec
             stats.unchanged += 1
         else:
             todo.append((record, digest, known))
-    if not todo:
-        return stats
+    return todo
 
-    audience = AudienceWriter(session, ctx.organization_id, ctx.source, ctx.batch_id)
-    people = [_person(record.customer) for record, _, _ in todo]
-    contacts = audience.resolve(people)
+
+def _buyer_consent(
+    ctx: ApplyContext, todo: Sequence[_PendingOrder], contacts: Sequence[Any]
+) -> list[tuple[Any, ConsentChange]]:
+    """The consent changes the orders carry: checkout opt-ins, then each buyer's latest platform list state."""
     consent: list[tuple[Any, ConsentChange]] = []
     # A platform's list state: only the latest reading per buyer counts, as it is a state, not an event.
     list_states: dict[int, tuple[Any, ConsentChange]] = {}
@@ -271,10 +314,13 @@ def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRec
                 change = ConsentChange(EMAIL, wanted, list_via, ctx.source, observed_at, str(wanted).lower())
                 list_states[id(contact)] = (contact, change)
     consent.extend(sorted(list_states.values(), key=lambda pair: pair[1].observed_at))
-    stats.consent_changes = audience.apply_consent(consent)
-    audience.flush()
-    stats.contacts_created = audience.created
+    return consent
 
+
+def _write_orders(
+    session: Session, ctx: ApplyContext, todo: Sequence[_PendingOrder], contacts: Sequence[Any], stats: ApplyStats
+) -> list[int]:
+    """Insert the new orders and update the changed ones with their items; the ids of both."""
     event_ids = _existing(session, Event, ctx, [record.event_id for record, _, _ in todo])
     now = utcnow()
     new_params: list[dict[str, Any]] = []
@@ -283,46 +329,11 @@ def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRec
     replaced_items: list[dict[str, Any]] = []
     changed_ids: list[int] = []
     for (record, digest, known), contact in zip(todo, contacts, strict=True):
-        currency = record.items[0].currency_code
-        items = [
-            {
-                "ticket_type_name": item.ticket_type_name,
-                "quantity": item.quantity,
-                "prefee_cents": to_minor(item.prefee_price, item.currency_code),
-                "total_cents": to_minor(item.total_price, item.currency_code) or 0,
-                "currency": item.currency_code,
-            }
-            for item in record.items
-        ]
-        placed_at = record.created_at or ctx.received_at
+        items = _order_items(record)
         event = event_ids.get(record.event_id)
-        values = {
-            "event_external_id": record.event_id,
-            "event_id": event[0] if event else None,
-            "contact_id": contact.id,
-            "status": record.status,
-            "currency": currency,
-            "prefee_cents": sum(int(i["prefee_cents"] or 0) for i in items),
-            "total_cents": sum(int(i["total_cents"] or 0) for i in items),
-            "refunded_cents": to_minor(record.refunded_amount, currency) or 0,
-            "tickets": sum(int(i["quantity"] or 0) for i in items),
-            "email_opt_in": record.marketing_opt_ins.email,
-            "sms_opt_in": record.marketing_opt_ins.sms,
-            "customer": record.customer.as_json(),
-            "placed_at": placed_at,
-            "record_hash": digest,
-            "updated_at": now,
-        }
+        values = _order_values(ctx, record, digest, items, contact.id, event[0] if event else None, now)
         if known is None:
-            new_params.append(
-                {
-                    "organization_id": ctx.organization_id,
-                    "source": ctx.source,
-                    "external_id": record.id,
-                    "created_at": now,
-                    **values,
-                }
-            )
+            new_params.append(_new_row(ctx, record.id, now, values))
             new_items.append(items)
         else:
             updated_orders.append({"id": known[0], **values})
@@ -330,28 +341,80 @@ def apply_orders(session: Session, ctx: ApplyContext, records: Sequence[OrderRec
             changed_ids.append(known[0])
             stats.updated += 1
     if new_params:
-        order_ids = insert_returning_ids(session, Order, new_params, key=("external_id",), scope=_scope(ctx))
-        insert_rows(
-            session,
-            OrderItem,
-            [
-                {"order_id": order_id, **item}
-                for order_id, items in zip(order_ids, new_items, strict=True)
-                for item in items
-            ],
-        )
+        order_ids = _insert_orders(session, ctx, new_params, new_items)
         changed_ids.extend(order_ids)
         stats.created = len(order_ids)
     if updated_orders:
-        update_by_id(session, Order, updated_orders)
-        updated_ids = [row["id"] for row in updated_orders]
-        session.execute(delete(OrderItem).where(values_in(OrderItem.order_id, updated_ids)))
-        insert_rows(session, OrderItem, replaced_items)
-    audience.record_sources(list(zip(contacts, people, strict=True)))
-    stats.changed_order_ids = changed_ids
-    for listener in _order_listeners:
-        listener(session, ctx.organization_id, changed_ids)
-    return stats
+        _replace_orders(session, updated_orders, replaced_items)
+    return changed_ids
+
+
+def _order_items(record: OrderRecord) -> list[dict[str, Any]]:
+    """An order's item rows, without the order id (not known yet for a new order)."""
+    return [
+        {
+            "ticket_type_name": item.ticket_type_name,
+            "quantity": item.quantity,
+            "prefee_cents": to_minor(item.prefee_price, item.currency_code),
+            "total_cents": to_minor(item.total_price, item.currency_code) or 0,
+            "currency": item.currency_code,
+        }
+        for item in record.items
+    ]
+
+
+def _order_values(
+    ctx: ApplyContext,
+    record: OrderRecord,
+    digest: str,
+    items: list[dict[str, Any]],
+    contact_id: int | None,
+    event_id: int | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The columns of an order row that a record sets (the same on insert and update); totals from its items."""
+    currency = record.items[0].currency_code
+    return {
+        "event_external_id": record.event_id,
+        "event_id": event_id,
+        "contact_id": contact_id,
+        "status": record.status,
+        "currency": currency,
+        "prefee_cents": sum(int(i["prefee_cents"] or 0) for i in items),
+        "total_cents": sum(int(i["total_cents"] or 0) for i in items),
+        "refunded_cents": to_minor(record.refunded_amount, currency) or 0,
+        "tickets": sum(int(i["quantity"] or 0) for i in items),
+        "email_opt_in": record.marketing_opt_ins.email,
+        "sms_opt_in": record.marketing_opt_ins.sms,
+        "customer": record.customer.as_json(),
+        "placed_at": record.created_at or ctx.received_at,
+        "record_hash": digest,
+        "updated_at": now,
+    }
+
+
+def _insert_orders(
+    session: Session, ctx: ApplyContext, params: list[dict[str, Any]], items: list[list[dict[str, Any]]]
+) -> list[int]:
+    """Insert new orders and their items; the new ids, in the order of `params`."""
+    order_ids = insert_returning_ids(session, Order, params, key=("external_id",), scope=_scope(ctx))
+    insert_rows(
+        session,
+        OrderItem,
+        [
+            {"order_id": order_id, **item}
+            for order_id, order_items in zip(order_ids, items, strict=True)
+            for item in order_items
+        ],
+    )
+    return order_ids
+
+
+def _replace_orders(session: Session, orders: list[dict[str, Any]], items: list[dict[str, Any]]) -> None:
+    """Update changed orders in place; their items are the record's, so the stored ones are replaced whole."""
+    update_by_id(session, Order, orders)
+    session.execute(delete(OrderItem).where(values_in(OrderItem.order_id, [row["id"] for row in orders])))
+    insert_rows(session, OrderItem, items)
 
 
 def apply_contacts(session: Session, ctx: ApplyContext, records: Sequence[ContactRecord]) -> ApplyStats:

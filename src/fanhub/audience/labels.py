@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from fanhub.audience.models import AudienceList, Contact, ContactList, ContactTag, Tag
+from fanhub.audience.models import ContactList, ContactTag
+from fanhub.audience.repository import ContactRepository, ListRepository, TagRepository
 from fanhub.audience.service import AudienceWriter
 from fanhub.auth.actor import WRITE, Actor
 from fanhub.db.bulk import values_in
@@ -28,21 +29,6 @@ from fanhub.errors import InvalidInput, NotFound
 
 MAX_CONTACTS = 1000
 TAG, LIST = "tag", "list"
-
-
-class ContactRepository(Repository[Contact]):
-    model = Contact
-    noun = "contact"
-
-
-class TagRepository(Repository[Tag]):
-    model = Tag
-    noun = "tag"
-
-
-class ListRepository(Repository[AudienceList]):
-    model = AudienceList
-    noun = "list"
 
 
 @dataclass(frozen=True)

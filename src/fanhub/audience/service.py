@@ -32,9 +32,10 @@ from fanhub.audience.models import (
     ContactTag,
     Tag,
 )
+from fanhub.audience.repository import ContactRepository, TagRepository
 from fanhub.db.base import utcnow
 from fanhub.db.bulk import insert_returning_ids, insert_rows, update_by_id, upsert_rows, values_in
-from fanhub.errors import InvalidInput, NotFound
+from fanhub.errors import InvalidInput
 
 _CHUNK = 500
 _FILLABLE = ("first_name", "last_name", "full_name", "address", "postal_code", "ip_address", "birthday")
@@ -350,9 +351,7 @@ def change_consent(
     session: Session, organization_id: int, contact_id: int, change: ConsentChange, batch_id: str | None = None
 ) -> bool:
     """Apply one consent change to one contact (unsubscribe links, STOP replies, staff); True if it took."""
-    contact = session.get(Contact, contact_id)
-    if contact is None or contact.organization_id != organization_id:
-        raise NotFound(f"contact {contact_id} not found")
+    contact = ContactRepository(session).get(organization_id, contact_id)
     writer = AudienceWriter(session, organization_id, change.source, batch_id)
     row = _ContactRow(
         id=contact.id,
@@ -436,9 +435,7 @@ def list_lists(session: Session, organization_id: int) -> list[AudienceList]:
 
 
 def untag(session: Session, organization_id: int, contact_ids: Sequence[int], tag_id: int) -> int:
-    tag = session.get(Tag, tag_id)
-    if tag is None or tag.organization_id != organization_id:
-        raise NotFound(f"tag {tag_id} not found")
+    TagRepository(session).get(organization_id, tag_id)
     result = session.execute(
         delete(ContactTag).where(ContactTag.tag_id == tag_id, ContactTag.contact_id.in_(list(contact_ids)))
     )

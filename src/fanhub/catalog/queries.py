@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fanhub.catalog.models import Event, Order, OrderItem, TicketType
-from fanhub.errors import NotFound
+from fanhub.catalog.repository import EventRepository
 from fanhub.money import to_major
 from fanhub.pagination import Page, PageRequest, paginate
 from fanhub.timeutil import iso_utc
@@ -38,9 +38,7 @@ def list_events(
 
 
 def get_event(session: Session, organization_id: int, event_id: int) -> dict[str, Any]:
-    event = session.get(Event, event_id)
-    if event is None or event.organization_id != organization_id:
-        raise NotFound(f"event {event_id} not found")
+    event = EventRepository(session).get(organization_id, event_id)
     return event_views(session, [event])[0]
 
 

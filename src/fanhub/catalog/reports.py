@@ -25,8 +25,9 @@ from sqlalchemy.orm import Session
 
 from fanhub.catalog.models import Event, Order, OrderItem
 from fanhub.catalog.queries import event_views
+from fanhub.catalog.repository import EventRepository
 from fanhub.db.text import like_pattern
-from fanhub.errors import InvalidInput, NotFound
+from fanhub.errors import InvalidInput
 from fanhub.money import to_major
 from fanhub.pagination import Page, PageRequest, paginate
 from fanhub.timeutil import iso_utc
@@ -109,10 +110,7 @@ def search_events(
 
 
 def get_owned_event(session: Session, organization_id: int, event_id: int) -> Event:
-    event = session.get(Event, event_id)
-    if event is None or event.organization_id != organization_id:
-        raise NotFound(f"event {event_id} not found")
-    return event
+    return EventRepository(session).get(organization_id, event_id)
 
 
 @dataclass

@@ -44,6 +44,14 @@ class Repository(Generic[ModelT]):
         result: ModelT = row
         return result
 
+    def get_public(self, organization_id: int, public_id: str) -> ModelT:
+        """The row with this public id (batches, imports), or NotFound, as `get`."""
+        row: Any = self.session.scalars(self.readable(organization_id).where(self.model.public_id == public_id)).first()
+        if row is None:
+            raise NotFound(f"{self.noun} {public_id} not found")
+        result: ModelT = row
+        return result
+
     def owned_ids(self, organization_id: int, ids: Iterable[int]) -> set[int]:
         """The ids among `ids` that belong to the organization (the others are dropped)."""
         wanted = sorted(set(ids))

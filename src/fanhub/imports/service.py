@@ -33,7 +33,7 @@ from fanhub.audience.vocabulary import genres as known_genres
 from fanhub.config import get_settings
 from fanhub.db.base import utcnow
 from fanhub.db.engine import Database
-from fanhub.errors import InvalidInput, NotFound
+from fanhub.errors import InvalidInput
 from fanhub.imports.models import (
     APPLYING,
     CHUNK_ROWS,
@@ -52,6 +52,7 @@ from fanhub.imports.models import (
     ImportChunk,
     ImportIssue,
 )
+from fanhub.imports.repository import ImportRepository
 from fanhub.imports.rows import (
     FIELDS,
     MODES,
@@ -152,10 +153,7 @@ def append_upload_part(
 
 
 def get_import(session: Session, organization_id: int, public_id: str) -> ContactImport:
-    item = session.scalars(select(ContactImport).where(ContactImport.public_id == public_id)).first()
-    if item is None or item.organization_id != organization_id:
-        raise NotFound(f"import {public_id} not found")
-    return item
+    return ImportRepository(session).get_public(organization_id, public_id)
 
 
 def list_imports(session: Session, organization_id: int, limit: int = 20) -> list[ContactImport]:

@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 from fanhub.db.base import utcnow
 from fanhub.db.engine import Database
 from fanhub.db.maintenance import refresh_statistics
-from fanhub.errors import NotFound
 from fanhub.ingest.apply import ApplyContext, apply_payload
 from fanhub.ingest.models import APPLIED, FAILED, QUEUED, IngestBatch, IngestPayload
+from fanhub.ingest.repository import BatchRepository
 from fanhub.organizations.models import Organization
 
 log = logging.getLogger(__name__)
@@ -154,10 +154,7 @@ def accept_batch(
 
 
 def get_batch(session: Session, organization_id: int, public_id: str) -> IngestBatch:
-    batch = session.scalars(select(IngestBatch).where(IngestBatch.public_id == public_id)).first()
-    if batch is None or batch.organization_id != organization_id:
-        raise NotFound(f"batch {public_id} not found")
-    return batch
+    return BatchRepository(session).get_public(organization_id, public_id)
 
 
 def list_batches(session: Session, organization_id: int, limit: int = 20) -> list[IngestBatch]:

@@ -1,15 +1,27 @@
-"""`fanhub campaign create|preview|send` and `fanhub campaigns`, registered on the main Typer app."""
+"""`fanhub campaign create|edit|duplicate|delete|preview|send|cancel|pause|resume` and `fanhub campaigns`.
+
+Which command applies in which state is `campaigns/lifecycle.py`'s rule; a refusal is an error
+saying what the campaign is and what can be done instead.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.progress import ProgressColumn, Task
+from rich.text import Text
+from sqlalchemy.orm import Session
 
 from fanhub.clikit import JsonFlag, emit, fail, read_session, write_session
+
+if TYPE_CHECKING:
+    from fanhub.campaigns.models import Campaign
+    from fanhub.campaigns.schemas import CampaignView
 
 app = typer.Typer()  # this domain's commands; fanhub.cli adds them to the root app
 
@@ -92,19 +104,26 @@ def campaign_preview(
     emit(as_json, preview, human)
 
 
-def _parse_at(value: str, as_json: bool) -> datetime:
-    from fanhub.ingest.records import _parse_instant
+def _parse_at(value: str, org: int, as_json: bool) -> datetime:
+    """RFC 3339 with an offset, or a local time read in the organization's time zone."""
+    from fanhub.campaigns.service import organization_zone, parse_send_time
+    from fanhub.errors import InvalidInput
 
+    with read_session(as_json) as session:
+        zone = organization_zone(session, org)
     try:
-        return _parse_instant(value)
-    except ValueError as exc:
-        fail(as_json, f"--at: {exc}")
+        return parse_send_time(value, zone)
+    except InvalidInput as exc:
+        fail(as_json, f"--at: {exc.errors[0]['message'] if exc.errors else exc.message}")
 
 
 @campaign_app.command("send")
 def campaign_send(
     campaign_id: int,
-    at: Annotated[str | None, typer.Option("--at", help="RFC 3339 time to send at (default now).")] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="When to send: RFC 3339, or YYYY-MM-DDTHH:MM in the organization's time zone."),
+    ] = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Send here and now, until done, instead of via the worker.")
     ] = False,
@@ -116,8 +135,8 @@ def campaign_send(
     from fanhub.db.engine import get_database
     from fanhub.timeutil import iso_utc
 
-    when = _parse_at(at, as_json) if at else None
     org = _org_of(campaign_id, as_json)
+    when = _parse_at(at, org, as_json) if at else None
     with write_session(as_json) as session:
         campaign = schedule_campaign(session, org, campaign_id, when)
         scheduled_at = campaign.scheduled_at
@@ -138,7 +157,8 @@ def campaign_send(
     else:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        with Progress(TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as progress:
+        columns = (TextColumn("sending"), BarColumn(), MofNCompleteColumn(), _RateColumn(), TimeRemainingColumn())
+        with Progress(*columns) as progress:
             task = progress.add_task("send", total=None)
 
             def update(done: int, total: int) -> None:
@@ -158,6 +178,108 @@ def campaign_send(
     )
 
 
+class _RateColumn(ProgressColumn):
+    """Recipients per second, as Rich measures it."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.1f}/s" if speed else "", style="progress.data.speed")
+
+
+def _describe(view: CampaignView) -> str:
+    return f"Campaign {view.id} ({view.name}) is {view.status}."
+
+
+def _lifecycle(campaign_id: int, as_json: bool, change: Callable[[Session, int], Campaign], said: str) -> None:
+    """Run one state change in a transaction and print the campaign as it is now."""
+    from fanhub.campaigns.service import campaign_view
+
+    org = _org_of(campaign_id, as_json)
+    with write_session(as_json) as session:
+        change(session, org)
+        view = campaign_view(session, org, campaign_id)
+    emit(as_json, view.model_dump(), f"{said} {_describe(view)}")
+
+
+@campaign_app.command("edit")
+def campaign_edit(
+    campaign_id: int,
+    name: Annotated[str | None, typer.Option("--name", help="Internal name.")] = None,
+    subject: Annotated[str | None, typer.Option("--subject", help="Email subject (template).")] = None,
+    body_file: Annotated[Path | None, typer.Option("--body-file", help="Template file (Jinja2 merge fields).")] = None,
+    audience: Annotated[str | None, typer.Option("--audience", help='Segment JSON, e.g. {"tags": ["VIP"]}.')] = None,
+    event: Annotated[int | None, typer.Option("--event", help="fanhub event id for event merge fields.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change a draft (the options given; the rest stays). Only drafts change."""
+    from fanhub.campaigns.schemas import CampaignChanges
+    from fanhub.campaigns.service import edit_campaign
+
+    given: dict[str, Any] = {"name": name, "subject": subject, "event_id": event}
+    changes = {key: value for key, value in given.items() if value is not None}
+    if body_file is not None:
+        try:
+            changes["body"] = body_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            fail(as_json, f"cannot read --body-file: {exc}")
+    if audience is not None:
+        try:
+            changes["audience"] = json.loads(audience)
+        except ValueError as exc:
+            fail(as_json, f"--audience is not JSON: {exc}")
+    if not changes:
+        fail(as_json, "nothing to change: give --name, --subject, --body-file, --audience or --event")
+    edit = CampaignChanges.model_validate(changes)
+    _lifecycle(campaign_id, as_json, lambda session, org: edit_campaign(session, org, campaign_id, edit), "Saved.")
+
+
+@campaign_app.command("duplicate")
+def campaign_duplicate(campaign_id: int, as_json: JsonFlag = False) -> None:
+    """Copy a campaign (any state) into a new draft."""
+    from fanhub.campaigns.service import campaign_view, duplicate_campaign
+
+    org = _org_of(campaign_id, as_json)
+    with write_session(as_json) as session:
+        copy = duplicate_campaign(session, org, campaign_id, created_by="cli")
+        view = campaign_view(session, org, copy.id)
+    emit(as_json, view.model_dump(), f"Copied campaign {campaign_id} into draft {view.id} ({view.name}).")
+
+
+@campaign_app.command("delete")
+def campaign_delete(campaign_id: int, as_json: JsonFlag = False) -> None:
+    """Delete a draft."""
+    from fanhub.campaigns.service import delete_campaign
+
+    org = _org_of(campaign_id, as_json)
+    with write_session(as_json) as session:
+        delete_campaign(session, org, campaign_id)
+    emit(as_json, {"id": campaign_id, "deleted": True}, f"Deleted draft {campaign_id}.")
+
+
+@campaign_app.command("cancel")
+def campaign_cancel(campaign_id: int, as_json: JsonFlag = False) -> None:
+    """Cancel a send: a scheduled campaign goes back to draft, a sending or paused one stops for good."""
+    from fanhub.campaigns.lifecycle import cancel_campaign
+
+    _lifecycle(campaign_id, as_json, lambda session, org: cancel_campaign(session, org, campaign_id), "Cancelled.")
+
+
+@campaign_app.command("pause")
+def campaign_pause(campaign_id: int, as_json: JsonFlag = False) -> None:
+    """Pause a sending campaign (no new messages until resumed)."""
+    from fanhub.campaigns.lifecycle import pause_campaign
+
+    _lifecycle(campaign_id, as_json, lambda session, org: pause_campaign(session, org, campaign_id), "Paused.")
+
+
+@campaign_app.command("resume")
+def campaign_resume(campaign_id: int, as_json: JsonFlag = False) -> None:
+    """Resume a paused campaign; recipients already sent to are not sent to again."""
+    from fanhub.campaigns.lifecycle import resume_campaign
+
+    _lifecycle(campaign_id, as_json, lambda session, org: resume_campaign(session, org, campaign_id), "Resumed.")
+
+
 @app.command("campaigns")
 def campaigns_list(
     org: Annotated[int, typer.Option("--org", help="Organization id.")], as_json: JsonFlag = False
@@ -169,7 +291,6 @@ def campaigns_list(
         rows = list_campaigns(session, org)
     emit(
         as_json,
-        {"campaigns": rows},
-        "\n".join(f"{r['id']}\t{r['type']}\t{r['status']}\t{r['recipients']} recipients\t{r['name']}" for r in rows)
-        or "none",
+        {"campaigns": [r.model_dump() for r in rows]},
+        "\n".join(f"{r.id}\t{r.type}\t{r.status}\t{r.recipients} recipients\t{r.name}" for r in rows) or "none",
     )

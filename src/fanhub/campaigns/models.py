@@ -24,7 +24,9 @@ SMS = "sms"
 DRAFT = "draft"
 SCHEDULED = "scheduled"
 SENDING = "sending"
+PAUSED = "paused"  # was sending; no new slices until resumed (see campaigns/lifecycle.py)
 SENT = "sent"
+CANCELLED = "cancelled"  # stopped for good after sending started; unsent deliveries stay pending
 
 # Delivery.status
 PENDING = "pending"  # waiting to be sent
@@ -48,10 +50,12 @@ class Campaign(Base):
     body: Mapped[str] = mapped_column(Text, default="")
     audience: Mapped[dict[str, Any]] = mapped_column(default=dict)
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"), default=None)
-    # draft | scheduled | sending | sent
+    # draft | scheduled | sending | paused | sent | cancelled (the rules: campaigns/lifecycle.py)
     status: Mapped[str] = mapped_column(String(16), default="draft")
     scheduled_at: Mapped[datetime | None] = mapped_column(default=None)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    paused_at: Mapped[datetime | None] = mapped_column(default=None)  # set while paused
+    cancelled_at: Mapped[datetime | None] = mapped_column(default=None)
     created_by: Mapped[str | None] = mapped_column(String(120), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -80,6 +84,8 @@ class CampaignStats(Base):
     send_per_second: Mapped[float | None] = mapped_column(default=None)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Time spent paused by finished pauses (the rate and estimated finish leave it out).
+    paused_seconds: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class Delivery(Base):

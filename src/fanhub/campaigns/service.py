@@ -1,20 +1,27 @@
-"""Campaign lifecycle: create (validated), preview, schedule, list.
+"""Campaigns: create (validated), edit, duplicate and delete drafts, preview, schedule, list.
 
-Sending itself lives in `campaigns.sending` (the worker's slices); this module only moves a
-campaign from draft to scheduled. Validation errors are `InvalidInput` naming the field
-(`type`, `name`, `subject`, `body`, `event_id`, `audience.<key>`, `at`).
+Which action applies in which state is written once in `campaigns.lifecycle` (with pause, resume
+and cancel); test sends are here; sending itself lives in `campaigns.sending` (the
+worker's slices). Validation errors are `InvalidInput` naming the field (`type`,
+`name`, `subject`, `body`, `event_id`, `audience.<key>`, `at`, `status`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.utils import parseaddr
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fanhub.audience.models import Contact
+from fanhub.addresses import normalize_email
+from fanhub.audience.models import UNSUBSCRIBED, Contact
 from fanhub.audience.segments import count_audience, segment_query, validate_segment
+from fanhub.campaigns import lifecycle
 from fanhub.campaigns.models import (
     DRAFT,
     EMAIL,
@@ -24,13 +31,15 @@ from fanhub.campaigns.models import (
     CampaignStats,
 )
 from fanhub.campaigns.render import CampaignRenderer, Recipient, format_event_date
+from fanhub.campaigns.schemas import CampaignChanges, CampaignView, TestSendResult
 from fanhub.catalog.models import Event
-from fanhub.config import get_settings
+from fanhub.config import Settings, get_settings
 from fanhub.db.base import utcnow
+from fanhub.db.engine import Database
 from fanhub.db.repository import Repository
 from fanhub.errors import InvalidInput, NotFound
 from fanhub.organizations.models import Organization
-from fanhub.organizations.service import get_organization
+from fanhub.organizations.service import get_organization, sender_address
 from fanhub.pagination import Page, PageRequest
 from fanhub.timeutil import iso_utc
 
@@ -73,20 +82,18 @@ _SAMPLE = Recipient(
 )
 
 
-def create_campaign(
+def _validated(
     session: Session,
     organization_id: int,
     *,
     type: str,
-    name: str,
-    body: str,
-    subject: str | None = None,
-    audience: dict[str, Any] | None = None,
-    event_id: int | None = None,
-    created_by: str | None = None,
-) -> Campaign:
-    """Validate and store a draft campaign (and its counters row)."""
-    get_organization(session, organization_id)
+    name: str | None,
+    body: str | None,
+    subject: str | None,
+    audience: Any,
+    event_id: int | None,
+) -> dict[str, Any]:
+    """A campaign's content checked (each problem an `InvalidInput` naming its field), ready to store."""
     if type not in (EMAIL, SMS):
         raise _invalid("type", "must be email or sms")
     name = (name or "").strip()
@@ -107,28 +114,106 @@ def create_campaign(
         event = session.get(Event, event_id)
         if event is None or event.organization_id != organization_id:
             raise _invalid("event_id", f"event {event_id} not found in this organization")
-    campaign = Campaign(
-        organization_id=organization_id,
-        type=type,
-        name=name,
-        subject=subject,
-        body=body,
-        audience=segment,
-        event_id=event_id,
-        status=DRAFT,
-        created_by=created_by,
-    )
-    # Render once with a sample recipient: template syntax and unknown merge fields fail here.
+    return {"type": type, "name": name, "subject": subject, "body": body, "audience": segment, "event_id": event_id}
+
+
+def _check_renders(session: Session, campaign: Campaign) -> None:
+    """Render once with a sample recipient: template syntax and unknown merge fields fail here."""
     renderer = renderer_for(session, campaign)
-    if type == EMAIL:
+    if campaign.type == EMAIL:
         renderer.render_email(_SAMPLE)
     else:
         renderer.render_sms(_SAMPLE)
+
+
+def create_campaign(
+    session: Session,
+    organization_id: int,
+    *,
+    type: str,
+    name: str,
+    body: str,
+    subject: str | None = None,
+    audience: dict[str, Any] | None = None,
+    event_id: int | None = None,
+    created_by: str | None = None,
+) -> Campaign:
+    """Validate and store a draft campaign (and its counters row)."""
+    get_organization(session, organization_id)
+    fields = _validated(
+        session,
+        organization_id,
+        type=type,
+        name=name,
+        body=body,
+        subject=subject,
+        audience=audience,
+        event_id=event_id,
+    )
+    campaign = Campaign(organization_id=organization_id, status=DRAFT, created_by=created_by, **fields)
+    _check_renders(session, campaign)
     session.add(campaign)
     session.flush()
     session.add(CampaignStats(campaign_id=campaign.id, organization_id=organization_id))
     session.flush()
     return campaign
+
+
+def edit_campaign(session: Session, organization_id: int, campaign_id: int, changes: CampaignChanges) -> Campaign:
+    """Change a draft's name, subject, body, audience or event (only the fields set in `changes`),
+    with the same checks as `create_campaign`."""
+    campaign = lifecycle.locked(session, organization_id, campaign_id)
+    lifecycle.require(campaign, "edit")
+    given = changes.model_fields_set
+    current = {
+        "name": campaign.name,
+        "subject": campaign.subject,
+        "body": campaign.body,
+        "audience": campaign.audience,
+        "event_id": campaign.event_id,
+    }
+    merged: dict[str, Any] = {key: getattr(changes, key) if key in given else value for key, value in current.items()}
+    fields = _validated(session, organization_id, type=campaign.type, **merged)
+    for key, value in fields.items():
+        setattr(campaign, key, value)
+    _check_renders(session, campaign)
+    session.flush()
+    return campaign
+
+
+def duplicate_campaign(
+    session: Session, organization_id: int, campaign_id: int, created_by: str | None = None
+) -> Campaign:
+    """A new draft with the campaign's content (any state), named "Copy of ..."."""
+    original = get_campaign(session, organization_id, campaign_id)
+    copy = Campaign(
+        organization_id=organization_id,
+        type=original.type,
+        name=f"Copy of {original.name}"[:300],
+        subject=original.subject,
+        body=original.body,
+        audience=dict(original.audience or {}),
+        event_id=original.event_id,
+        status=DRAFT,
+        created_by=created_by,
+    )
+    session.add(copy)
+    session.flush()
+    session.add(CampaignStats(campaign_id=copy.id, organization_id=organization_id))
+    session.flush()
+    return copy
+
+
+def delete_campaign(session: Session, organization_id: int, campaign_id: int) -> None:
+    """Delete a draft (nothing was sent from it, so no delivery, tracking or attribution refers to it)."""
+    campaign = lifecycle.locked(session, organization_id, campaign_id)
+    lifecycle.require(campaign, "delete")
+    stats = session.get(CampaignStats, campaign_id)
+    if stats is not None:
+        session.delete(stats)
+        session.flush()
+    session.delete(campaign)
+    session.flush()
 
 
 def get_campaign(session: Session, organization_id: int, campaign_id: int) -> Campaign:
@@ -191,9 +276,8 @@ def preview_campaign(
 
 def schedule_campaign(session: Session, organization_id: int, campaign_id: int, at: datetime | None = None) -> Campaign:
     """Queue a draft for sending at `at` (now when omitted); the worker starts it when due."""
-    campaign = get_campaign(session, organization_id, campaign_id)
-    if campaign.status not in (DRAFT, SCHEDULED):
-        raise _invalid("status", f"campaign {campaign_id} is already {campaign.status}")
+    campaign = lifecycle.locked(session, organization_id, campaign_id)
+    lifecycle.require(campaign, "schedule")
     if at is not None and at.tzinfo is None:
         raise _invalid("at", "must carry a UTC offset")
     campaign.status = SCHEDULED
@@ -202,26 +286,54 @@ def schedule_campaign(session: Session, organization_id: int, campaign_id: int, 
     return campaign
 
 
-def campaign_summary(campaign: Campaign, stats: CampaignStats | None) -> dict[str, Any]:
-    return {
-        "id": campaign.id,
-        "type": campaign.type,
-        "name": campaign.name,
-        "subject": campaign.subject,
-        "status": campaign.status,
-        "event_id": campaign.event_id,
-        "audience": campaign.audience,
-        "scheduled_at": iso_utc(campaign.scheduled_at),
-        "delivered_at": iso_utc(campaign.delivered_at),
-        "finished_at": iso_utc(stats.finished_at) if stats else None,
-        "recipients": stats.recipients if stats else 0,
-        "delivered": stats.delivered if stats else 0,
-        "undelivered": stats.undelivered if stats else 0,
-        "created_at": iso_utc(campaign.created_at),
-    }
+def parse_send_time(value: str, time_zone: str | None) -> datetime:
+    """A send time typed by staff: RFC 3339 with an offset, or a local `YYYY-MM-DDTHH:MM` read in the
+    organization's time zone. Returned in UTC."""
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text.replace("z", "Z").replace(" ", "T", 1))
+    except ValueError:
+        raise _invalid("at", f"{text!r} is not a date and time such as 2031-05-01T19:30") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=ZoneInfo(time_zone or "UTC"))
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise _invalid("at", "is out of range") from None
 
 
-def list_campaigns(session: Session, organization_id: int) -> list[dict[str, Any]]:
+def organization_zone(session: Session, organization_id: int) -> str:
+    return get_organization(session, organization_id).time_zone or "UTC"
+
+
+def campaign_summary(campaign: Campaign, stats: CampaignStats | None) -> CampaignView:
+    return CampaignView(
+        id=campaign.id,
+        type=campaign.type,
+        name=campaign.name,
+        subject=campaign.subject,
+        status=campaign.status,
+        event_id=campaign.event_id,
+        audience=campaign.audience or {},
+        scheduled_at=iso_utc(campaign.scheduled_at),
+        delivered_at=iso_utc(campaign.delivered_at),
+        paused_at=iso_utc(campaign.paused_at),
+        cancelled_at=iso_utc(campaign.cancelled_at),
+        finished_at=iso_utc(stats.finished_at) if stats else None,
+        recipients=stats.recipients if stats else 0,
+        delivered=stats.delivered if stats else 0,
+        undelivered=stats.undelivered if stats else 0,
+        created_at=iso_utc(campaign.created_at),
+        actions=lifecycle.allowed_actions(campaign.status),
+    )
+
+
+def campaign_view(session: Session, organization_id: int, campaign_id: int) -> CampaignView:
+    campaign = get_campaign(session, organization_id, campaign_id)
+    return campaign_summary(campaign, session.get(CampaignStats, campaign_id))
+
+
+def list_campaigns(session: Session, organization_id: int) -> list[CampaignView]:
     get_organization(session, organization_id)
     rows = session.execute(
         select(Campaign, CampaignStats)
@@ -254,3 +366,124 @@ def page_campaigns(
         query = query.where(Campaign.status == status)
     page: Page[Campaign] = repository.paginate(query.order_by(Campaign.id.desc()), request)
     return page
+
+
+# --- test sends ----------------------------------------------------------------------------------
+
+MAX_TEST_ADDRESSES = 20
+
+
+def test_addresses(raw: str | Sequence[str]) -> list[str]:
+    """Comma-separated (or listed) addresses, normalised; a bad one is an `InvalidInput` on `to`."""
+    parts = raw.replace(";", ",").split(",") if isinstance(raw, str) else list(raw)
+    addresses: list[str] = []
+    for part in (p.strip() for p in parts):
+        if not part:
+            continue
+        try:
+            address = normalize_email(part)
+        except ValueError as exc:
+            raise _invalid("to", f"{part[:100]!r} {exc}") from None
+        if address not in addresses:
+            addresses.append(address)
+    if len(addresses) > MAX_TEST_ADDRESSES:
+        raise _invalid("to", f"at most {MAX_TEST_ADDRESSES} addresses")
+    return addresses
+
+
+def _test_contact(session: Session, organization_id: int, chosen: str) -> Contact:
+    """The contact whose merge fields a test shows, by id or email."""
+    contact: Contact | None = None
+    if chosen.isdigit() and len(chosen) < 19:
+        contact = session.get(Contact, int(chosen))
+    else:
+        try:
+            email = normalize_email(chosen)
+        except ValueError:
+            email = None
+        if email is not None:
+            contact = session.scalar(
+                select(Contact).where(Contact.organization_id == organization_id, Contact.email == email)
+            )
+    if contact is None or contact.organization_id != organization_id:
+        raise _invalid("contact", f"no contact {chosen[:100]!r} in this organization")
+    return contact
+
+
+def _refuse_unsubscribed(session: Session, organization_id: int, addresses: list[str]) -> None:
+    """Consent holds for tests too: no message to an address whose contact unsubscribed."""
+    refused = session.scalars(
+        select(Contact.email).where(
+            Contact.organization_id == organization_id,
+            Contact.email.in_(addresses),
+            Contact.email_status == UNSUBSCRIBED,
+        )
+    ).all()
+    if refused:
+        raise _invalid("to", f"{', '.join(sorted(str(a) for a in refused))} unsubscribed; a test cannot go there")
+
+
+def send_test(
+    database: Database,
+    organization_id: int,
+    campaign_id: int,
+    *,
+    to: str | Sequence[str],
+    contact: str | None = None,
+    settings: Settings | None = None,
+) -> TestSendResult:
+    """Send an email campaign, marked [TEST], to each of `to`, rendered with `contact`'s merge fields
+    (an id or an email of this organization), else as "Test". Transport errors propagate."""
+    from fanhub.campaigns.sending import Message, build_email, email_transport
+
+    settings = settings or get_settings()
+    addresses = test_addresses(to)
+    if not addresses:
+        raise _invalid("to", "give at least one address")
+    with database.read() as session:
+        campaign = get_campaign(session, organization_id, campaign_id)
+        lifecycle.require(campaign, "send_test")
+        if campaign.type != EMAIL:
+            raise _invalid("type", "test sends are for email campaigns; preview SMS text on the campaign's page")
+        _refuse_unsubscribed(session, organization_id, addresses)
+        person = _test_contact(session, organization_id, contact.strip()) if contact and contact.strip() else None
+        renderer = renderer_for(session, campaign)
+        sender = sender_address(get_organization(session, organization_id), settings)
+    messages = []
+    for address in addresses:
+        recipient = (
+            Recipient(
+                delivery_id=0,
+                address=address,
+                first_name=person.first_name,
+                last_name=person.last_name,
+                full_name=person.full_name,
+                email=person.email,
+                phone=person.phone,
+            )
+            if person is not None
+            else Recipient(delivery_id=0, address=address, email=address, first_name="Test")
+        )
+        rendered = renderer.render_email(recipient)
+        rendered.subject = "[TEST] " + rendered.subject
+        body = build_email(
+            mail_from=sender,
+            to_name=None,
+            to_address=address,
+            rendered=rendered,
+            message_id=f"<test-{secrets.token_hex(8)}@fanhub.local>",
+            campaign_id=campaign_id,
+        )
+        messages.append(Message(campaign_id, 0, address, sender=parseaddr(sender)[1], body=body))
+    transport = email_transport(settings)
+    try:
+        for message in messages:
+            transport.push(message)
+    finally:
+        transport.close()
+    if person is None:
+        return TestSendResult(campaign_id=campaign_id, to=addresses, rendered_for="Test", contact_id=None)
+    name = person.full_name or " ".join(filter(None, (person.first_name, person.last_name))) or person.email
+    return TestSendResult(
+        campaign_id=campaign_id, to=addresses, rendered_for=name or f"#{person.id}", contact_id=person.id
+    )

@@ -1,6 +1,11 @@
-"""Campaign pages: list with analytics, compose (email or SMS) with the segment builder and a live
-recipient count and preview, test send to oneself, schedule / send now after a confirmation, and the
-report (opens, clicks and attributed revenue over time, links clicked, attributed orders).
+"""Campaign pages: list with analytics, compose and edit (email or SMS) with the segment builder and a
+live recipient count and preview, duplicate and delete, test sends to chosen addresses with a chosen
+contact's merge fields, schedule / send now after a confirmation, cancel, pause and resume, a live
+send status (refreshing while it sends; JSON at `status.json`), and the report (opens, clicks and
+attributed revenue over time, links clicked, attributed orders).
+
+An action the campaign's state does not allow (a second "Send now", pausing a finished send) comes
+back to the campaign's own page with the rule's message (`campaigns/lifecycle.py`).
 
 Every rule lives in `fanhub.campaigns` (validation, rendering, scheduling, sending, analytics) and
 `fanhub.audience.segments` (who is in a segment); these pages only collect the form and show results.
@@ -8,9 +13,8 @@ Every rule lives in `fanhub.campaigns` (validation, rendering, scheduling, sendi
 
 from __future__ import annotations
 
-import secrets
-from datetime import UTC, datetime
-from email.utils import parseaddr
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,19 +27,27 @@ from fanhub.audience.service import list_lists, list_tags
 from fanhub.audience.vocabulary import genres
 from fanhub.auth.users import MARKETER
 from fanhub.campaigns.analytics import attributed_orders, campaign_analytics, campaign_detail, links_clicked
+from fanhub.campaigns.lifecycle import campaign_progress, cancel_campaign, pause_campaign, resume_campaign
 from fanhub.campaigns.models import Campaign
 from fanhub.campaigns.render import Recipient
+from fanhub.campaigns.schemas import CampaignChanges
 from fanhub.campaigns.service import (
+    campaign_view,
     create_campaign,
+    delete_campaign,
+    duplicate_campaign,
+    edit_campaign,
     get_campaign,
     list_campaigns,
+    parse_send_time,
     preview_campaign,
     renderer_for,
     schedule_campaign,
+    send_test,
 )
 from fanhub.catalog.models import Event
 from fanhub.catalog.queries import event_choices
-from fanhub.config import get_settings
+from fanhub.db.base import utcnow
 from fanhub.errors import InvalidInput
 from fanhub.manager import charts
 from fanhub.manager.web import (
@@ -51,7 +63,6 @@ from fanhub.manager.web import (
     path_int,
     redirect,
 )
-from fanhub.organizations.service import get_organization, sender_address
 from fanhub.pagination import PageRequest
 
 SAMPLE = Recipient(
@@ -66,7 +77,15 @@ def register(router: APIRouter) -> None:
     action(router, "/campaigns/preview", MARKETER)(live_preview)
     action(router, "/campaigns", MARKETER)(create)
     page(router, "/campaigns/{campaign_id}")(campaign_page)
-    action(router, "/campaigns/{campaign_id}/test", MARKETER)(send_test)
+    page(router, "/campaigns/{campaign_id}/status.json")(status_json)
+    page(router, "/campaigns/{campaign_id}/edit", MARKETER)(edit_form)
+    action(router, "/campaigns/{campaign_id}/edit", MARKETER)(edit)
+    action(router, "/campaigns/{campaign_id}/duplicate", MARKETER)(duplicate)
+    action(router, "/campaigns/{campaign_id}/delete", MARKETER)(delete)
+    action(router, "/campaigns/{campaign_id}/cancel", MARKETER)(cancel)
+    action(router, "/campaigns/{campaign_id}/pause", MARKETER)(pause)
+    action(router, "/campaigns/{campaign_id}/resume", MARKETER)(resume)
+    action(router, "/campaigns/{campaign_id}/test", MARKETER)(test_send)
     action(router, "/campaigns/{campaign_id}/send", MARKETER)(send)
 
 
@@ -114,6 +133,7 @@ def compose(
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     status: int = 200,
+    edit_id: int | None = None,
 ) -> Response:
     org = user.organization_id
     if not user.can(MARKETER):
@@ -141,7 +161,7 @@ def compose(
     return html(
         request,
         "campaign_new.html",
-        {"v": form_values, "errors": errors or {}, "counts": counts, **choices},
+        {"v": form_values, "errors": errors or {}, "counts": counts, "edit_id": edit_id, **choices},
         user=user,
         status=status,
         zone=org_zone(request, org),
@@ -197,34 +217,33 @@ def live_preview(request: Request, user: Staff, form: FormData) -> Response:
     return HTMLResponse(markup, headers={"Cache-Control": "no-store", "Content-Security-Policy": "script-src 'none'"})
 
 
+def _form_values(form: FormData) -> dict[str, Any]:
+    event_ids = form_ints(form, "event_id")
+    return {
+        "type": form_str(form, "type"),
+        "name": form_str(form, "name", 400),
+        "subject": form_str(form, "subject", 1200),
+        "body": str(form.get("body") or "")[:200_000],
+        "event_id": event_ids[0] if event_ids else None,
+        "segment": _segment_from(form),
+    }
+
+
 def create(request: Request, user: Staff, form: FormData) -> Response:
     org = user.organization_id
-    kind = form_str(form, "type")
-    event_ids = form_ints(form, "event_id")
-    segment = _segment_from(form)
-    name = form_str(form, "name", 400)
-    subject = form_str(form, "subject", 1200)
-    body = str(form.get("body") or "")[:200_000]
-    event_id = event_ids[0] if event_ids else None
-    values: dict[str, Any] = {
-        "type": kind,
-        "name": name,
-        "subject": subject,
-        "body": body,
-        "event_id": event_id,
-        "segment": segment,
-    }
+    values = _form_values(form)
+    kind = values["type"]
     try:
         with database(request).write() as session:
             campaign = create_campaign(
                 session,
                 org,
                 type=kind,
-                name=name,
-                body=body,
-                subject=subject if kind == "email" else None,
-                audience=segment,
-                event_id=event_id,
+                name=values["name"],
+                body=values["body"],
+                subject=values["subject"] if kind == "email" else None,
+                audience=values["segment"],
+                event_id=values["event_id"],
                 created_by=user.actor.audit,
             )
             campaign_id = campaign.id
@@ -232,6 +251,115 @@ def create(request: Request, user: Staff, form: FormData) -> Response:
         errors = {k.split(".")[0]: v for k, v in field_errors(exc).items()}
         return compose(request, user, values, errors, 400)
     return redirect(f"/manager/campaigns/{campaign_id}", "Draft saved. Check the preview, send a test, then send.")
+
+
+def edit_form(request: Request, user: Staff) -> Response:
+    org = user.organization_id
+    campaign_id = path_int(request, "campaign_id")
+    with database(request).read() as session:
+        view = campaign_view(session, org, campaign_id)
+        body = get_campaign(session, org, campaign_id).body
+    if "edit" not in view.actions:
+        return _back(campaign_id, f"Campaign {campaign_id} is {view.status}; only a draft can be edited.")
+    values = {
+        "type": view.type,
+        "name": view.name,
+        "subject": view.subject or "",
+        "body": body,
+        "event_id": view.event_id,
+        "segment": view.audience,
+    }
+    return compose(request, user, values, edit_id=campaign_id)
+
+
+def edit(request: Request, user: Staff, form: FormData) -> Response:
+    org = user.organization_id
+    campaign_id = path_int(request, "campaign_id")
+    values = _form_values(form)
+    changes = CampaignChanges(
+        name=values["name"],
+        subject=values["subject"],
+        body=values["body"],
+        audience=values["segment"],
+        event_id=values["event_id"],
+    )
+    try:
+        with database(request).write() as session:
+            kind = get_campaign(session, org, campaign_id).type
+            edit_campaign(session, org, campaign_id, changes)
+    except InvalidInput as exc:
+        errors = {k.split(".")[0]: v for k, v in field_errors(exc).items()}
+        if "status" in errors:
+            return _back(campaign_id, errors["status"])
+        return compose(request, user, {**values, "type": kind}, errors, 400, edit_id=campaign_id)
+    return _back(campaign_id, "Changes saved.")
+
+
+def _back(campaign_id: int, notice: str) -> Response:
+    return redirect(f"/manager/campaigns/{campaign_id}", notice)
+
+
+def _state_change(
+    request: Request, user: Staff, change: Callable[[Any, int, int], Any], done: str, wake: bool = False
+) -> Response:
+    """Run a lifecycle action on the campaign in the path; a refusal is shown on the campaign's page."""
+    campaign_id = path_int(request, "campaign_id")
+    try:
+        with database(request).write() as session:
+            change(session, user.organization_id, campaign_id)
+    except InvalidInput as exc:
+        return _back(campaign_id, exc.message)
+    if wake:
+        _wake_worker(request)
+    return _back(campaign_id, done)
+
+
+def _wake_worker(request: Request) -> None:
+    worker = getattr(request.app.state, "worker", None)
+    if worker is not None:
+        worker.wake()
+
+
+def cancel(request: Request, user: Staff, form: FormData) -> Response:
+    return _state_change(request, user, cancel_campaign, "Cancelled. Nothing more will be sent.")
+
+
+def pause(request: Request, user: Staff, form: FormData) -> Response:
+    return _state_change(request, user, pause_campaign, "Paused. Resume to send to the recipients not reached yet.")
+
+
+def resume(request: Request, user: Staff, form: FormData) -> Response:
+    return _state_change(request, user, resume_campaign, "Resumed.", wake=True)
+
+
+def duplicate(request: Request, user: Staff, form: FormData) -> Response:
+    org = user.organization_id
+    campaign_id = path_int(request, "campaign_id")
+    with database(request).write() as session:
+        copy = duplicate_campaign(session, org, campaign_id, created_by=user.actor.audit)
+        copy_id, name = copy.id, copy.name
+    return _back(copy_id, f"Copied into a new draft, “{name}”. Edit it, then send.")
+
+
+def delete(request: Request, user: Staff, form: FormData) -> Response:
+    org = user.organization_id
+    campaign_id = path_int(request, "campaign_id")
+    try:
+        with database(request).write() as session:
+            name = get_campaign(session, org, campaign_id).name
+            delete_campaign(session, org, campaign_id)
+    except InvalidInput as exc:
+        return _back(campaign_id, exc.message)
+    return redirect("/manager/campaigns", f"Draft “{name}” deleted.")
+
+
+def status_json(request: Request, user: Staff) -> Response:
+    """The send's live status (sent / total, rate, estimated finish) for polling."""
+    org = user.organization_id
+    campaign_id = path_int(request, "campaign_id")
+    with database(request).read() as session:
+        progress = campaign_progress(session, org, campaign_id)
+    return JSONResponse(progress.model_dump(), headers={"Cache-Control": "no-store"})
 
 
 def _series_chart(detail: dict[str, Any]) -> tuple[Any, Any]:
@@ -262,7 +390,7 @@ def campaign_page(request: Request, user: Staff) -> Response:
     interval = request.query_params.get("interval", "day")
     interval = interval if interval in ("day", "hour") else "day"
     with database(request).read() as session:
-        campaign = get_campaign(session, org, campaign_id)
+        campaign = campaign_view(session, org, campaign_id)
         detail = campaign_detail(session, org, campaign_id, interval)
         preview: dict[str, Any] | None = None
         preview_error = None
@@ -271,6 +399,7 @@ def campaign_page(request: Request, user: Staff) -> Response:
                 preview = preview_campaign(session, org, campaign_id)
             except InvalidInput as exc:
                 preview_error = exc.message
+        progress = campaign_progress(session, org, campaign_id) if campaign.delivered_at else None
         links = links_clicked(session, org, campaign_id)
         orders = attributed_orders(session, org, campaign_id)
         zone = org_zone(request, org)
@@ -280,6 +409,9 @@ def campaign_page(request: Request, user: Staff) -> Response:
         "campaign.html",
         {
             "c": campaign,
+            "actions": campaign.actions,
+            "progress": progress,
+            "refresh": _refresh_seconds(campaign.status, campaign.scheduled_at),
             "d": detail,
             "preview": preview,
             "preview_error": preview_error,
@@ -295,56 +427,47 @@ def campaign_page(request: Request, user: Staff) -> Response:
     )
 
 
-def send_test(request: Request, user: Staff, form: FormData) -> Response:
-    """Render the campaign for the signed-in user and send it to their own address (email only)."""
-    from fanhub.campaigns.sending import Message, build_email, email_transport
+def _refresh_seconds(status: str, scheduled_at: str | None) -> int | None:
+    """Reload the page (no script needed) while the send moves: sending, or about to start."""
+    if status == "sending":
+        return 2
+    if status == "scheduled" and scheduled_at is not None:
+        due = datetime.fromisoformat(scheduled_at.replace("Z", "+00:00"))
+        if (due - utcnow()).total_seconds() < 30:
+            return 2
+    return None
 
-    org = user.organization_id
+
+def test_send(request: Request, user: Staff, form: FormData) -> Response:
+    """Send the campaign, marked [TEST], to the addresses given (default: the signed-in user), rendered
+    with a chosen contact's merge fields (default: "Test")."""
     campaign_id = path_int(request, "campaign_id")
-    settings = get_settings()
-    with database(request).read() as session:
-        campaign = get_campaign(session, org, campaign_id)
-        if campaign.type != "email":
-            raise InvalidInput("test sends are for email campaigns; preview SMS text on this page")
-        rendered = renderer_for(session, campaign).render_email(
-            Recipient(delivery_id=0, address=user.email, email=user.email, first_name="Test")
-        )
-        sender = sender_address(get_organization(session, org), settings)
-    rendered.subject = "[TEST] " + rendered.subject
-    message = build_email(
-        mail_from=sender,
-        to_name=None,
-        to_address=user.email,
-        rendered=rendered,
-        message_id=f"<test-{secrets.token_hex(8)}@fanhub.local>",
-        campaign_id=campaign_id,
-    )
-    transport = email_transport(settings)
+    to = form_str(form, "to", 4000) or user.email
+    contact = form_str(form, "contact", 320) or None
     try:
-        transport.push(Message(campaign_id, 0, user.email, sender=parseaddr(sender)[1], body=message))
-    except Exception as exc:
-        return redirect(f"/manager/campaigns/{campaign_id}", f"The test could not be sent: {type(exc).__name__}")
-    finally:
-        transport.close()
-    return redirect(f"/manager/campaigns/{campaign_id}", f"Test sent to {user.email}.")
+        result = send_test(database(request), user.organization_id, campaign_id, to=to, contact=contact)
+    except InvalidInput as exc:
+        return _back(campaign_id, f"No test sent: {exc.message}")
+    except Exception as exc:  # the provider refused or is unreachable
+        return _back(campaign_id, f"The test could not be sent: {type(exc).__name__}")
+    return _back(campaign_id, f"Test sent to {', '.join(result.to)} (as {result.rendered_for}).")
 
 
 def send(request: Request, user: Staff, form: FormData) -> Response:
     org = user.organization_id
     campaign_id = path_int(request, "campaign_id")
     when_raw = form_str(form, "at", 40)
-    at: datetime | None = None
-    if when_raw:
-        zone = org_zone(request, org)
-        try:
-            at = datetime.fromisoformat(when_raw).replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
-        except ValueError:
-            raise InvalidInput(f"{when_raw!r} is not a date and time") from None
-    with database(request).write() as session:
-        campaign = schedule_campaign(session, org, campaign_id, at)
-        scheduled = campaign.scheduled_at
-    worker = getattr(request.app.state, "worker", None)
-    if worker is not None:
-        worker.wake()
-    notice = "Sending now." if at is None else f"Scheduled for {scheduled:%Y-%m-%d %H:%M} UTC."
-    return redirect(f"/manager/campaigns/{campaign_id}", notice)
+    zone = org_zone(request, org)
+    try:
+        at = parse_send_time(when_raw, zone) if when_raw else None
+        with database(request).write() as session:
+            scheduled = schedule_campaign(session, org, campaign_id, at).scheduled_at
+    except InvalidInput as exc:
+        if exc.errors and exc.errors[0].get("field") == "status":
+            return _back(campaign_id, exc.message)
+        raise
+    _wake_worker(request)
+    if at is None:
+        return _back(campaign_id, "Sending now.")
+    local = scheduled.astimezone(ZoneInfo(zone)) if scheduled is not None else None
+    return _back(campaign_id, f"Scheduled for {local:%Y-%m-%d %H:%M} ({zone}).")

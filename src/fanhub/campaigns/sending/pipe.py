@@ -43,6 +43,30 @@ from fanhub.organizations.service import get_organization, sender_address
 
 # A provider that keeps saying "try later" for a message: it fails after this many attempts.
 MAX_ATTEMPTS = 3
+# How often a slice in progress looks at its campaign's status: a pause or cancel stops it within
+# this time (campaigns/lifecycle.py), for one small read.
+STATUS_CHECK_SECONDS = 0.5
+
+
+class StatusWatch:
+    """Tells a slice in progress that its campaign stopped sending (paused, cancelled), reading the
+    campaign's status at most every `every` seconds."""
+
+    def __init__(self, database: Database, campaign_id: int, every: float | None = None) -> None:
+        self.database, self.campaign_id = database, campaign_id
+        self.every = STATUS_CHECK_SECONDS if every is None else every
+        self._next = time.monotonic() + self.every
+
+    def stopped(self) -> str | None:
+        """The campaign's status when it is no longer `sending`, else None."""
+        now = time.monotonic()
+        if now < self._next:
+            return None
+        self._next = now + self.every
+        with self.database.read() as session:
+            campaign = session.get(Campaign, self.campaign_id)
+            status = campaign.status if campaign is not None else "deleted"
+        return None if status == SENDING else status
 
 
 # --- rate limiting -------------------------------------------------------------------------------
@@ -192,6 +216,7 @@ class Pipe:
     campaign_limiter: RateLimiter
     provider_limiter: RateLimiter
     result: SliceResult = field(default_factory=SliceResult)
+    watch: StatusWatch | None = None
     # Outcomes settled but not yet written: they ride on the next claim's commit.
     marks: list[Mark] = field(default_factory=list)
     in_flight: deque[tuple[Any, Message, Future[Any]]] = field(default_factory=deque)
@@ -220,6 +245,12 @@ class Pipe:
             if len(self.in_flight) >= self.lanes.width and not self._settle():
                 # The provider is down or throttling: hand the rest of the slice back and stop.
                 self.marks += [Mark(r.id, PENDING) for r in rows[index:]]
+                return
+            status = self.watch.stopped() if self.watch is not None else None
+            if status is not None:
+                # Paused or cancelled meanwhile: nobody else from this slice is handed to a provider.
+                self.marks += [Mark(r.id, PENDING) for r in rows[index:]]
+                result.stopped = status
                 return
             self.campaign_limiter.wait()
             self.provider_limiter.wait()
@@ -308,6 +339,7 @@ def send_slice(
                 settings.smtp_per_second if batch.channel == EMAIL else settings.sms_per_second,
             ),
             SliceResult(reserved=len(batch.rows)),
+            watch=StatusWatch(database, campaign_id),
         )
         try:
             with OutcomeWriter.open(database, settings, campaign_id, worker) as writer:

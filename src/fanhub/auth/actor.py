@@ -39,10 +39,14 @@ class Actor:
     # The partner's name for partner keys (their records' source is "partner:<name>").
     name: str | None = None
     permissions: frozenset[str] = frozenset()
+    # The organization's region for national phone numbers (None: the deployment default).
+    phone_region: str | None = None
 
     @classmethod
-    def partner(cls, organization_id: int, key_id: int, partner: str, scopes: frozenset[str]) -> Actor:
-        return cls(PARTNER, organization_id, key_id, partner, _from_scopes(scopes))
+    def partner(
+        cls, organization_id: int, key_id: int, partner: str, scopes: frozenset[str], phone_region: str | None = None
+    ) -> Actor:
+        return cls(PARTNER, organization_id, key_id, partner, _from_scopes(scopes), phone_region)
 
     @classmethod
     def mcp(cls, organization_id: int, key_id: int | None, scopes: frozenset[str]) -> Actor:
@@ -59,6 +63,11 @@ class Actor:
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions
+
+    @property
+    def source(self) -> str:
+        """The `source` of records this caller sends (a partner's orders are "partner:<name>")."""
+        return f"partner:{self.name}" if self.kind == PARTNER else self.audit
 
     @property
     def audit(self) -> str:

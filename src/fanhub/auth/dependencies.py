@@ -1,4 +1,4 @@
-"""FastAPI dependencies that turn request headers into a Principal (or a 403)."""
+"""FastAPI dependencies that turn request headers into the caller's `Actor` (or a 403)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader
 
-from fanhub.auth.service import PARTNERS_SCOPE, Principal, authenticate, touch_key
+from fanhub.auth.actor import Actor
+from fanhub.auth.service import PARTNERS_SCOPE, authenticate, touch_key
 from fanhub.db.engine import Database
 
 partner_key_header = APIKeyHeader(
@@ -20,19 +21,19 @@ def get_db(request: Request) -> Database:
     return database
 
 
-def partner_principal(
+def partner_actor(
     token: Annotated[str | None, Depends(partner_key_header)], database: Annotated[Database, Depends(get_db)]
-) -> Principal:
+) -> Actor:
     with database.read() as session:
-        principal = authenticate(session, token, PARTNERS_SCOPE)
-    if principal is None:
+        grant = authenticate(session, token, PARTNERS_SCOPE)
+    if grant is None:
         message = "missing Cymbal-Partner-API-Key header" if not token else "invalid or revoked API key"
         raise HTTPException(status_code=403, detail=message)
-    if principal.last_used_is_stale:
+    if grant.last_used_is_stale:
         with database.write() as session:
-            touch_key(session, principal.key_id)
-    return principal
+            touch_key(session, grant.key_id)
+    return Actor.partner(grant.organization_id, grant.key_id, grant.partner, grant.scopes, grant.phone_region)
 
 
-PartnerPrincipal = Annotated[Principal, Depends(partner_principal)]
+PartnerActor = Annotated[Actor, Depends(partner_actor)]
 DB = Annotated[Database, Depends(get_db)]

@@ -30,8 +30,9 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
-class Principal:
-    """Who is calling: the key's organization, partner name and scopes."""
+class KeyGrant:
+    """What a live key grants: its organization, partner name and scopes. Front doors turn it into
+    an `Actor` (see `auth/dependencies.py`, `mcp/endpoints.py`); only auth sees this type."""
 
     key_id: int
     organization_id: int
@@ -84,8 +85,8 @@ def list_keys(session: Session, organization_id: int) -> list[ApiKey]:
     return list(session.scalars(select(ApiKey).where(ApiKey.organization_id == organization_id).order_by(ApiKey.id)))
 
 
-def authenticate(session: Session, token: str | None, scope: str) -> Principal | None:
-    """The principal for a live token holding `scope`, or None for missing, unknown, revoked or out-of-scope."""
+def authenticate(session: Session, token: str | None, scope: str) -> KeyGrant | None:
+    """What a live token grants when it holds holding `scope`, or None for missing, unknown, revoked or out-of-scope."""
     if not token:
         return None
     # One query per request: the key and its organization's phone region together.
@@ -103,7 +104,7 @@ def authenticate(session: Session, token: str | None, scope: str) -> Principal |
     if scope not in scopes:
         return None
     stale = key.last_used_at is None or utcnow() - key.last_used_at > LAST_USED_RESOLUTION
-    return Principal(key.id, key.organization_id, key.partner, frozenset(scopes), stale, region)
+    return KeyGrant(key.id, key.organization_id, key.partner, frozenset(scopes), stale, region)
 
 
 def touch_key(session: Session, key_id: int) -> None:

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from fanhub.audience import queries as audience_queries
-from fanhub.auth.dependencies import DB, PartnerPrincipal
-from fanhub.auth.service import Principal
+from fanhub.auth.actor import Actor
+from fanhub.auth.dependencies import DB, PartnerActor
 from fanhub.campaigns.analytics import campaign_analytics, campaign_detail
 from fanhub.catalog import queries as catalog_queries
 from fanhub.errors import UnsupportedMediaType
@@ -78,12 +78,12 @@ def _require_json(request: Request) -> None:
         )
 
 
-async def _parse(request: Request, model: type[RequestModel], principal: Principal) -> RequestModel:
+async def _parse(request: Request, model: type[RequestModel], actor: Actor) -> RequestModel:
     """Validate the raw body in one pass (pydantic's JSON parser); errors become the API's 400/422."""
     _require_json(request)
     body = await request.body()
     try:
-        parsed = model.model_validate_json(body, context={"phone_region": principal.phone_region})
+        parsed = model.model_validate_json(body, context={"phone_region": actor.phone_region})
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False), body=body) from None
     duplicates = duplicate_keys(body)
@@ -92,14 +92,12 @@ async def _parse(request: Request, model: type[RequestModel], principal: Princip
     return parsed
 
 
-async def _check_batch(
-    request: Request, model: type[BaseModel], items_field: str, principal: Principal
-) -> tuple[int, bytes]:
+async def _check_batch(request: Request, model: type[BaseModel], items_field: str, actor: Actor) -> tuple[int, bytes]:
     """Validate a batch body (in a helper process when it is large); its item count and raw bytes."""
     _require_json(request)
     body = await request.body()
     pool: ValidationPool = request.app.state.validation
-    checked = await pool.check(model, items_field, body, {"phone_region": principal.phone_region})
+    checked = await pool.check(model, items_field, body, {"phone_region": actor.phone_region})
     if isinstance(checked, list):
         raise RequestValidationError(checked, body=body)
     return checked, body
@@ -113,10 +111,10 @@ async def _check_batch(
     summary="Create events",
     openapi_extra=request_body(CreateEventsRequest),
 )
-async def create_events(request: Request, principal: PartnerPrincipal, database: DB) -> Accepted:
+async def create_events(request: Request, actor: PartnerActor, database: DB) -> Accepted:
     """Queue a set of events; 201 means the batch is stored durably and will be applied."""
-    count, raw = await _check_batch(request, CreateEventsRequest, "events", principal)
-    return _accepted(request, await run_in_threadpool(service.accept_events, database, principal, count, raw))
+    count, raw = await _check_batch(request, CreateEventsRequest, "events", actor)
+    return _accepted(request, await run_in_threadpool(service.accept_events, database, actor, count, raw))
 
 
 @router.post(
@@ -127,10 +125,10 @@ async def create_events(request: Request, principal: PartnerPrincipal, database:
     summary="Create orders",
     openapi_extra=request_body(CreateOrdersRequest),
 )
-async def create_orders(request: Request, principal: PartnerPrincipal, database: DB) -> Accepted:
+async def create_orders(request: Request, actor: PartnerActor, database: DB) -> Accepted:
     """Queue a set of orders; each customer joins (or becomes) one contact of the organization."""
-    count, raw = await _check_batch(request, CreateOrdersRequest, "orders", principal)
-    return _accepted(request, await run_in_threadpool(service.accept_orders, database, principal, count, raw))
+    count, raw = await _check_batch(request, CreateOrdersRequest, "orders", actor)
+    return _accepted(request, await run_in_threadpool(service.accept_orders, database, actor, count, raw))
 
 
 @router.post(
@@ -141,10 +139,10 @@ async def create_orders(request: Request, principal: PartnerPrincipal, database:
     summary="Create a contact",
     openapi_extra=request_body(CreateContactRequest),
 )
-async def create_contact(request: Request, principal: PartnerPrincipal, database: DB) -> Accepted:
+async def create_contact(request: Request, actor: PartnerActor, database: DB) -> Accepted:
     """Create or update a contact; `opt_ins` true subscribes, false unsubscribes, null leaves it unchanged."""
-    body = await _parse(request, CreateContactRequest, principal)
-    return _accepted(request, await run_in_threadpool(service.accept_contact, database, principal, body))
+    body = await _parse(request, CreateContactRequest, actor)
+    return _accepted(request, await run_in_threadpool(service.accept_contact, database, actor, body))
 
 
 @router.post(
@@ -155,10 +153,10 @@ async def create_contact(request: Request, principal: PartnerPrincipal, database
     summary="Subscribe a contact",
     openapi_extra=request_body(SubscribeRequest),
 )
-async def subscribe(request: Request, principal: PartnerPrincipal, database: DB) -> Accepted:
+async def subscribe(request: Request, actor: PartnerActor, database: DB) -> Accepted:
     """Subscribe a contact to email (when an email is given) and SMS (when a phone is given)."""
-    body = await _parse(request, SubscribeRequest, principal)
-    return _accepted(request, await run_in_threadpool(service.accept_subscribe, database, principal, body))
+    body = await _parse(request, SubscribeRequest, actor)
+    return _accepted(request, await run_in_threadpool(service.accept_subscribe, database, actor, body))
 
 
 @router.get(
@@ -168,14 +166,14 @@ async def subscribe(request: Request, principal: PartnerPrincipal, database: DB)
     summary="Get campaign analytics",
 )
 def get_campaign_analytics(
-    principal: PartnerPrincipal,
+    actor: PartnerActor,
     database: DB,
     page: PageNumber = 1,
     per_page: PerPage = 10,
     type: Literal["email", "sms"] | None = None,
 ) -> CampaignAnalyticsResponse:
     with database.read() as session:
-        result = campaign_analytics(session, principal.organization_id, PageRequest(page, per_page), type)
+        result = campaign_analytics(session, actor.organization_id, PageRequest(page, per_page), type)
     return CampaignAnalyticsResponse.model_validate({"response": list(result.items)})
 
 
@@ -185,9 +183,9 @@ def get_campaign_analytics(
     responses=READ_ERRORS,
     summary="Get an ingest batch's status",
 )
-def get_batch_status(batch_id: BatchId, principal: PartnerPrincipal, database: DB) -> BatchStatusResponse:
+def get_batch_status(batch_id: BatchId, actor: PartnerActor, database: DB) -> BatchStatusResponse:
     with database.read() as session:
-        batch = get_batch(session, principal.organization_id, batch_id)
+        batch = get_batch(session, actor.organization_id, batch_id)
         return BatchStatusResponse.model_validate(
             {
                 "response": {
@@ -207,7 +205,7 @@ def get_batch_status(batch_id: BatchId, principal: PartnerPrincipal, database: D
 
 @router.get("/events", response_model=PagedResponse, responses=READ_ERRORS, summary="List events")
 def list_events(
-    principal: PartnerPrincipal,
+    actor: PartnerActor,
     database: DB,
     page: PageNumber = 1,
     per_page: PerPage = 10,
@@ -219,7 +217,7 @@ def list_events(
         return _paged(
             catalog_queries.list_events(
                 session,
-                principal.organization_id,
+                actor.organization_id,
                 PageRequest(page, per_page),
                 status=status,
                 source=source,
@@ -229,14 +227,14 @@ def list_events(
 
 
 @router.get("/events/{event_id}", response_model=ItemResponse, responses=READ_ERRORS, summary="Get an event")
-def get_event(event_id: RowId, principal: PartnerPrincipal, database: DB) -> ItemResponse:
+def get_event(event_id: RowId, actor: PartnerActor, database: DB) -> ItemResponse:
     with database.read() as session:
-        return ItemResponse(response=catalog_queries.get_event(session, principal.organization_id, event_id))
+        return ItemResponse(response=catalog_queries.get_event(session, actor.organization_id, event_id))
 
 
 @router.get("/orders", response_model=PagedResponse, responses=READ_ERRORS, summary="List orders")
 def list_orders(
-    principal: PartnerPrincipal,
+    actor: PartnerActor,
     database: DB,
     page: PageNumber = 1,
     per_page: PerPage = 10,
@@ -247,7 +245,7 @@ def list_orders(
         return _paged(
             catalog_queries.list_orders(
                 session,
-                principal.organization_id,
+                actor.organization_id,
                 PageRequest(page, per_page),
                 event_id=event_id,
                 contact_id=contact_id,
@@ -257,7 +255,7 @@ def list_orders(
 
 @router.get("/contacts", response_model=PagedResponse, responses=READ_ERRORS, summary="Find contacts")
 def list_contacts(
-    principal: PartnerPrincipal,
+    actor: PartnerActor,
     database: DB,
     page: PageNumber = 1,
     per_page: PerPage = 10,
@@ -271,7 +269,7 @@ def list_contacts(
         return _paged(
             audience_queries.find_contacts(
                 session,
-                principal.organization_id,
+                actor.organization_id,
                 PageRequest(page, per_page),
                 audience_queries.ContactFilter(email=email, phone=phone, tag_name=tag, list_id=list_id),
             )
@@ -279,11 +277,11 @@ def list_contacts(
 
 
 @router.get("/contacts/{contact_id}", response_model=ItemResponse, responses=READ_ERRORS, summary="Get a contact")
-def get_contact(contact_id: RowId, principal: PartnerPrincipal, database: DB) -> ItemResponse:
+def get_contact(contact_id: RowId, actor: PartnerActor, database: DB) -> ItemResponse:
     """A contact with its subscriptions, consent history, tags, lists, genres and source records."""
     with database.read() as session:
         return ItemResponse(
-            response=audience_queries.get_contact(session, principal.organization_id, contact_id, with_ledger=True)
+            response=audience_queries.get_contact(session, actor.organization_id, contact_id, with_ledger=True)
         )
 
 
@@ -293,7 +291,7 @@ def get_contact(contact_id: RowId, principal: PartnerPrincipal, database: DB) ->
     responses={403: ERROR_RESPONSES[403]},
     summary="Accepted genres and ticketers",
 )
-def get_vocabulary(principal: PartnerPrincipal) -> ItemResponse:
+def get_vocabulary(actor: PartnerActor) -> ItemResponse:
     from fanhub.audience.vocabulary import genres, ticketers
 
     return ItemResponse(response={"genres": list(genres()), "ticketers": list(ticketers())})
@@ -307,12 +305,12 @@ def get_vocabulary(principal: PartnerPrincipal) -> ItemResponse:
 )
 def get_campaign_detail(
     campaign_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
-    principal: PartnerPrincipal,
+    actor: PartnerActor,
     database: DB,
     interval: Annotated[Literal["hour", "day"], Query(description="Bucket size of the time series.")] = "day",
 ) -> ItemResponse:
     """The list figures plus raw counts (machine opens, all clicks) and time series of opens, clicks and
     attributed orders, bucketed in UTC."""
     with database.read() as session:
-        detail: dict[str, Any] = campaign_detail(session, principal.organization_id, campaign_id, interval)
+        detail: dict[str, Any] = campaign_detail(session, actor.organization_id, campaign_id, interval)
     return ItemResponse(response=detail)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fanhub.audience.vocabulary import VocabularyCheck
-from fanhub.auth.service import Principal
+from fanhub.auth.actor import Actor
 from fanhub.config import get_settings
 from fanhub.db.engine import Database
 from fanhub.errors import InvalidInput
@@ -34,38 +34,38 @@ def _check_size(kind: str, count: int) -> None:
 
 def _store(
     database: Database,
-    principal: Principal,
+    actor: Actor,
     kind: str,
     payload: str,
     count: int,
     vocabulary: Sequence[tuple[int | None, str, list[str], int | None, list[str], str | None]] = (),
 ) -> str:
     if not vocabulary:
-        return accept_batch(database, principal.organization_id, principal.source, kind, payload, count)
+        return accept_batch(database, actor.organization_id, actor.source, kind, payload, count)
     # The vocabulary is checked in the transaction that stores the batch, so a tag deleted meanwhile
     # cannot slip through.
     with database.write() as session:
-        check = VocabularyCheck(session, principal.organization_id)
+        check = VocabularyCheck(session, actor.organization_id)
         check.check(vocabulary)
         if check.errors:
             raise InvalidInput(f"{len(check.errors)} invalid value(s); nothing was queued", check.errors)
-        stored = enqueue_batch(session, principal.organization_id, principal.source, kind, payload, count)
+        stored = enqueue_batch(session, actor.organization_id, actor.source, kind, payload, count)
         return stored.public_id
 
 
-def accept_events(database: Database, principal: Principal, count: int, raw_body: bytes) -> str:
+def accept_events(database: Database, actor: Actor, count: int, raw_body: bytes) -> str:
     """A validated body of `count` events is itself a canonical event batch, so it is stored as received."""
     _check_size("events", count)
-    return _store(database, principal, "events", raw_body.decode(), count)
+    return _store(database, actor, "events", raw_body.decode(), count)
 
 
-def accept_orders(database: Database, principal: Principal, count: int, raw_body: bytes) -> str:
+def accept_orders(database: Database, actor: Actor, count: int, raw_body: bytes) -> str:
     """A validated body of `count` orders is itself a canonical order batch, so it is stored as received."""
     _check_size("orders", count)
-    return _store(database, principal, "orders", raw_body.decode(), count)
+    return _store(database, actor, "orders", raw_body.decode(), count)
 
 
-def accept_contact(database: Database, principal: Principal, request: CreateContactRequest) -> str:
+def accept_contact(database: Database, actor: Actor, request: CreateContactRequest) -> str:
     record = ContactRecord(
         contact=request.contact,
         opt_ins=request.opt_ins or OptIns(),
@@ -75,13 +75,13 @@ def accept_contact(database: Database, principal: Principal, request: CreateCont
     ticketer = request.interested_in_event.ticketer if request.interested_in_event else None
     vocabulary = [(None, "contact", request.contact.tags, request.contact.list_id, request.contact.genres, ticketer)]
     payload = ContactBatch(contacts=[record]).model_dump_json()
-    return _store(database, principal, "contacts", payload, 1, vocabulary)
+    return _store(database, actor, "contacts", payload, 1, vocabulary)
 
 
-def accept_subscribe(database: Database, principal: Principal, request: SubscribeRequest) -> str:
+def accept_subscribe(database: Database, actor: Actor, request: SubscribeRequest) -> str:
     """`/subscribe` subscribes every channel the contact was given with (email, phone or both)."""
     opt_ins = OptIns(email=True if request.contact.email else None, sms=True if request.contact.phone else None)
     record = ContactRecord(contact=request.contact, opt_ins=opt_ins, ticket_url=request.ticket_url, via="subscribe")
     vocabulary = [(None, "contact", request.contact.tags, request.contact.list_id, request.contact.genres, None)]
     payload = ContactBatch(contacts=[record]).model_dump_json()
-    return _store(database, principal, "contacts", payload, 1, vocabulary)
+    return _store(database, actor, "contacts", payload, 1, vocabulary)

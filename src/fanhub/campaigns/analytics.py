@@ -5,6 +5,7 @@ attribution rows in the same transactions that write those rows, so a page of ca
 indexed lookup per page, however many millions of deliveries and orders exist. A campaign that
 has not gone out yet (`delivered_at` empty) is not listed.
 
+- `status`: `sending`, `paused`, `sent` or `cancelled` (see `campaigns/lifecycle.py`);
 - `num_recipients`: recipients fixed when sending started; `num_undelivered`: rejected by the
   provider or reported bounced/undelivered later (an `unknown` crash casualty is not counted);
 - `num_opens` / `num_links_clicked`: unique recipients (machine opens excluded, see `tracking`);
@@ -67,6 +68,7 @@ def analytics_rows(session: Session, campaigns: Sequence[Campaign]) -> list[dict
             "campaign_name": c.name,
             "campaign_subject_line": c.subject or "",
             "campaign_type": c.type,
+            "status": c.status,  # sending | paused | sent | cancelled (campaigns/lifecycle.py)
             "delivered_at": iso_utc(c.delivered_at),
             **figures[c.id],
         }

@@ -131,10 +131,9 @@ def test_campaign_lifecycle_commands(
     smtp_server: FakeSmtpServer,
     tmp_path: Path,
 ) -> None:
+    from fanhub.audience.service import create_tag
     from fanhub.campaigns.lifecycle import pause_campaign
     from fanhub.campaigns.sending import start_due
-
-    from fanhub.audience.service import create_tag
 
     org = str(tenant.organization_id)
     event_id = add_event(client, db, tenant)

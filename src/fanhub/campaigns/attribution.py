@@ -138,7 +138,24 @@ def attribute_orders(session: Session, organization_id: int, order_ids: Sequence
 
 
 def _attribute_chunk(session: Session, organization_id: int, ids: list[int], email_days: int, sms_days: int) -> None:
-    orders = session.execute(
+    orders = _order_rows(session, organization_id, ids)
+    existing = {a.order_id: a for a in session.scalars(select(Attribution).where(Attribution.order_id.in_(ids)))}
+    now = utcnow()
+    _follow_refunds(session, orders, existing, now)
+    # 7. only an order's first version is evaluated: apply stamps created_at == updated_at on insert.
+    new = [o for o in orders if o.id not in existing and o.created_at == o.updated_at]
+    if not new:
+        return
+    reached = _reached_buyers(session, {o.contact_id for o in new})
+    event_campaigns: dict[int, bool] = {}
+    for order in new:
+        if order.contact_id in reached:
+            _attribute_new_order(session, organization_id, order, email_days, sms_days, event_campaigns, now)
+
+
+def _order_rows(session: Session, organization_id: int, ids: list[int]) -> Sequence[Any]:
+    """The columns of the orders that attribution reads, for the organization's orders among `ids`."""
+    return session.execute(
         select(
             Order.id,
             Order.contact_id,
@@ -152,9 +169,10 @@ def _attribute_chunk(session: Session, organization_id: int, ids: list[int], ema
             Order.updated_at,
         ).where(Order.organization_id == organization_id, Order.id.in_(ids))
     ).all()
-    existing = {a.order_id: a for a in session.scalars(select(Attribution).where(Attribution.order_id.in_(ids)))}
-    now = utcnow()
-    # 8. refunds and cancellations move stored attributions; nothing else about them changes.
+
+
+def _follow_refunds(session: Session, orders: Sequence[Any], existing: dict[int, Attribution], now: datetime) -> None:
+    """8. refunds and cancellations move stored attributions; nothing else about them changes."""
     for order in orders:
         attribution = existing.get(order.id)
         if attribution is None:
@@ -168,67 +186,75 @@ def _attribute_chunk(session: Session, organization_id: int, ids: list[int], ema
                 attributed_tickets=tickets - attribution.tickets,
             )
             attribution.revenue_cents, attribution.tickets, attribution.updated_at = revenue, tickets, now
-    # 7. only an order's first version is evaluated: apply stamps created_at == updated_at on insert.
-    new = [o for o in orders if o.id not in existing and o.created_at == o.updated_at]
-    if not new:
-        return
-    # Most buyers never received a campaign: one query finds those who did.
-    buyers = {o.contact_id for o in new}
-    reached = set(
+
+
+def _reached_buyers(session: Session, buyers: set[int]) -> set[int]:
+    """Most buyers never received a campaign: one query finds those who did."""
+    return set(
         session.scalars(
             select(Delivery.contact_id).where(Delivery.contact_id.in_(buyers), Delivery.status == DELIVERED).distinct()
         )
     )
-    event_campaigns: dict[int, bool] = {}
-    for order in new:
-        if order.contact_id not in reached:
-            continue
-        placed_at = _aware(order.placed_at)
-        latest = session.execute(
-            select(Delivery.id, Delivery.campaign_id, Delivery.channel, Delivery.sent_at)
-            .where(
-                Delivery.contact_id == order.contact_id,
-                Delivery.status == DELIVERED,
-                Delivery.sent_at <= placed_at,
-            )
-            .order_by(Delivery.sent_at.desc(), Delivery.id.desc())
-            .limit(1)
-        ).first()
-        if latest is None:
-            continue
-        if latest.campaign_id not in event_campaigns:
-            event_campaigns[latest.campaign_id] = (
-                session.scalar(select(Campaign.event_id).where(Campaign.id == latest.campaign_id)) is not None
-            )
-        days = email_days if latest.channel == EMAIL else sms_days
-        touch = _latest_touch(session, latest, placed_at, event_campaigns[latest.campaign_id])
-        if touch is None or placed_at - touch > timedelta(days=days):
-            continue
-        revenue, tickets = net_value(order.status, order.total_cents, order.refunded_cents, order.tickets)
-        session.execute(
-            insert(Attribution).values(
-                organization_id=organization_id,
-                order_id=order.id,
-                campaign_id=latest.campaign_id,
-                delivery_id=latest.id,
-                contact_id=order.contact_id,
-                channel=latest.channel,
-                rule=EMAIL_RULE if latest.channel == EMAIL else SMS_RULE,
-                window_days=days,
-                delivered_at=_aware(latest.sent_at),
-                touch_at=touch,
-                placed_at=placed_at,
-                tickets=tickets,
-                revenue_cents=revenue,
-                currency=order.currency,
-                created_at=now,
-                updated_at=now,
-            )
+
+
+def _attribute_new_order(
+    session: Session,
+    organization_id: int,
+    order: Any,
+    email_days: int,
+    sms_days: int,
+    event_campaigns: dict[int, bool],
+    now: datetime,
+) -> None:
+    """Credit an order's first version to the latest delivered message when that message passes its rule.
+
+    `event_campaigns` caches, per campaign id, whether the campaign has an event (decision 4).
+    """
+    placed_at = _aware(order.placed_at)
+    latest = _latest_delivery(session, order.contact_id, placed_at)
+    if latest is None:
+        return
+    if latest.campaign_id not in event_campaigns:
+        event_campaigns[latest.campaign_id] = (
+            session.scalar(select(Campaign.event_id).where(Campaign.id == latest.campaign_id)) is not None
         )
-        _bump(
-            session,
-            latest.campaign_id,
-            attributed_orders=1,
-            attributed_tickets=tickets,
-            attributed_revenue=revenue,
+    days = email_days if latest.channel == EMAIL else sms_days
+    touch = _latest_touch(session, latest, placed_at, event_campaigns[latest.campaign_id])
+    if touch is None or placed_at - touch > timedelta(days=days):
+        return
+    revenue, tickets = net_value(order.status, order.total_cents, order.refunded_cents, order.tickets)
+    session.execute(
+        insert(Attribution).values(
+            organization_id=organization_id,
+            order_id=order.id,
+            campaign_id=latest.campaign_id,
+            delivery_id=latest.id,
+            contact_id=order.contact_id,
+            channel=latest.channel,
+            rule=EMAIL_RULE if latest.channel == EMAIL else SMS_RULE,
+            window_days=days,
+            delivered_at=_aware(latest.sent_at),
+            touch_at=touch,
+            placed_at=placed_at,
+            tickets=tickets,
+            revenue_cents=revenue,
+            currency=order.currency,
+            created_at=now,
+            updated_at=now,
         )
+    )
+    _bump(session, latest.campaign_id, attributed_orders=1, attributed_tickets=tickets, attributed_revenue=revenue)
+
+
+def _latest_delivery(session: Session, contact_id: int, placed_at: datetime) -> Any:
+    """1. the latest message delivered to the buyer, across both channels, no later than the order (or None)."""
+    return session.execute(
+        select(Delivery.id, Delivery.campaign_id, Delivery.channel, Delivery.sent_at)
+        .where(
+            Delivery.contact_id == contact_id,
+            Delivery.status == DELIVERED,
+            Delivery.sent_at <= placed_at,
+        )
+        .order_by(Delivery.sent_at.desc(), Delivery.id.desc())
+        .limit(1)
+    ).first()

@@ -212,60 +212,14 @@ def consent_history(session: Session, contact_id: int) -> list[dict[str, Any]]:
 
 def contact_views(session: Session, contacts: Sequence[Contact]) -> list[dict[str, Any]]:
     ids = [c.id for c in contacts]
-    tags: dict[int, list[str]] = defaultdict(list)
-    lists: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    genres: dict[int, list[str]] = defaultdict(list)
-    sources: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    interests: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    if ids:
-        for cid, name in session.execute(
-            select(ContactTag.contact_id, Tag.name)
-            .join(Tag, Tag.id == ContactTag.tag_id)
-            .where(ContactTag.contact_id.in_(ids))
-            .order_by(Tag.name)
-        ):
-            tags[cid].append(name)
-        for cid, lid, name in session.execute(
-            select(ContactList.contact_id, AudienceList.id, AudienceList.name)
-            .join(AudienceList, AudienceList.id == ContactList.list_id)
-            .where(ContactList.contact_id.in_(ids))
-            .order_by(AudienceList.id)
-        ):
-            lists[cid].append({"id": lid, "name": name})
-        for cid, genre in session.execute(
-            select(ContactGenre.contact_id, ContactGenre.genre)
-            .where(ContactGenre.contact_id.in_(ids))
-            .order_by(ContactGenre.genre)
-        ):
-            genres[cid].append(genre)
-        for s in session.scalars(
-            select(ContactSource)
-            .where(ContactSource.contact_id.in_(ids))
-            .order_by(ContactSource.first_seen_at, ContactSource.id)
-        ):
-            sources[s.contact_id].append(
-                {
-                    "source": s.source,
-                    "email": s.email,
-                    "phone": s.phone,
-                    "name": s.name,
-                    "records": s.records,
-                    "first_seen_at": iso_utc(s.first_seen_at),
-                    "last_seen_at": iso_utc(s.last_seen_at),
-                }
-            )
-        for i in session.scalars(
-            select(ContactInterest).where(ContactInterest.contact_id.in_(ids)).order_by(ContactInterest.id)
-        ):
-            interests[i.contact_id].append(
-                {
-                    "event_id": i.event_external_id,
-                    "ticketer": i.ticketer,
-                    "ticket_url": i.ticket_url,
-                    "source": i.source,
-                    "created_at": iso_utc(i.created_at),
-                }
-            )
+    if not ids:
+        return []
+    # One query per related table for the whole page, not one per contact.
+    tags = _tag_names(session, ids)
+    lists = _list_refs(session, ids)
+    genres = _genres(session, ids)
+    sources = _source_views(session, ids)
+    interests = _interest_views(session, ids)
     return [
         {
             "id": c.id,
@@ -291,3 +245,81 @@ def contact_views(session: Session, contacts: Sequence[Contact]) -> list[dict[st
         }
         for c in contacts
     ]
+
+
+def _tag_names(session: Session, ids: list[int]) -> defaultdict[int, list[str]]:
+    """Each contact's tag names, alphabetical."""
+    tags: defaultdict[int, list[str]] = defaultdict(list)
+    for cid, name in session.execute(
+        select(ContactTag.contact_id, Tag.name)
+        .join(Tag, Tag.id == ContactTag.tag_id)
+        .where(ContactTag.contact_id.in_(ids))
+        .order_by(Tag.name)
+    ):
+        tags[cid].append(name)
+    return tags
+
+
+def _list_refs(session: Session, ids: list[int]) -> defaultdict[int, list[dict[str, Any]]]:
+    """Each contact's lists as {"id", "name"}, by list id."""
+    lists: defaultdict[int, list[dict[str, Any]]] = defaultdict(list)
+    for cid, lid, name in session.execute(
+        select(ContactList.contact_id, AudienceList.id, AudienceList.name)
+        .join(AudienceList, AudienceList.id == ContactList.list_id)
+        .where(ContactList.contact_id.in_(ids))
+        .order_by(AudienceList.id)
+    ):
+        lists[cid].append({"id": lid, "name": name})
+    return lists
+
+
+def _genres(session: Session, ids: list[int]) -> defaultdict[int, list[str]]:
+    """Each contact's genres, alphabetical."""
+    genres: defaultdict[int, list[str]] = defaultdict(list)
+    for cid, genre in session.execute(
+        select(ContactGenre.contact_id, ContactGenre.genre)
+        .where(ContactGenre.contact_id.in_(ids))
+        .order_by(ContactGenre.genre)
+    ):
+        genres[cid].append(genre)
+    return genres
+
+
+def _source_views(session: Session, ids: list[int]) -> defaultdict[int, list[dict[str, Any]]]:
+    """Each contact's source records (what each source knows of it), first seen first."""
+    sources: defaultdict[int, list[dict[str, Any]]] = defaultdict(list)
+    for s in session.scalars(
+        select(ContactSource)
+        .where(ContactSource.contact_id.in_(ids))
+        .order_by(ContactSource.first_seen_at, ContactSource.id)
+    ):
+        sources[s.contact_id].append(
+            {
+                "source": s.source,
+                "email": s.email,
+                "phone": s.phone,
+                "name": s.name,
+                "records": s.records,
+                "first_seen_at": iso_utc(s.first_seen_at),
+                "last_seen_at": iso_utc(s.last_seen_at),
+            }
+        )
+    return sources
+
+
+def _interest_views(session: Session, ids: list[int]) -> defaultdict[int, list[dict[str, Any]]]:
+    """Each contact's event interests, oldest first."""
+    interests: defaultdict[int, list[dict[str, Any]]] = defaultdict(list)
+    for i in session.scalars(
+        select(ContactInterest).where(ContactInterest.contact_id.in_(ids)).order_by(ContactInterest.id)
+    ):
+        interests[i.contact_id].append(
+            {
+                "event_id": i.event_external_id,
+                "ticketer": i.ticketer,
+                "ticket_url": i.ticket_url,
+                "source": i.source,
+                "created_at": iso_utc(i.created_at),
+            }
+        )
+    return interests

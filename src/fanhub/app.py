@@ -151,6 +151,37 @@ def create_app(
     run_worker = settings.worker_in_process if run_worker is None else run_worker
     connect_domains()
     load = RequestLoad()
+    app = FastAPI(
+        title="fanhub",
+        version=__version__,
+        description="Cymbal-compatible Partners API, ingest status and read endpoints of fanhub.",
+        lifespan=_lifespan(settings, database, load, run_worker),
+    )
+    app.state.database = database
+    app.state.settings = settings
+    app.state.worker = None
+    app.state.validation = ValidationPool(settings.validation_process_count())
+    _add_error_handlers(app)
+    _add_health_route(app, database)
+
+    from fanhub.partners.endpoints import router as partners_router
+
+    app.include_router(partners_router)
+    for extra in _domain_routers():
+        app.include_router(extra)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
+    if run_worker:
+        app.add_middleware(CountRequests, load=load)  # type: ignore[arg-type]
+        # Write requests in flight (accepts) are about to take the write lock: the worker commits after each batch.
+        database.expect_writers(lambda: load.busy)
+    _document_request_bodies(app)
+    return app
+
+
+def _lifespan(
+    settings: Settings, database: Database, load: RequestLoad, run_worker: bool
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start-up and shut-down: the validation helpers, warm connections, routing, the worker, domain lifespans."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -186,57 +217,63 @@ def create_app(
             if worker is not None:
                 worker.stop()
 
-    app = FastAPI(
-        title="fanhub",
-        version=__version__,
-        description="Cymbal-compatible Partners API, ingest status and read endpoints of fanhub.",
-        lifespan=lifespan,
-    )
-    app.state.database = database
-    app.state.settings = settings
-    app.state.worker = None
-    app.state.validation = ValidationPool(settings.validation_process_count())
+    return lifespan
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error answers in the API's error body: {"code", "message", "errors"?}."""
     app.add_exception_handler(405, method_not_allowed)  # with `Allow`, ahead of the HTTPException handler
+    app.exception_handler(RequestValidationError)(_validation_error)
+    app.exception_handler(InvalidInput)(_invalid_input)
+    app.exception_handler(UnsupportedMediaType)(_unsupported_media_type)
+    app.exception_handler(NotFound)(_not_found)
+    app.exception_handler(StarletteHTTPException)(_http_error)
+    app.exception_handler(Exception)(_unexpected_error)
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        raw = exc.errors()
-        if any(e.get("type") == "json_invalid" for e in raw):
-            detail = next(e for e in raw if e.get("type") == "json_invalid")
-            return _error(400, f"malformed JSON: {detail.get('ctx', {}).get('error', 'cannot parse body')}")
-        errors: list[dict[str, Any]] = []
-        for e in raw:
-            loc, message = locate(e)
-            index, path = field_path(loc)
-            if e.get("type") == "missing" and not path:
-                path, message = "body", "a JSON body is required"
-            errors.append({"index": index, "field": path or None, "message": message})
-        first = errors[0]
-        summary = f"{first['field']}: {first['message']}" if first["field"] else str(first["message"])
-        if len(errors) > 1:
-            summary += f" (and {len(errors) - 1} more)"
-        return _error(422, summary + "; nothing was queued" if exc.body is not None else summary, errors)
 
-    @app.exception_handler(InvalidInput)
-    async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
-        return _error(422, exc.message, exc.errors)
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """400 for a body that is not JSON; 422 listing every invalid field, summarised by the first."""
+    raw = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in raw):
+        detail = next(e for e in raw if e.get("type") == "json_invalid")
+        return _error(400, f"malformed JSON: {detail.get('ctx', {}).get('error', 'cannot parse body')}")
+    errors: list[dict[str, Any]] = []
+    for e in raw:
+        loc, message = locate(e)
+        index, path = field_path(loc)
+        if e.get("type") == "missing" and not path:
+            path, message = "body", "a JSON body is required"
+        errors.append({"index": index, "field": path or None, "message": message})
+    first = errors[0]
+    summary = f"{first['field']}: {first['message']}" if first["field"] else str(first["message"])
+    if len(errors) > 1:
+        summary += f" (and {len(errors) - 1} more)"
+    return _error(422, summary + "; nothing was queued" if exc.body is not None else summary, errors)
 
-    @app.exception_handler(UnsupportedMediaType)
-    async def _media_type(_: Request, exc: UnsupportedMediaType) -> JSONResponse:
-        return _error(415, exc.message, exc.errors)
 
-    @app.exception_handler(NotFound)
-    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return _error(404, str(exc))
+async def _invalid_input(_: Request, exc: InvalidInput) -> JSONResponse:
+    return _error(422, exc.message, exc.errors)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return _error(500, "internal error; the request was not applied")
+async def _unsupported_media_type(_: Request, exc: UnsupportedMediaType) -> JSONResponse:
+    return _error(415, exc.message, exc.errors)
+
+
+async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+    return _error(404, str(exc))
+
+
+async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return _error(exc.status_code, str(exc.detail))
+
+
+async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error")
+    return _error(500, "internal error; the request was not applied")
+
+
+def _add_health_route(app: FastAPI, database: Database) -> None:
+    """GET /healthz: whether the database answers, and how much ingest is waiting to be applied."""
 
     @app.get("/healthz", tags=["Operations"], summary="Health and ingest backlog")
     def healthz() -> JSONResponse:
@@ -259,19 +296,6 @@ def create_app(
                 },
             }
         )
-
-    from fanhub.partners.endpoints import router as partners_router
-
-    app.include_router(partners_router)
-    for extra in _domain_routers():
-        app.include_router(extra)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
-    if run_worker:
-        app.add_middleware(CountRequests, load=load)  # type: ignore[arg-type]
-        # Write requests in flight (accepts) are about to take the write lock: the worker commits after each batch.
-        database.expect_writers(lambda: load.busy)
-    _document_request_bodies(app)
-    return app
 
 
 def _document_request_bodies(app: FastAPI) -> None:

@@ -10,19 +10,11 @@ from html import escape
 
 from markupsafe import Markup
 
+from fanhub.timeseries import count_axis
+
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c")
 W, H = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 48, 12, 14, 34
-
-
-def _nice_max(value: float) -> float:
-    if value <= 0:
-        return 1.0
-    magnitude = 10 ** (len(str(int(value))) - 1)
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * magnitude:
-            return float(step * magnitude)
-    return float(value)
 
 
 def _fmt(value: float) -> str:
@@ -31,7 +23,9 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
-def _frame(labels: Sequence[str], top: float, title: str) -> list[str]:
+def _frame(labels: Sequence[str], axis: tuple[float, float], title: str) -> list[str]:
+    """The SVG head, one gridline per whole step of the axis (`timeseries.count_axis`), and the labels."""
+    top, step = axis
     parts = [
         f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{escape(title)}" '
         f'xmlns="http://www.w3.org/2000/svg" preserveAspectRatio="xMidYMid meet">',
@@ -39,9 +33,10 @@ def _frame(labels: Sequence[str], top: float, title: str) -> list[str]:
         f'<rect x="0" y="0" width="{W}" height="{H}" fill="#ffffff"/>',
     ]
     plot_h = H - TOP - BOTTOM
-    for i in range(5):
-        y = TOP + plot_h * i / 4
-        value = top * (4 - i) / 4
+    lines = round(top / step)
+    for i in range(lines + 1):
+        y = TOP + plot_h * i / lines
+        value = top - step * i
         parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{W - RIGHT}" y2="{y:.1f}" stroke="#e5e7eb"/>')
         parts.append(
             f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#6b7280">{_fmt(value)}</text>'
@@ -65,8 +60,9 @@ def _x(i: int, n: int) -> float:
 
 def line_chart(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float]]], title: str) -> Markup:
     """One line per series over the labels (e.g. days); an empty series draws a flat line at zero."""
-    top = _nice_max(max((max(values, default=0) for _, values in series), default=0))
-    parts = _frame(labels, top, title)
+    axis = count_axis(max((max(values, default=0) for _, values in series), default=0))
+    top = axis[0]
+    parts = _frame(labels, axis, title)
     plot_h = H - TOP - BOTTOM
     n = len(labels)
     if n <= 2:
@@ -103,8 +99,9 @@ def line_chart(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float
 
 
 def bar_chart(labels: Sequence[str], values: Sequence[float], title: str, name: str = "") -> Markup:
-    top = _nice_max(max(values, default=0))
-    parts = _frame(labels, top, title)
+    axis = count_axis(max(values, default=0))
+    top = axis[0]
+    parts = _frame(labels, axis, title)
     plot_h = H - TOP - BOTTOM
     n = len(labels)
     width = max(2.0, (W - LEFT - RIGHT) / max(n, 1) * 0.7)

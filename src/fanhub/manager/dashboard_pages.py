@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from markupsafe import Markup
 
+from fanhub import timeseries
 from fanhub.audience.reports import audience_figures, consent_series
 from fanhub.auth.users import ADMIN
 from fanhub.campaigns.analytics import event_campaigns
@@ -115,9 +119,7 @@ def event_detail(request: Request, user: Staff) -> Response:
         per_day = sales_report(session, org, group_by="day", event_id=event_id)
         orders = list_orders(session, org, PageRequest(1, 50), event_id=event_id)
         drivers = event_campaigns(session, org, event_id)
-    days = sorted({row["day"] for row in per_day})
-    tickets = [float(sum(r["tickets_sold"] for r in per_day if r["day"] == d)) for d in days]
-    chart = charts.bar_chart([d[5:] for d in days], tickets, "Tickets sold per day", "Tickets sold per day")
+    chart = _sales_chart(per_day, event["end_datetime"] or event["start_datetime"])
     return html(
         request,
         "event.html",
@@ -127,7 +129,7 @@ def event_detail(request: Request, user: Staff) -> Response:
             "chart": chart,
             "orders": orders.items,
             "drivers": drivers,
-            "has_sales": bool(days),
+            "has_sales": bool(per_day),
         },
         user=user,
         zone=org_zone(request, org),
@@ -135,3 +137,21 @@ def event_detail(request: Request, user: Staff) -> Response:
 
 
 __all__ = ["register", "iso_utc"]
+
+
+def _sales_chart(per_day: list[dict[str, Any]], event_end: str | None) -> Markup | None:
+    """Tickets sold per day from the first sale up to today (or the show, if it is over), quiet days
+    at zero; per week when that is more than two months of bars."""
+    if not per_day:
+        return None
+    sold: dict[date, float] = defaultdict(float)
+    for row in per_day:
+        sold[date.fromisoformat(row["day"])] += row["tickets_sold"]
+    last = datetime.now(UTC).date()
+    if event_end:
+        last = min(last, datetime.fromisoformat(event_end).date())
+    days = timeseries.calendar_days(min(sold), max(last, max(sold)))
+    bucket = timeseries.bucket_for(days)
+    starts, values = timeseries.by_bucket(days, timeseries.zero_filled(sold, days), bucket)
+    title = f"Tickets sold per {bucket}"
+    return charts.bar_chart([timeseries.label(d, bucket) for d in starts], values, title, title)

@@ -46,6 +46,7 @@ def dashboard(request: Request, user: Staff) -> Response:
         upcoming = event_views(session, upcoming_event_rows(session, org))
         campaigns = _campaign_rows(session, org, 5)
         sms_review = user.can(ADMIN) and needs_review(session, org)
+        first_steps = _first_steps(session, org)
     chart = charts.line_chart(
         series["labels"],
         [("New subscriptions", series["subscribed"]), ("Unsubscribes", series["unsubscribed"])],
@@ -62,10 +63,51 @@ def dashboard(request: Request, user: Staff) -> Response:
             "upcoming": upcoming,
             "campaigns": campaigns,
             "sms_review": sms_review,
+            # Shown until every first step is done: what an empty organization does first.
+            "first_steps": first_steps if not all(step["done"] for step in first_steps) else [],
         },
         user=user,
         zone=org_zone(request, org),
     )
+
+
+def _first_steps(session: Any, organization_id: int) -> list[dict[str, Any]]:
+    """The four things a new organization does first, each ticked off once done."""
+    from fanhub.auth.service import list_keys
+    from fanhub.auth.users import list_members
+    from fanhub.connectors.service import list_connections
+    from fanhub.imports.service import list_imports
+
+    return [
+        {
+            "key": "connect",
+            "label": "Connect a ticketing platform",
+            "hint": "Eventbrite, Ticket Tailor or Ticketor: events, orders and buyers sync on their own.",
+            "href": "/manager/settings/connections",
+            "done": bool(list_connections(session, organization_id)),
+        },
+        {
+            "key": "import",
+            "label": "Import your existing contacts",
+            "hint": "A CSV file from your previous tool, with a subscription choice per channel.",
+            "href": "/manager/imports",
+            "done": bool(list_imports(session, organization_id, limit=1)),
+        },
+        {
+            "key": "key",
+            "label": "Create a Partners API key",
+            "hint": "For a ticketing partner or your website to send orders and sign-ups.",
+            "href": "/manager/settings/keys",
+            "done": any(key.revoked_at is None for key in list_keys(session, organization_id)),
+        },
+        {
+            "key": "invite",
+            "label": "Invite a colleague",
+            "hint": "Marketers and viewers get their own sign-in.",
+            "href": "/manager/settings/users",
+            "done": len(list_members(session, organization_id)) > 1,
+        },
+    ]
 
 
 STATUSES = ("live", "canceled")

@@ -125,3 +125,18 @@ def try_normalize_phone(value: str | None, region: str | None = None) -> str | N
         return normalize_phone(value, region)
     except ValueError:
         return None
+
+
+def display_phone(e164: str | None, region: str | None = None) -> str:
+    """A stored E.164 number as people of the organization's region write it: national format for a
+    number of that region ("(970) 555-0100" in the US), international otherwise ("+44 20 7946 0958")."""
+    if not e164:
+        return ""
+    region = (region or get_settings().default_phone_region or "US").upper()
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    if phonenumbers.region_code_for_number(number) == region:
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 from fanhub.audience.models import Contact, ContactTag
 from fanhub.db.engine import Database
@@ -60,7 +61,7 @@ def test_search_filters_pagination_and_bulk_tagging(staff: Staff) -> None:
     page = staff.client.get("/manager/contacts", params={"q": "bob roe"}).text
     assert "bob@example.com" in page and "ann@example.com" not in page
     page = staff.client.get("/manager/contacts", params={"email": "unsubscribed", "count": "1"}).text
-    assert "bob@example.com" in page and "1 matching contacts" in page
+    assert "bob@example.com" in page and "1 matching contact<" in page
     staff.post("/manager/tags", {"kind": "tag", "name": "VIP"})
     with staff.db.read() as session:
         ids = {c.email: c.id for c in session.query(Contact).all()}
@@ -243,3 +244,18 @@ def _labels_people(db: Database, org: int, *emails: str) -> list[int]:
         rows = writer.resolve([Person(email=e) for e in emails])
         writer.flush()
         return [int(r.id) for r in rows if r.id is not None]
+
+
+def test_the_table_shows_the_total_distinct_headers_genres_and_regional_phones(staff: Staff) -> None:
+    _contact(staff, "ann@example.com", "+1 970 555 0100", "Ann Lee")
+    _contact(staff, "uk@example.com", "+44 20 7946 0958", "Una Kay")
+    body = {"contact": {"email": "gen@example.com", "genres": ["Jazz", "Folk"]}, "opt_ins": {"email": True}}
+    post_and_apply(staff.client, staff.db, staff.tenant, "contact", body)
+    page = staff.client.get("/manager/contacts").text  # no "count" parameter
+    assert '<strong id="match-count">3 matching contacts</strong>' in page
+    headers = re.findall(r"<th(?: [^>]*)?>([^<]+)</th>", page[page.index('id="contacts-table"') :])
+    assert headers == ["Name", "Email address", "Phone", "Email consent", "SMS consent", "Genres", "Tags · lists"]
+    assert len(set(headers)) == len(headers)
+    assert "Folk, Jazz" in page
+    # The organization's region is the deployment default (US): its numbers in national form, others international.
+    assert "(970) 555-0100" in page and "+44 20 7946 0958" in page and "+19705550100" not in page

@@ -20,6 +20,7 @@ from fanhub.audience.models import (
     AudienceList,
     ConsentEvent,
     Contact,
+    ContactGenre,
     ContactList,
     ContactTag,
     Tag,
@@ -75,6 +76,19 @@ def labels_for(session: Session, contact_ids: list[int]) -> tuple[dict[int, list
         ):
             lists.setdefault(cid, []).append(name)
     return tags, lists
+
+
+def genres_for(session: Session, contact_ids: list[int]) -> dict[int, list[str]]:
+    """Each contact's genres, sorted, for the contacts table."""
+    found: dict[int, list[str]] = {}
+    if contact_ids:
+        for cid, genre in session.execute(
+            select(ContactGenre.contact_id, ContactGenre.genre)
+            .where(ContactGenre.contact_id.in_(contact_ids))
+            .order_by(ContactGenre.genre)
+        ):
+            found.setdefault(cid, []).append(genre)
+    return found
 
 
 def audience_figures(session: Session, organization_id: int) -> dict[str, int]:

@@ -1,7 +1,6 @@
-"""What every platform connector shares: the HTTP client, call budgets, errors, streams and paginators.
+"""What every platform connector shares: the HTTP client, call budgets and errors (streams: `streams.py`).
 
-Streams are declarative (after Singer SDK / Airbyte low-code): a path, a primary key, an optional
-cursor field and a paginator. The client owns the robustness rules: a client-side call budget per
+The client owns the robustness rules: a client-side call budget per
 token (a sliding window, so a long backfill never earns a 429), bounded exponential backoff with
 full jitter for 5xx and timeouts, and 429 handling that honours `Retry-After` /
 `X-Rate-Limit-Reset`. Platforms classify their own error bodies (`classify`), because only they
@@ -15,8 +14,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -307,126 +305,23 @@ def default_classify(response: httpx.Response, body: Any) -> tuple[str, str | No
     return FATAL, None
 
 
-# --- declarative streams ------------------------------------------------------------------------
-
-
 @dataclass
-class Page:
-    records: list[dict[str, Any]]
-    # Where to resume after this page (None: the stream is finished).
-    next_state: dict[str, Any] | None
+class ClientOptions:
+    """Knobs tests and the benchmark turn; production uses the defaults and settings."""
 
+    retry: RetryPolicy | None = None
+    sleep: Callable[[float], None] = time.sleep
+    budget_calls: int | None = None
+    budget_window: float = 3600.0
+    on_wait: Callable[[str, float], None] | None = None
 
-class Paginator:
-    """Turns one response into (records, state to resume from)."""
-
-    def first_params(self, state: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def parse(self, body: Any, records_key: str, params: dict[str, Any]) -> Page:
-        raise NotImplementedError
-
-
-class ContinuationPaginator(Paginator):
-    """Eventbrite: repeat the same request with `continuation` while `has_more_items`."""
-
-    def first_params(self, state: dict[str, Any]) -> dict[str, Any]:
-        return {"continuation": state["continuation"]} if state.get("continuation") else {}
-
-    def parse(self, body: Any, records_key: str, params: dict[str, Any]) -> Page:
-        records = list(body.get(records_key) or [])
-        pagination = body.get("pagination") or {}
-        token = pagination.get("continuation")
-        if pagination.get("has_more_items") and token and records:
-            return Page(records, {"continuation": token})
-        return Page(records, None)
-
-
-class StartingAfterPaginator(Paginator):
-    """Ticket Tailor: `starting_after=<oldest id of the page>`, newest first, limit 100.
-
-    The `links.next` the API returns is not trusted (live it drops `/v1` and rewrites filters),
-    so the next request is built from our own parameters. Some pages came back ascending, so
-    the cursor is the oldest record of the page by (created_at, numeric id), not simply the last.
-    """
-
-    limit = 100
-
-    def first_params(self, state: dict[str, Any]) -> dict[str, Any]:
-        params: dict[str, Any] = {"limit": self.limit}
-        if state.get("starting_after"):
-            params["starting_after"] = state["starting_after"]
-        return params
-
-    @staticmethod
-    def _key(record: dict[str, Any]) -> tuple[int, int, str]:
-        ident = str(record.get("id", ""))
-        digits = ident.rsplit("_", 1)[-1]
-        created = record.get("created_at")
-        return (
-            int(created) if isinstance(created, int | float) else 0,
-            int(digits) if digits.isdigit() else 0,
-            ident,
+    def client(self, base_url: str, classify: Classifier, **platform: Any) -> ApiClient:
+        """An `ApiClient` with these options and what the platform adds (auth, headers, budget)."""
+        return ApiClient(
+            base_url, classify, retry=self.retry or RetryPolicy(), sleep=self.sleep, on_wait=self.on_wait, **platform
         )
 
-    def parse(self, body: Any, records_key: str, params: dict[str, Any]) -> Page:
-        records = list(body.get(records_key) or [])
-        links = body.get("links") or {}
-        if not records or not links.get("next"):
-            return Page(records, None)
-        oldest = min(records, key=self._key)
-        return Page(records, {"starting_after": oldest["id"]})
-
-
-@dataclass
-class Stream:
-    """One list endpoint of a platform, resumable from a checkpoint state."""
-
-    name: str
-    path: str
-    records_key: str
-    paginator: Paginator
-    primary_key: str = "id"
-    cursor_field: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    # The parts of each page the mapping reads (TypedDicts with `Any` leaves), parsed straight from
-    # the response bytes: everything else never becomes Python objects. An Eventbrite order page with
-    # expansions is ~4.4 KB per order, and turning all of it into dicts cost more than mapping it.
-    shape: TypeAdapter[Any] | None = None
-
-    def fetch(self, client: ApiClient, params: dict[str, Any]) -> Any:
-        return client.get_json(self.path, params, self.shape)
-
-    def pages(self, client: ApiClient, state: dict[str, Any], prefetch: bool = True) -> Iterator[Page]:
-        """Pages from `state` on; each carries the state to store with its records.
-
-        With `prefetch`, the next page is requested in a background thread while the caller maps
-        and commits this one: the platform's response time overlaps our work.
-        """
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"prefetch-{self.name}") if prefetch else None
-
-        def load(page_state: dict[str, Any]) -> Page:
-            params = {**self.params, **self.paginator.first_params(page_state)}
-            return self.paginator.parse(self.fetch(client, params), self.records_key, params)
-
-        seen: set[str] = set()
-        try:
-            pending: Future[Page] | None = None
-            page = load(dict(state))
-            while True:
-                if executor is not None and page.next_state is not None:
-                    pending = executor.submit(load, page.next_state)
-                fresh = [r for r in page.records if str(r.get(self.primary_key)) not in seen]
-                seen.update(str(r.get(self.primary_key)) for r in fresh)
-                if page.records and not fresh:
-                    # A cursor that goes nowhere new would loop forever: the stream is finished.
-                    yield Page([], None)
-                    return
-                yield Page(fresh, page.next_state)
-                if page.next_state is None:
-                    return
-                page = pending.result() if pending is not None else load(page.next_state)
-                pending = None
-        finally:
-            if executor is not None:
-                executor.shutdown(wait=False, cancel_futures=True)
+    def budget(self, token: str, platform_calls: int | None = None) -> CallBudget | None:
+        """The token's shared call budget: these options' calls, else the platform's; None when neither."""
+        calls = self.budget_calls or platform_calls
+        return CallBudget.for_token(token, calls, self.budget_window) if calls else None

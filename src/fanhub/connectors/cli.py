@@ -1,14 +1,19 @@
-"""CLI: `fanhub connect eventbrite|tickettailor|ticketor`, `fanhub sync`, `fanhub connections`,
-`fanhub sync-interval` (registered on `fanhub.cli.app` when imported)."""
+"""CLI: `fanhub connect <platform>` (one command per registered platform, its options from the
+platform's declared fields), `fanhub sync`, `fanhub connections`, `fanhub sync-interval`,
+`fanhub reconnect` (bundled into the root app by `fanhub.cli`)."""
 
 from __future__ import annotations
 
+import inspect
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
 from fanhub.clikit import JsonFlag, console, emit, ensure_migrated, fail, read_session
+from fanhub.connectors.connector import ChoiceNeeded, Connector, Field
+from fanhub.connectors.registry import PLATFORMS
 from fanhub.db.engine import get_database
 from fanhub.errors import FanhubError
 
@@ -19,134 +24,81 @@ app.add_typer(connect_app, name="connect")
 
 OrgOption = Annotated[int, typer.Option("--org", help="fanhub organization id.")]
 BaseUrlOption = Annotated[str | None, typer.Option("--base-url", help="API base URL (default: the real platform).")]
-PublicUrlOption = Annotated[
-    str | None, typer.Option("--public-url", help="fanhub's public URL for webhooks (default FANHUB_PUBLIC_URL).")
-]
 
 
-def _connected(as_json: bool, result: dict[str, Any], platform: str) -> None:
-    emit(
-        as_json,
-        result,
-        f"Connected {platform}: connection {result['id']}\nWebhook URL (keep it secret): {result['webhook_url']}",
-    )
+def _field_parameter(field: Field) -> inspect.Parameter:
+    option = typer.Option(field.option, help=field.help)
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    if field.repeatable:
+        return inspect.Parameter(field.name, keyword, annotation=Annotated[list[str] | None, option], default=None)
+    if field.required:
+        return inspect.Parameter(field.name, keyword, annotation=Annotated[str, option])
+    if field.default is not None:
+        return inspect.Parameter(field.name, keyword, annotation=Annotated[str, option], default=field.default)
+    return inspect.Parameter(field.name, keyword, annotation=Annotated[str | None, option], default=None)
 
 
-@connect_app.command("eventbrite")
-def connect_eventbrite(
-    org: OrgOption,
-    token: Annotated[str, typer.Option("--token", help="Eventbrite private token (OAuth token).")],
-    organization_id: Annotated[
-        str | None, typer.Option("--organization-id", help="Eventbrite organization id (asked when several).")
-    ] = None,
-    base_url: BaseUrlOption = None,
-    public_url: Annotated[
-        str | None,
-        typer.Option("--public-url", help="fanhub's public URL; when given, the webhook is registered on Eventbrite."),
-    ] = None,
-    webhook_id: Annotated[
-        list[str] | None,
-        typer.Option("--webhook-id", help="Id of a webhook you created in Eventbrite's dashboard (repeatable)."),
-    ] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Connect an Eventbrite organization (token checked with GET /users/me/)."""
-    from fanhub.connectors.service import ChooseOrganization, add_webhook_id, connect_eventbrite
+def _public_url_help(connector: type[Connector]) -> str:
+    if connector.registers_webhooks:
+        return f"fanhub's public URL; when given, the webhook is registered on {connector.label}."
+    return "fanhub's public URL for webhooks (default FANHUB_PUBLIC_URL)."
 
-    ensure_migrated()
-    database = get_database()
+
+def _connect_with_choice(
+    connector: type[Connector], org: int, values: dict[str, Any], as_json: bool, **urls: Any
+) -> Any:
+    """Connect; when the platform offers several accounts, ask which (or list them, without a terminal)."""
+    from fanhub.connectors.service import connect
+
     try:
+        return connect(get_database(), org, connector.platform, values, **urls)
+    except ChoiceNeeded as choice:
+        if as_json or not sys.stdin.isatty():
+            listing = ", ".join(f"{o['id']} ({o['name']})" for o in choice.choices)
+            fail(as_json, f"{choice} — one of: {listing}")
+        for index, item in enumerate(choice.choices, 1):
+            console.print(f"  {index}. {item['name']} ({item['id']})")
+        picked = typer.prompt("Number", type=int)
+        if not 1 <= picked <= len(choice.choices):
+            fail(as_json, "no such choice")
+        values = {**values, choice.field: choice.choices[picked - 1]["id"]}
+        return connect(get_database(), org, connector.platform, values, **urls)
+
+
+def connect_command(connector: type[Connector]) -> Callable[..., None]:
+    """`fanhub connect <platform>`: options from the platform's fields, then --base-url, --public-url, --json."""
+
+    def command(**arguments: Any) -> None:
+        org, as_json = arguments.pop("org"), arguments.pop("as_json")
+        urls = {"base_url": arguments.pop("base_url"), "public_url": arguments.pop("public_url")}
+        urls["register_webhook"] = bool(urls["public_url"])
+        ensure_migrated()
         try:
-            result = connect_eventbrite(
-                database,
-                org,
-                token,
-                eventbrite_organization_id=organization_id,
-                base_url=base_url,
-                public_url=public_url,
-            )
-        except ChooseOrganization as choice:
-            if as_json or not sys.stdin.isatty():
-                listing = ", ".join(f"{o['id']} ({o['name']})" for o in choice.organizations)
-                fail(as_json, f"{choice} — one of: {listing}")
-            for index, item in enumerate(choice.organizations, 1):
-                console.print(f"  {index}. {item['name']} ({item['id']})")
-            picked = typer.prompt("Organization number", type=int)
-            if not 1 <= picked <= len(choice.organizations):
-                fail(as_json, "no such organization")
-            result = connect_eventbrite(
-                database,
-                org,
-                token,
-                eventbrite_organization_id=choice.organizations[picked - 1]["id"],
-                base_url=base_url,
-                public_url=public_url,
-            )
-        for hook in webhook_id or []:
-            # Deliveries are accepted only for webhook ids that belong to this connection.
-            add_webhook_id(database, int(result["id"]), hook)
-    except FanhubError as exc:
-        fail(as_json, str(exc))
-    _connected(as_json, result, "Eventbrite")
+            result = _connect_with_choice(connector, org, arguments, as_json, **urls)
+        except FanhubError as exc:
+            fail(as_json, str(exc))
+        human = f"Connected {connector.label}: connection {result['id']}"
+        emit(as_json, result, f"{human}\nWebhook URL (keep it secret): {result['webhook_url']}")
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    public_url = typer.Option("--public-url", help=_public_url_help(connector))
+    parameters = [
+        inspect.Parameter("org", keyword, annotation=OrgOption),
+        *(_field_parameter(field) for field in connector.fields),
+        inspect.Parameter("base_url", keyword, annotation=BaseUrlOption, default=None),
+        inspect.Parameter("public_url", keyword, annotation=Annotated[str | None, public_url], default=None),
+        inspect.Parameter("as_json", keyword, annotation=JsonFlag, default=False),
+    ]
+    # Typer reads a command's options from its signature and annotations: give it the declared ones.
+    command.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
+    command.__doc__ = connector.summary
+    command.__name__ = f"connect_{connector.platform}"
+    return command
 
 
-@connect_app.command("tickettailor")
-def connect_tickettailor(
-    org: OrgOption,
-    api_key: Annotated[str, typer.Option("--api-key", help="Ticket Tailor API key (sk_...).")],
-    webhook_secret: Annotated[
-        str | None, typer.Option("--webhook-secret", help="The webhook's signing secret from Ticket Tailor.")
-    ] = None,
-    base_url: BaseUrlOption = None,
-    public_url: PublicUrlOption = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Connect a Ticket Tailor box office (key checked with GET /v1/ping)."""
-    from fanhub.connectors.service import connect_tickettailor
-
-    ensure_migrated()
-    try:
-        result = connect_tickettailor(
-            get_database(), org, api_key, webhook_secret=webhook_secret, base_url=base_url, public_url=public_url
-        )
-    except FanhubError as exc:
-        fail(as_json, str(exc))
-    _connected(as_json, result, "Ticket Tailor")
-
-
-@connect_app.command("ticketor")
-def connect_ticketor(
-    org: OrgOption,
-    site: Annotated[str, typer.Option("--site", help="Your Ticketor site host, e.g. www.myvenue.com.")],
-    username: Annotated[str, typer.Option("--username", help="Email of a user with the API Access permission.")],
-    password: Annotated[str, typer.Option("--password", help="That user's password.")],
-    client_id: Annotated[str, typer.Option("--client-id", help="Ticketor Client ID / Company ID.")],
-    currency: Annotated[str, typer.Option("--currency", help="Currency when a payload names none.")] = "USD",
-    time_zone: Annotated[str | None, typer.Option("--time-zone", help="IANA zone of your events.")] = None,
-    base_url: BaseUrlOption = None,
-    public_url: PublicUrlOption = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Connect a Ticketor site (webhooks only; credentials checked with Basic auth)."""
-    from fanhub.connectors.service import connect_ticketor
-
-    ensure_migrated()
-    try:
-        result = connect_ticketor(
-            get_database(),
-            org,
-            site=site,
-            username=username,
-            password=password,
-            client_id=client_id,
-            base_url=base_url,
-            public_url=public_url,
-            currency=currency,
-            time_zone=time_zone,
-        )
-    except FanhubError as exc:
-        fail(as_json, str(exc))
-    _connected(as_json, result, "Ticketor")
+for _connector in PLATFORMS.values():
+    connect_app.command(_connector.platform)(connect_command(_connector))
 
 
 @app.command("sync")
@@ -155,7 +107,11 @@ def sync(
     full: Annotated[bool, typer.Option("--full", help="Re-read everything, not only what changed.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Sync a connection now (resumes from its checkpoints)."""
+    """Sync a connection now (resumes from its checkpoints).
+
+    When the worker is already syncing it, this waits for that run, finishes what is left, and
+    reports both runs together.
+    """
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from fanhub.connectors.base import ConnectorError
@@ -185,6 +141,10 @@ def sync(
             progress.update(task, description=describe(result))
 
     def on_wait(reason: str, seconds: float) -> None:
+        if reason == "running_sync":  # `seconds` so far, waiting for another process's run to end
+            if progress is not None and task is not None:
+                progress.update(task, description=f"waiting for the sync already running ({seconds:.0f}s)")
+            return
         waits[reason] = waits.get(reason, 0.0) + seconds
         if progress is not None and task is not None:
             progress.update(task, description=f"waiting {seconds:.0f}s ({reason.replace('_', ' ')})")
@@ -192,9 +152,8 @@ def sync(
     try:
         if progress is not None:
             progress.start()
-        result = run_sync(
-            get_database(), connection_id, full=full, progress=on_progress, options=ClientOptions(on_wait=on_wait)
-        )
+        options = ClientOptions(on_wait=on_wait)
+        result = run_sync(get_database(), connection_id, full=full, progress=on_progress, options=options, wait=True)
     except (FanhubError, ConnectorError) as exc:
         if progress is not None:
             progress.stop()
@@ -202,11 +161,12 @@ def sync(
     if progress is not None:
         progress.stop()
     summary = result.summary()
+    joined = "; with the run already under way, which this one waited for" if result.joined else ""
     emit(
         as_json,
         summary,
         f"Synced connection {connection_id}: {summary['events']} events, {summary['orders']} orders, "
-        f"{summary['contacts']} contacts queued in {summary['seconds']}s ({summary['calls']} API calls)",
+        f"{summary['contacts']} contacts queued in {summary['seconds']}s ({summary['calls']} API calls){joined}",
     )
 
 
@@ -243,29 +203,42 @@ def sync_interval(
     emit(as_json, {"id": connection_id, "sync_interval_minutes": minutes or None}, "Interval updated")
 
 
-@app.command("reconnect")
-def reconnect(
-    connection_id: int,
-    token: Annotated[str | None, typer.Option("--token", help="New Eventbrite token.")] = None,
-    api_key: Annotated[str | None, typer.Option("--api-key", help="New Ticket Tailor API key.")] = None,
-    webhook_secret: Annotated[str | None, typer.Option("--webhook-secret", help="New Ticket Tailor secret.")] = None,
-    username: Annotated[str | None, typer.Option("--username", help="New Ticketor username.")] = None,
-    password: Annotated[str | None, typer.Option("--password", help="New Ticketor password.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Replace a connection's credentials (checked first) and reactivate it, keeping its data and checkpoints."""
-    from fanhub.connectors.service import reconnect as reconnect_connection
+def _credential_options() -> dict[str, tuple[Field, list[str]]]:
+    """Every platform's credential fields by name, with the labels of the platforms that have them."""
+    found: dict[str, tuple[Field, list[str]]] = {}
+    for connector in PLATFORMS.values():
+        for field in connector.fields:
+            if field.credential:
+                found.setdefault(field.name, (field, []))[1].append(connector.label)
+    return found
 
-    ensure_migrated()
-    changes = {
-        "token": token,
-        "api_key": api_key,
-        "webhook_secret": webhook_secret,
-        "username": username,
-        "password": password,
-    }
-    try:
-        view = reconnect_connection(get_database(), connection_id, changes)
-    except FanhubError as exc:
-        fail(as_json, str(exc))
-    emit(as_json, view, f"Connection {connection_id} is {view['status']} again")
+
+def reconnect_command() -> Callable[..., None]:
+    """`fanhub reconnect ID` with an option for each credential any platform declares."""
+
+    def command(connection_id: int, **changes: Any) -> None:
+        from fanhub.connectors.service import reconnect as reconnect_connection
+
+        as_json = changes.pop("as_json")
+        ensure_migrated()
+        try:
+            view = reconnect_connection(get_database(), connection_id, changes)
+        except FanhubError as exc:
+            fail(as_json, str(exc))
+        emit(as_json, view, f"Connection {connection_id} is {view['status']} again")
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [inspect.Parameter("connection_id", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=int)]
+    for name, (field, labels) in _credential_options().items():
+        option = typer.Option(field.option, help=f"New {' / '.join(labels)} {field.label}.")
+        parameters.append(inspect.Parameter(name, keyword, annotation=Annotated[str | None, option], default=None))
+    parameters.append(inspect.Parameter("as_json", keyword, annotation=JsonFlag, default=False))
+    command.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
+    command.__doc__ = (
+        "Replace a connection's credentials (checked first) and reactivate it, keeping its data and checkpoints."
+    )
+    return command
+
+
+app.command("reconnect")(reconnect_command())

@@ -7,14 +7,15 @@ delivery fails its checks. It never answers 3xx (Ticket Tailor marks redirects a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from fanhub.connectors import webhooks
+from fanhub.connectors.registry import PLATFORMS
 from fanhub.http_errors import BODY_TOO_LARGE, ErrorResponse
 
 router = APIRouter(tags=["Webhooks"])
@@ -31,12 +32,9 @@ def _error(description: str) -> dict[str, Any]:
 
 WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": WebhookReceived, "description": "Stored durably; the worker processes it."},
-    400: _error("The body is not a JSON object, or the delivery has no id."),
-    401: _error("Ticket Tailor: no webhook secret configured, or a missing, stale or wrong signature."),
-    403: _error("Eventbrite: a webhook_id this connection did not create, or an api_url off its API host."),
-    404: _error("No such webhook endpoint (unknown connection, platform or secret)."),
+    # Each platform's checks, from its webhook handler (registry.PLATFORMS).
+    **{status: _error(text) for status, text in webhooks.documented_responses().items()},
     413: BODY_TOO_LARGE,
-    422: _error("Invalid path parameter, or not one of the Ticketor webhook payloads."),
 }
 
 
@@ -52,7 +50,12 @@ WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
         }
     },
 )
-async def receive_webhook(platform: str, connection_id: int, secret: str, request: Request) -> JSONResponse:
+async def receive_webhook(
+    platform: Annotated[str, Path(description=f"The platform: one of {', '.join(PLATFORMS)}.")],
+    connection_id: int,
+    secret: str,
+    request: Request,
+) -> JSONResponse:
     raw = await request.body()
     database = request.app.state.database
     receipt = await run_in_threadpool(

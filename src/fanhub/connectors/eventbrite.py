@@ -32,12 +32,11 @@ from __future__ import annotations
 
 import calendar
 import time
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from pydantic import TypeAdapter
-from typing_extensions import TypedDict
 
 from fanhub.connectors.base import (
     AUTH,
@@ -47,14 +46,30 @@ from fanhub.connectors.base import (
     RATE_LIMITED,
     RETRY,
     ApiClient,
+    ClientOptions,
     ConnectorError,
-    ContinuationPaginator,
     ExpansionFailed,
-    Stream,
+    is_under,
 )
-from fanhub.connectors.sync import ConnectionInfo, Connector, SyncWriter, WebhookOutcome, build
+from fanhub.connectors.connector import (
+    Accepted,
+    ChoiceNeeded,
+    Connector,
+    Delivery,
+    Field,
+    Plan,
+    Rejected,
+    WebhookContext,
+    WebhookHandler,
+)
+from fanhub.connectors.eventbrite_page import ORDER_PAGE
+from fanhub.connectors.streams import ContinuationPaginator, IncrementalStream, SnapshotStream, Stream, SyncRun
+from fanhub.connectors.sync import WebhookOutcome, build
 from fanhub.ingest.records import EventRecord, OrderRecord
 from fanhub.money import minor_unit_exponent
+
+if TYPE_CHECKING:
+    from fanhub.config import Settings
 
 API_BASE = "https://www.eventbriteapi.com/v3"
 PLATFORM = "eventbrite"
@@ -256,85 +271,30 @@ def _list_email_opt_in(order: dict[str, Any]) -> bool | None:
     return None  # never opted in is not an opt-out
 
 
-# --- what the order mapping reads of an order page (`Stream.shape`) ----------------------------------
+# --- streams ---------------------------------------------------------------------------------------
 
 
-class _Cost(TypedDict, total=False):
-    currency: Any
-    value: Any
+class Organizations(Stream):
+    """The organizations a token sees (checked at connect)."""
+
+    name = "organizations"
+    path = "users/me/organizations/"
+    records_key = "organizations"
+    paginator = ContinuationPaginator()
 
 
-class _Costs(TypedDict, total=False):
-    gross: _Cost | None
-    base_price: _Cost | None
+class Venues(Stream):
+    name = "venues"
+    path = "organizations/{organization_id}/venues/"
+    records_key = "venues"
+    paginator = ContinuationPaginator()
 
 
-class _Profile(TypedDict, total=False):
-    first_name: Any
-    last_name: Any
-    email: Any
-    cell_phone: Any
-
-
-class _Attendee(TypedDict, total=False):
-    ticket_class_name: Any
-    quantity: Any
-    refunded: Any
-    cancelled: Any
-    costs: _Costs | None
-    profile: _Profile | None
-
-
-class _ContactListPreferences(TypedDict, total=False):
-    has_opted_in: Any
-    has_contact_list: Any
-
-
-class _Order(TypedDict, total=False):
-    id: Any
-    event_id: Any
-    status: Any
-    created: Any
-    changed: Any
-    first_name: Any
-    last_name: Any
-    email: Any
-    costs: _Costs | None
-    attendees: list[_Attendee] | None
-    contact_list_preferences: _ContactListPreferences | None
-
-
-class _Pagination(TypedDict, total=False):
-    has_more_items: Any
-    continuation: Any
-
-
-class _OrderPage(TypedDict, total=False):
-    orders: list[_Order] | None
-    pagination: _Pagination | None
-
-
-ORDER_PAGE: TypeAdapter[Any] = TypeAdapter(_OrderPage)
-
-
-# --- the connector ---------------------------------------------------------------------------------
-
-
-class _OrdersStream(Stream):
-    """Org orders; on EXPANSION_FAILED the page is fetched again without `expand`."""
-
-    def fetch(self, client: ApiClient, params: dict[str, Any]) -> Any:
-        try:
-            return client.get_json(self.path, params, self.shape)
-        except ExpansionFailed:
-            plain = {k: v for k, v in params.items() if k != "expand"}
-            body = client.get_json(self.path, plain)
-            # Enrich each order singly (with the expansion, then without), so consent is not lost.
-            enriched = []
-            for order in body.get("orders") or []:
-                enriched.append(_fetch_order(client, f"orders/{order['id']}/", fallback=order))
-            body["orders"] = enriched
-            return body
+class TicketClasses(Stream):
+    name = "ticket_classes"
+    path = "events/{event_id}/ticket_classes/"
+    records_key = "ticket_classes"
+    paginator = ContinuationPaginator()
 
 
 def _fetch_order(client: ApiClient, path: str, fallback: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -356,13 +316,151 @@ def parse_z(value: str) -> float:
     return float(calendar.timegm(time.strptime(value, "%Y-%m-%dT%H:%M:%SZ")))
 
 
-class EventbriteConnector(Connector):
-    platform: ClassVar[str] = PLATFORM
+class Events(SnapshotStream):
+    """Every event of the organization; one is re-emitted (and its ticket classes fetched) only when
+    its `changed`, or its venue's name or address, differs from the checkpoint's."""
 
-    def __init__(self, info: ConnectionInfo, client: ApiClient, overlap_minutes: int = 15) -> None:
-        super().__init__(info, client)
-        self.overlap_minutes = overlap_minutes
-        self._venues: dict[str, dict[str, Any]] | None = None
+    name = "events"
+    path = "organizations/{organization_id}/events/"
+    records_key = "events"
+    paginator = ContinuationPaginator()
+    replication_key = "changed"
+    params = {"status": "all", "order_by": "created_asc", "page_size": 50}
+
+    def prepare(self, run: SyncRun) -> None:
+        venues: dict[str, dict[str, Any]] = {}
+        for venue in Venues(self.client, self.context).records():
+            venues[str(venue["id"])] = venue_summary(venue)
+        self.venues = venues
+
+    def signature(self, raw: dict[str, Any]) -> str:
+        return event_signature(raw, self.venues)
+
+    def map_record(self, raw: dict[str, Any]) -> EventRecord | None:
+        if str(raw.get("status") or "").lower() == "draft":
+            return None  # drafts are never emitted: no need to read their ticket classes
+        return map_event(raw, self.venues, ticket_classes(self.client, str(raw["id"])))
+
+
+def ticket_classes(client: ApiClient, event_id: str) -> list[dict[str, Any]]:
+    return list(TicketClasses(client, {"event_id": event_id}).records())
+
+
+class Orders(IncrementalStream):
+    """Organization orders changed since the cursor less the overlap, with attendees and consent
+    expanded; on EXPANSION_FAILED the page is fetched again without `expand`."""
+
+    name = "orders"
+    path = "organizations/{organization_id}/orders/"
+    records_key = "orders"
+    paginator = ContinuationPaginator()
+    replication_key = "changed"
+    params = {"status": "both", "expand": ORDER_EXPAND}
+    shape = ORDER_PAGE
+    since_param = "changed_since"
+    cursor_type = str
+    restart_codes = frozenset({"BAD_CONTINUATION_TOKEN"})
+
+    def shift(self, cursor: Any, seconds: int) -> Any:
+        return iso_z(parse_z(str(cursor)) - seconds)
+
+    def map_record(self, raw: dict[str, Any]) -> tuple[OrderRecord | None, None]:
+        return map_order(raw), None
+
+    def fetch(self, params: dict[str, Any]) -> Any:
+        try:
+            return self.client.get_json(self.url_path, params, self.shape)
+        except ExpansionFailed:
+            plain = {k: v for k, v in params.items() if k != "expand"}
+            body = self.client.get_json(self.url_path, plain)
+            # Enrich each order singly (with the expansion, then without), so consent is not lost.
+            enriched = []
+            for order in body.get("orders") or []:
+                enriched.append(_fetch_order(self.client, f"orders/{order['id']}/", fallback=order))
+            body["orders"] = enriched
+            return body
+
+
+# --- webhooks ----------------------------------------------------------------------------------------
+
+
+class EventbriteWebhooks(WebhookHandler):
+    """Eventbrite signs nothing and sends only an `api_url`: a delivery is accepted for this
+    connection's own webhook ids and API host, and processing re-fetches what it names."""
+
+    responses = {403: "a webhook_id this connection did not create, or an api_url off its API host"}
+
+    def accept(
+        self,
+        info: Any,
+        headers: Mapping[str, str],
+        raw_body: bytes,
+        body: dict[str, Any],
+        query: Mapping[str, str],
+    ) -> Accepted | Rejected:
+        config = body.get("config") if isinstance(body.get("config"), dict) else {}
+        hook_id = str((config or {}).get("webhook_id") or "")
+        if hook_id not in {str(h) for h in info.settings.get("webhook_ids", [])}:
+            return Rejected(403, "unknown webhook_id for this connection")
+        api_url = str(body.get("api_url") or "")
+        # Never fetch a URL the body names unless it is on this connection's own API.
+        if not is_under(info.base_url, api_url):
+            return Rejected(403, "api_url is not on this connection's API host")
+        kind = str((config or {}).get("action") or "unknown")[:64]
+        # Eventbrite sends no delivery id: a signal about the same object still waiting covers this one.
+        return Accepted(kind, {"api_url": api_url, "config": config}, None, f"{kind} {api_url}"[:500], coalesce=True)
+
+    def process(self, delivery: Delivery, context: WebhookContext) -> WebhookOutcome:
+        connector = context.connector
+        assert isinstance(connector, EventbriteConnector)
+        return connector.process_webhook(delivery.body, delivery.attempts, delivery.age_seconds)
+
+
+# --- the connector ---------------------------------------------------------------------------------
+
+
+class EventbriteConnector(Connector):
+    platform = PLATFORM
+    label = "Eventbrite"
+    summary = "Connect an Eventbrite organization (token checked with GET /users/me/)."
+    default_base_url = API_BASE
+    fields = (
+        Field("token", "private token", "Eventbrite private token (OAuth token)."),
+        Field(
+            "organization_id",
+            "Eventbrite organization",
+            "Eventbrite organization id (asked when several).",
+            secret=False,
+            required=False,
+            credential=False,
+            on_form=False,
+        ),
+        Field(
+            "webhook_id",
+            "webhook id",
+            "Id of a webhook you created in Eventbrite's dashboard (repeatable).",
+            secret=False,
+            required=False,
+            credential=False,
+            on_form=False,
+            repeatable=True,
+        ),
+    )
+    streams = (Events, Orders)
+    webhooks = EventbriteWebhooks()
+    registers_webhooks = True
+
+    @classmethod
+    def make_client(
+        cls, base_url: str, credentials: Mapping[str, Any], settings: Settings, options: ClientOptions
+    ) -> ApiClient:
+        token = str(credentials["token"])
+        return options.client(
+            base_url,
+            classify,
+            headers={"Authorization": f"Bearer {token}"},
+            budget=options.budget(token, settings.eventbrite_calls_per_hour),
+        )
 
     @property
     def organization_id(self) -> str:
@@ -371,11 +469,36 @@ class EventbriteConnector(Connector):
     # -- connect ------------------------------------------------------------------------------
     def verify(self) -> dict[str, Any]:
         me = self.client.get_json("users/me/")
-        organizations: list[dict[str, Any]] = []
-        stream = Stream("organizations", "users/me/organizations/", "organizations", ContinuationPaginator())
-        for page in stream.pages(self.client, {}):
-            organizations.extend({"id": str(o["id"]), "name": o.get("name")} for o in page.records)
+        organizations = [{"id": str(o["id"]), "name": o.get("name")} for o in Organizations(self.client).records()]
         return {"user": {"id": me.get("id"), "name": me.get("name")}, "organizations": organizations}
+
+    def plan(self, values: Mapping[str, Any], found: dict[str, Any]) -> Plan:
+        organizations: list[dict[str, Any]] = found["organizations"]
+        wanted = values.get("organization_id")
+        if not wanted:
+            if not organizations:
+                raise ConnectorError("this token sees no Eventbrite organization")
+            if len(organizations) > 1:
+                raise ChoiceNeeded(
+                    "this token can see several Eventbrite organizations; choose one with --organization-id",
+                    "organization_id",
+                    organizations,
+                )
+            wanted = organizations[0]["id"]
+        chosen = next((o for o in organizations if o["id"] == str(wanted)), None)
+        if chosen is None:
+            raise ConnectorError(f"Eventbrite organization {wanted} is not visible to this token")
+        # Deliveries are accepted only for webhook ids that belong to this connection.
+        hooks = sorted({str(h) for h in values.get("webhook_id") or []})
+        return Plan(
+            chosen.get("name") or "",
+            {"organization_id": chosen["id"], "webhook_ids": hooks},
+            {"eventbrite_organization_id": chosen["id"]},
+        )
+
+    def check_reconnect(self, found: dict[str, Any]) -> None:
+        if str(self.info.settings.get("organization_id")) not in {o["id"] for o in found["organizations"]}:
+            raise ConnectorError("this token cannot see the connection's Eventbrite organization")
 
     def register_webhook(self, endpoint_url: str) -> str:
         hook = self.client.request(
@@ -386,121 +509,16 @@ class EventbriteConnector(Connector):
         return str(hook["id"])
 
     # -- sync ---------------------------------------------------------------------------------
+    def stream_context(self) -> dict[str, str]:
+        return {"organization_id": self.organization_id}
+
+    def configure(self, stream: Any) -> Any:
+        if isinstance(stream, Orders):
+            stream.lookback_seconds = self.settings.eventbrite_order_overlap_minutes * 60
+        return stream
+
     def venues(self) -> dict[str, dict[str, Any]]:
-        if self._venues is None:
-            stream = Stream(
-                "venues", f"organizations/{self.organization_id}/venues/", "venues", ContinuationPaginator()
-            )
-            venues: dict[str, dict[str, Any]] = {}
-            for page in stream.pages(self.client, {}):
-                venues.update({str(v["id"]): venue_summary(v) for v in page.records})
-            self._venues = venues
-        return self._venues
-
-    def ticket_classes(self, event_id: str) -> list[dict[str, Any]]:
-        stream = Stream(
-            "ticket_classes", f"events/{event_id}/ticket_classes/", "ticket_classes", ContinuationPaginator()
-        )
-        out: list[dict[str, Any]] = []
-        for page in stream.pages(self.client, {}):
-            out.extend(page.records)
-        return out
-
-    def sync(self, writer: SyncWriter, *, full: bool = False, deadline: float | None = None) -> bool:
-        if not self.sync_events(writer, full=full, deadline=deadline):
-            return False
-        return self.sync_orders(writer, full=full, deadline=deadline)
-
-    def sync_events(self, writer: SyncWriter, *, full: bool, deadline: float | None) -> bool:
-        venues = self.venues()
-        state = writer.load("events")
-        seen: dict[str, str] = {} if full and not state.get("continuation") else dict(state.get("seen") or {})
-        if full and not state.get("continuation"):
-            state = {}
-        stream = Stream(
-            "events",
-            f"organizations/{self.organization_id}/events/",
-            "events",
-            ContinuationPaginator(),
-            cursor_field="changed",
-            params={"status": "all", "order_by": "created_asc", "page_size": 50},
-        )
-        resume = {"continuation": state["continuation"]} if state.get("continuation") else {}
-        for page in stream.pages(self.client, resume):
-            records = []
-            for event in page.records:
-                signature = event_signature(event, venues)
-                if seen.get(str(event["id"])) == signature:
-                    continue
-                record = None
-                if str(event.get("status") or "").lower() != "draft":
-                    record = map_event(event, venues, self.ticket_classes(str(event["id"])))
-                if record is not None:
-                    records.append(record)
-                seen[str(event["id"])] = signature
-            next_state = {"seen": seen, "continuation": (page.next_state or {}).get("continuation")}
-            writer.add("events", next_state, events=records)
-            if page.next_state is not None and deadline is not None and time.monotonic() > deadline:
-                writer.flush()
-                return False
-        writer.flush()
-        return True
-
-    def sync_orders(self, writer: SyncWriter, *, full: bool, deadline: float | None) -> bool:
-        state = writer.load("orders")
-        run = state.get("run")
-        if run is None or (full and not run.get("full")):
-            since = None
-            if state.get("cursor") and not full:
-                since = iso_z(parse_z(state["cursor"]) - self.overlap_minutes * 60)
-            run = {"since": since, "continuation": None, "max_changed": state.get("cursor"), "full": full}
-        params: dict[str, Any] = {"status": "both", "expand": ORDER_EXPAND}
-        if run.get("since"):
-            params["changed_since"] = run["since"]
-        stream = _OrdersStream(
-            "orders",
-            f"organizations/{self.organization_id}/orders/",
-            "orders",
-            ContinuationPaginator(),
-            cursor_field="changed",
-            params=params,
-            shape=ORDER_PAGE,
-        )
-        resume = {"continuation": run["continuation"]} if run.get("continuation") else {}
-        try:
-            for page in stream.pages(self.client, resume):
-                orders: list[OrderRecord] = []
-                max_changed = run.get("max_changed")
-                for raw in page.records:
-                    changed = raw.get("changed")
-                    if changed and (max_changed is None or changed > max_changed):
-                        max_changed = changed
-                    order = map_order(raw)
-                    if order is None:
-                        writer.result.skipped += 1
-                        continue
-                    orders.append(order)
-                if run.get("since"):
-                    # The overlap re-reads orders we already hold; drop those that did not change (a
-                    # changed list preference changes the record: it carries the list state).
-                    same = writer.unchanged_orders(orders)
-                    orders = [o for o in orders if o.id not in same]
-                run = {**run, "continuation": (page.next_state or {}).get("continuation"), "max_changed": max_changed}
-                if page.next_state is None:
-                    writer.add("orders", {"cursor": max_changed}, orders=orders)
-                else:
-                    writer.add("orders", {"cursor": state.get("cursor"), "run": run}, orders=orders)
-                    if deadline is not None and time.monotonic() > deadline:
-                        writer.flush()
-                        return False
-        except ConnectorError as exc:
-            if exc.code == "BAD_CONTINUATION_TOKEN":
-                # The token expired: restart this scan from its `changed_since`, losing nothing.
-                writer.flush()
-                writer.commit("orders", {"cursor": state.get("cursor"), "run": {**run, "continuation": None}})
-            raise
-        writer.flush()
-        return True
+        return {str(v["id"]): venue_summary(v) for v in Venues(self.client, self.stream_context()).records()}
 
     # -- webhooks -------------------------------------------------------------------------------
     def process_webhook(self, body: dict[str, Any], attempts: int, age_seconds: float) -> WebhookOutcome:
@@ -516,17 +534,14 @@ class EventbriteConnector(Connector):
             if kind == "attendee":
                 attendee = self.client.get_json(path)
                 path = self.client.url(f"orders/{attendee['order_id']}/")
-            order = _fetch_order(self.client, path)
-            record = map_order(order)
-            if record is not None:
-                outcome.orders.append(record)
+            record = map_order(_fetch_order(self.client, path))
+            outcome.orders += [record] if record is not None else []
         elif kind in ("event", "ticket_class"):
             if kind == "ticket_class":
                 path = path.split("/ticket_classes/", 1)[0] + "/"
             event = self.client.get_json(path)
-            record_event = map_event(event, self.venues(), self.ticket_classes(str(event["id"])))
-            if record_event is not None:
-                outcome.events.append(record_event)
+            record_event = map_event(event, self.venues(), ticket_classes(self.client, str(event["id"])))
+            outcome.events += [record_event] if record_event is not None else []
         elif kind == "venue":
             # Events show the venue's name and address: the next sync re-emits the events using it.
             outcome.note = "venue changed; events refresh on the next sync"

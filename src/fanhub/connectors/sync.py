@@ -20,7 +20,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fanhub.catalog.models import Order
-from fanhub.connectors.base import ApiClient
 from fanhub.connectors.models import Checkpoint, Connection
 from fanhub.db.base import utcnow
 from fanhub.db.engine import Database
@@ -61,6 +60,8 @@ class ConnectionInfo:
 
 @dataclass
 class SyncResult:
+    """What one run queued: events, orders, and the people (buyers and contacts) in those records."""
+
     events: int = 0
     orders: int = 0
     contacts: int = 0
@@ -69,6 +70,8 @@ class SyncResult:
     rate_limited: int = 0
     skipped: int = 0
     finished: bool = True
+    # True when this report includes a run of another process that this sync waited for.
+    joined: bool = False
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -78,6 +81,19 @@ class SyncResult:
             "calls": self.calls,
             "seconds": round(self.seconds, 3),
         }
+
+    def plus(self, other: SyncResult) -> SyncResult:
+        """This run and `other` (a run this one waited for) as one report."""
+        return SyncResult(
+            events=self.events + other.events,
+            orders=self.orders + other.orders,
+            contacts=self.contacts + other.contacts,
+            calls=self.calls + other.calls,
+            seconds=max(self.seconds, other.seconds),
+            rate_limited=self.rate_limited + other.rate_limited,
+            skipped=self.skipped + other.skipped,
+            finished=other.finished,
+        )
 
 
 Progress = Callable[[SyncResult], None]
@@ -131,6 +147,9 @@ class SyncWriter:
         self._buffer = _Buffer()
         # Digests of orders queued by this run: a later stream (a rescan) need not queue them again.
         self._queued: dict[str, OrderRecord] = {}
+        # The people (email, else phone) in the records this run queued: buyers count, not only
+        # contact records (an Eventbrite buyer is a contact too).
+        self._people: set[str] = set()
         self.progress: Progress | None = None
         # Test hook: called after every commit (raise here to simulate a kill between commits).
         self.after_commit: Callable[[SyncWriter], None] | None = None
@@ -210,12 +229,15 @@ class SyncWriter:
                 # Still working: keep other workers off this connection.
                 connection.lease_until = utcnow() + timedelta(seconds=LEASE_SECONDS)
                 counts = dict(connection.counts or {})
-                for key, value in (("events", len(events)), ("orders", len(orders)), ("contacts", len(contacts))):
+                for key, value in (("events", len(events)), ("orders", len(orders))):
                     counts[key] = int(counts.get(key, 0)) + value
                 connection.counts = counts
+        self._people.update(o.customer.email or o.customer.phone or "" for o in orders)
+        self._people.update(c.contact.email or c.contact.phone or "" for c in contacts)
+        self._people.discard("")
         self.result.events += len(events)
         self.result.orders += len(orders)
-        self.result.contacts += len(contacts)
+        self.result.contacts = len(self._people)
         if self.progress is not None:
             self.progress(self.result)
         if self.after_commit is not None:
@@ -250,23 +272,6 @@ def _latest_per_person(contacts: Sequence[ContactRecord]) -> list[ContactRecord]
         if known is None or (known.observed_at or _EPOCH) <= (contact.observed_at or _EPOCH):
             latest[key] = contact
     return list(latest.values())
-
-
-class Connector:
-    """One platform's connector: credential check, sync and webhook processing."""
-
-    platform: ClassVar[str]
-
-    def __init__(self, info: ConnectionInfo, client: ApiClient) -> None:
-        self.info = info
-        self.client = client
-
-    def verify(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def sync(self, writer: SyncWriter, *, full: bool = False, deadline: float | None = None) -> bool:
-        """Run streams from their checkpoints; False when stopped by `deadline` (resume next time)."""
-        raise NotImplementedError
 
 
 @dataclass

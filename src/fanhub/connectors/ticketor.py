@@ -27,14 +27,30 @@ Mapping (lossy points):
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field as default
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from fanhub.connectors.base import AUTH, FATAL, NOT_FOUND, RETRY
-from fanhub.connectors.sync import Connector, SyncWriter, WebhookOutcome, build
+from fanhub.connectors.base import AUTH, FATAL, NOT_FOUND, RETRY, ApiClient, ClientOptions
+from fanhub.connectors.connector import (
+    Accepted,
+    Connector,
+    Delivery,
+    Field,
+    Plan,
+    Rejected,
+    WebhookContext,
+    WebhookHandler,
+)
+from fanhub.connectors.sync import ConnectionInfo, WebhookOutcome, build
 from fanhub.ingest.records import ContactRecord, EventRecord, OrderRecord
+
+if TYPE_CHECKING:
+    from fanhub.config import Settings
 
 PLATFORM = "ticketor"
 KINDS = (
@@ -187,96 +203,124 @@ def _buyer(*sources: Any) -> dict[str, Any]:
     return {}
 
 
+@dataclass
+class _Invoice:
+    """The pieces of one invoice gathered from its deliveries."""
+
+    invoice: dict[str, Any] = default(default_factory=dict)
+    tickets: dict[Any, dict[str, Any]] = default(default_factory=dict)
+    products: dict[Any, dict[str, Any]] = default(default_factory=dict)
+    payments: list[dict[str, Any]] = default(default_factory=list)
+
+    @classmethod
+    def gather(cls, deliveries: list[tuple[str, dict[str, Any]]]) -> _Invoice:
+        pieces = cls()
+        seen_invoice = False
+        for kind, body in deliveries:
+            if kind in ("new_invoice", "new_invoice_with_details"):
+                # The detailed copy wins over the bare one; the first bare one otherwise.
+                if not seen_invoice or kind == "new_invoice_with_details":
+                    pieces.invoice, seen_invoice = body, True
+                pieces.tickets.update({t.get("Id"): t for t in body.get("Tickets") or []})
+                pieces.products.update({p.get("Id"): p for p in body.get("Products") or []})
+                pieces.payments.extend(body.get("Payments") or [])
+            elif kind == "new_ticket_sale":
+                pieces.tickets[body.get("Id")] = body
+            elif kind == "new_merchandise_sale":
+                pieces.products[body.get("Id")] = body
+            elif kind == "new_payment":
+                pieces.payments.append(body)
+        return pieces
+
+    def currency(self, default: str) -> str:
+        return str(
+            (self.invoice.get("Amount") or {}).get("Currency")
+            or next((p.get("Currency") for p in self.payments if p.get("Currency")), None)
+            or default
+        )
+
+    def buyer(self) -> dict[str, Any]:
+        return _buyer(
+            self.invoice.get("Buyer"),
+            *[t.get("Buyer") for t in self.tickets.values()],
+            *[p.get("Buyer") for p in self.products.values()],
+            *[p.get("Buyer") for p in self.payments],
+        )
+
+    def events(self, time_zone: str | None) -> dict[str, EventRecord]:
+        events: dict[str, EventRecord] = {}
+        for ticket in sorted(self.tickets.values(), key=lambda t: str(t.get("Id"))):
+            block = ticket.get("Event") or {}
+            if block.get("EventId") is not None and str(block["EventId"]) not in events:
+                event = map_event(block, time_zone)
+                if event is not None:
+                    events[str(block["EventId"])] = event
+        return events
+
+    def invoice_id(self) -> Any:
+        pieces = [*self.tickets.values(), *self.products.values(), *self.payments]
+        return self.invoice.get("Id") or next((x.get("InvoiceId") for x in pieces if x.get("InvoiceId")), None)
+
+    def items(self, currency: str) -> tuple[list[dict[str, Any]], bool]:
+        """Order items (tickets by price level, merchandise by product) and whether all was returned."""
+        items: dict[str, dict[str, Any]] = {}
+
+        def item(key: str, name: str) -> dict[str, Any]:
+            empty = {"ticket_type_name": name, "quantity": 0, "prefee_price": Decimal(0), "total_price": Decimal(0)}
+            return items.setdefault(key, {**empty, "currency_code": currency})
+
+        returned = 0
+        for ticket in self.tickets.values():
+            name = _text(ticket.get("PriceLevelName")) or _text(ticket.get("Section")) or "Ticket"
+            line = item(f"t:{name}", name)
+            line["quantity"] += 1
+            line["prefee_price"] += _dec(ticket.get("BuyPrice"))
+            line["total_price"] += _dec(ticket.get("SellPrice"))
+            if str(ticket.get("Status") or "").lower() in ("returned", "refunded", "void", "voided"):
+                returned += 1
+        for product in self.products.values():
+            name = _text((product.get("Product") or {}).get("ProductName")) or "Merchandise"
+            quantity = int(product.get("Amount") or 1)
+            unit = _dec(product.get("UnitPrice"))
+            total = unit * quantity - _dec(product.get("Discount")) + _dec(product.get("Tax"))
+            line = item(f"p:{name}", name)
+            line["quantity"] += quantity
+            line["prefee_price"] += unit * quantity
+            line["total_price"] += max(total, Decimal(0))
+        return_status = str(self.invoice.get("ReturnStatus") or "").lower()
+        refunded = return_status in ("returned", "fullyreturned") or bool(
+            self.tickets and returned == len(self.tickets)
+        )
+        return list(items.values()), refunded
+
+
 def assemble_invoice(
     deliveries: list[tuple[str, dict[str, Any]]], default_currency: str, time_zone: str | None
 ) -> WebhookOutcome:
     """Rebuild one invoice's order (and its events) from every delivery that names it."""
-    invoice: dict[str, Any] | None = None
-    tickets: dict[Any, dict[str, Any]] = {}
-    products: dict[Any, dict[str, Any]] = {}
-    payments: list[dict[str, Any]] = []
-    for kind, body in deliveries:
-        if kind in ("new_invoice", "new_invoice_with_details"):
-            if invoice is None or kind == "new_invoice_with_details":
-                invoice = body
-            tickets.update({t.get("Id"): t for t in body.get("Tickets") or []})
-            products.update({p.get("Id"): p for p in body.get("Products") or []})
-            payments.extend(body.get("Payments") or [])
-        elif kind == "new_ticket_sale":
-            tickets[body.get("Id")] = body
-        elif kind == "new_merchandise_sale":
-            products[body.get("Id")] = body
-        elif kind == "new_payment":
-            payments.append(body)
-    outcome = WebhookOutcome()
-    currency = (
-        ((invoice or {}).get("Amount") or {}).get("Currency")
-        or next((p.get("Currency") for p in payments if p.get("Currency")), None)
-        or default_currency
-    )
-    buyer = _buyer(
-        (invoice or {}).get("Buyer"),
-        *[t.get("Buyer") for t in tickets.values()],
-        *[p.get("Buyer") for p in products.values()],
-        *[p.get("Buyer") for p in payments],
-    )
-    events: dict[str, EventRecord] = {}
-    for ticket in sorted(tickets.values(), key=lambda t: str(t.get("Id"))):
-        block = ticket.get("Event") or {}
-        if block.get("EventId") is not None and str(block["EventId"]) not in events:
-            event = map_event(block, time_zone)
-            if event is not None:
-                events[str(block["EventId"])] = event
-    outcome.events = list(events.values())
-    invoice_id = (invoice or {}).get("Id") or next(
-        (x.get("InvoiceId") for x in [*tickets.values(), *products.values(), *payments] if x.get("InvoiceId")), None
-    )
+    pieces = _Invoice.gather(deliveries)
+    buyer = pieces.buyer()
+    events = pieces.events(time_zone)
+    outcome = WebhookOutcome(events=list(events.values()))
+    invoice_id = pieces.invoice_id()
     if not events or invoice_id is None or not buyer:
         if buyer:
             contact = build(ContactRecord, {"contact": {k: v for k, v in buyer.items() if v}}, [_drop_phone])
             outcome.contacts += [contact] if contact else []
         return outcome
-    items: dict[str, dict[str, Any]] = {}
-    returned = 0
-    for ticket in tickets.values():
-        name = _text(ticket.get("PriceLevelName")) or _text(ticket.get("Section")) or "Ticket"
-        item = items.setdefault(
-            f"t:{name}",
-            {"ticket_type_name": name, "quantity": 0, "prefee_price": Decimal(0), "total_price": Decimal(0)},
-        )
-        item["quantity"] += 1
-        item["prefee_price"] += _dec(ticket.get("BuyPrice"))
-        item["total_price"] += _dec(ticket.get("SellPrice"))
-        if str(ticket.get("Status") or "").lower() in ("returned", "refunded", "void", "voided"):
-            returned += 1
-    for product in products.values():
-        name = _text((product.get("Product") or {}).get("ProductName")) or "Merchandise"
-        quantity = int(product.get("Amount") or 1)
-        unit = _dec(product.get("UnitPrice"))
-        total = unit * quantity - _dec(product.get("Discount")) + _dec(product.get("Tax"))
-        item = items.setdefault(
-            f"p:{name}",
-            {"ticket_type_name": name, "quantity": 0, "prefee_price": Decimal(0), "total_price": Decimal(0)},
-        )
-        item["quantity"] += quantity
-        item["prefee_price"] += unit * quantity
-        item["total_price"] += max(total, Decimal(0))
-    for item in items.values():
-        item["currency_code"] = currency
-    return_status = str((invoice or {}).get("ReturnStatus") or "")
-    refunded = return_status.lower() in ("returned", "fullyreturned") or (tickets and returned == len(tickets))
-    first_event = next(iter(events))
+    items, refunded = pieces.items(pieces.currency(default_currency))
+    created = pieces.invoice.get("Date") or next((p.get("Date") for p in pieces.payments if p.get("Date")), None)
     order: OrderRecord | None = build(
         OrderRecord,
         {
             "id": str(invoice_id),
-            "event_id": first_event,
+            "event_id": next(iter(events)),
             "customer": dict(buyer),
             "marketing_opt_ins": {},
-            "items": list(items.values()),
-            "created_at": (invoice or {}).get("Date") or next((p.get("Date") for p in payments if p.get("Date")), None),
+            "items": items,
+            "created_at": created,
             "status": "refunded" if refunded else "completed",
-            "refunded_amount": sum((i["total_price"] for i in items.values()), Decimal(0)) if refunded else None,
+            "refunded_amount": sum((i["total_price"] for i in items), Decimal(0)) if refunded else None,
         },
         [_drop_phone],
     )
@@ -284,13 +328,90 @@ def assemble_invoice(
     return outcome
 
 
+class TicketorWebhooks(WebhookHandler):
+    """No type, delivery id or signature: the path secret is the check, the type is recognised from
+    the payload's shape (or `?type=`), and an invoice is rebuilt from all its stored pieces."""
+
+    responses = {400: "a payload without Id", 422: "not one of the Ticketor webhook payloads"}
+
+    def accept(
+        self,
+        info: ConnectionInfo,
+        headers: Mapping[str, str],
+        raw_body: bytes,
+        body: dict[str, Any],
+        query: Mapping[str, str],
+    ) -> Accepted | Rejected:
+        kind = detect_kind(body, query.get("type"))
+        if kind is None:
+            return Rejected(422, f"not one of the Ticketor webhook payloads: {', '.join(KINDS)}")
+        if body.get("Id") in (None, ""):  # a `type` hint names the kind of payloads that lack an Id
+            return Rejected(400, "delivery has no Id", field="Id")
+        body = scrub(body)
+        dedupe_key, ref = delivery_keys(kind, body)
+        return Accepted(kind, body, dedupe_key, ref)
+
+    def process(self, delivery: Delivery, context: WebhookContext) -> WebhookOutcome:
+        if delivery.kind == "new_user":
+            contact = map_user(delivery.body)
+            return WebhookOutcome(contacts=[contact] if contact else [])
+        settings = context.info.settings
+        return assemble_invoice(context.related(), str(settings.get("currency") or "USD"), settings.get("time_zone"))
+
+
 class TicketorConnector(Connector):
-    platform: ClassVar[str] = PLATFORM
+    platform = PLATFORM
+    label = "Ticketor"
+    summary = "Connect a Ticketor site (webhooks only; credentials checked with Basic auth)."
+    fields = (
+        Field("site", "site", "Your Ticketor site host, e.g. www.myvenue.com.", secret=False, credential=False),
+        Field("username", "username", "Email of a user with the API Access permission.", secret=False),
+        Field("password", "password", "That user's password.", strip=False),
+        Field("client_id", "client id", "Ticketor Client ID / Company ID.", secret=False, credential=False),
+        Field(
+            "currency",
+            "currency",
+            "Currency when a payload names none.",
+            secret=False,
+            required=False,
+            credential=False,
+            default="USD",
+            on_form=False,
+        ),
+        Field(
+            "time_zone",
+            "time zone",
+            "IANA zone of your events.",
+            secret=False,
+            required=False,
+            credential=False,
+            on_form=False,
+        ),
+    )
+    # Nothing to poll: Ticketor documents no list endpoints and bills every record read.
+    streams = ()
+    webhooks = TicketorWebhooks()
+
+    @classmethod
+    def make_client(
+        cls, base_url: str, credentials: Mapping[str, Any], settings: Settings, options: ClientOptions
+    ) -> ApiClient:
+        auth = httpx.BasicAuth(str(credentials["username"]), str(credentials["password"]))
+        return options.client(base_url, classify, auth=auth)
+
+    @classmethod
+    def base_url_for(cls, values: Mapping[str, Any]) -> str:
+        return base_url_for(str(values["site"]))
 
     def verify(self) -> dict[str, Any]:
         self.client.request("GET", "")
         return {"site": self.info.settings.get("site")}
 
-    def sync(self, writer: SyncWriter, *, full: bool = False, deadline: float | None = None) -> bool:
-        # Nothing to poll: Ticketor documents no list endpoints and bills every record read.
-        return True
+    def plan(self, values: Mapping[str, Any], found: dict[str, Any]) -> Plan:
+        settings = {
+            "site": values["site"],
+            "client_id": str(values["client_id"]),
+            "currency": str(values.get("currency") or "USD").upper(),
+            "time_zone": values.get("time_zone"),
+        }
+        return Plan(str(values["site"]), settings)

@@ -30,23 +30,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from fanhub.connectors.base import (
-    AUTH,
-    FATAL,
-    NOT_FOUND,
-    RATE_LIMITED,
-    RETRY,
-    StartingAfterPaginator,
-    Stream,
-)
-from fanhub.connectors.sync import Connector, SyncWriter, WebhookOutcome, build
+from fanhub.connectors.base import AUTH, FATAL, NOT_FOUND, RATE_LIMITED, RETRY, ApiClient, ClientOptions
+from fanhub.connectors.connector import Accepted, Connector, Delivery, Field, Rejected, WebhookContext, WebhookHandler
+from fanhub.connectors.streams import IncrementalStream, SnapshotStream, StartingAfterPaginator, SyncRun
+from fanhub.connectors.sync import ConnectionInfo, WebhookOutcome, build
 from fanhub.ingest.records import ContactRecord, EventRecord, OrderRecord, record_digest
 from fanhub.money import minor_unit_exponent
+
+if TYPE_CHECKING:
+    from fanhub.config import Settings
 
 API_BASE = "https://api.tickettailor.com"
 PLATFORM = "tickettailor"
@@ -221,125 +219,107 @@ def map_order(order: dict[str, Any]) -> tuple[OrderRecord | None, ContactRecord 
     return record, contact
 
 
-# --- the connector ---------------------------------------------------------------------------------
+# --- streams ---------------------------------------------------------------------------------------
 
 
-class TicketTailorConnector(Connector):
-    platform: ClassVar[str] = PLATFORM
+class Events(SnapshotStream):
+    """Every event occurrence; one is re-emitted when its mapped record changed."""
 
-    def __init__(self, info: Any, client: Any, rescan_days: int = 30) -> None:
-        super().__init__(info, client)
-        self.rescan_days = rescan_days
+    name = "events"
+    path = "v1/events"
+    records_key = "data"
+    paginator = StartingAfterPaginator()
+    replication_key = "created_at"
 
-    def verify(self) -> dict[str, Any]:
-        body = self.client.get_json("v1/ping")
-        return {"ping": body.get("version")}
+    def signature(self, raw: dict[str, Any]) -> str:
+        record = map_event(raw)
+        return record_digest(record) if record is not None else "skipped"
 
-    def sync(self, writer: SyncWriter, *, full: bool = False, deadline: float | None = None) -> bool:
-        if not self.sync_events(writer, full=full, deadline=deadline):
-            return False
-        backfilled = not writer.load("orders").get("cursor")
-        if not self.sync_orders(writer, full=full, deadline=deadline):
-            return False
-        if backfilled and not full:
+    def map_record(self, raw: dict[str, Any]) -> EventRecord | None:
+        return map_event(raw)
+
+
+class Orders(IncrementalStream):
+    """Orders created at or after the cursor, newest first. `created_at.gte` (not gt): orders of the
+    cursor's own second are read again and deduplicated."""
+
+    name = "orders"
+    path = "v1/orders"
+    records_key = "data"
+    paginator = StartingAfterPaginator()
+    replication_key = "created_at"
+    since_param = "created_at.gte"
+    cursor_type = int
+
+    def map_record(self, raw: dict[str, Any]) -> tuple[OrderRecord | None, ContactRecord | None]:
+        return map_order(raw)
+
+
+class Rescan(Orders):
+    """Orders created in the last `lookback_seconds` before the newest order seen, read again each
+    sync: there is no `updated_at` filter, and only a re-read sees a cancellation or a refund.
+
+    Skipped right after a backfill (it just read everything), unless the sync is a full one.
+    """
+
+    name = "rescan"
+    restarts_for_full = False
+
+    def prepare(self, run: SyncRun) -> None:
+        self.after_backfill = not run.writer.load(Orders.name).get("cursor")
+
+    def sync(self, run: SyncRun) -> bool:
+        if self.after_backfill and not run.full:
             return True
-        return self.rescan(writer, deadline=deadline)
-
-    def sync_events(self, writer: SyncWriter, *, full: bool, deadline: float | None) -> bool:
-        state = writer.load("events")
-        seen: dict[str, str] = dict(state.get("seen") or {}) if not full or state.get("starting_after") else {}
-        stream = Stream("events", "v1/events", "data", StartingAfterPaginator(), cursor_field="created_at")
-        resume = {"starting_after": state["starting_after"]} if state.get("starting_after") else {}
-        for page in stream.pages(self.client, resume):
-            records = []
-            for event in page.records:
-                record = map_event(event)
-                digest = record_digest(record) if record is not None else "skipped"
-                if seen.get(str(event["id"])) == digest:
-                    continue
-                seen[str(event["id"])] = digest
-                if record is not None:
-                    records.append(record)
-            writer.add("events", {"seen": seen, **(page.next_state or {})}, events=records)
-            if page.next_state is not None and deadline is not None and time.monotonic() > deadline:
-                writer.flush()
-                return False
-        writer.flush()
-        return True
-
-    def _scan(
-        self, writer: SyncWriter, stream_name: str, state: dict[str, Any], gte: int | None, deadline: float | None
-    ) -> bool:
-        """Read orders created at or after `gte` (newest first), resuming from state["run"]."""
-        run = state.get("run") or {"gte": gte, "starting_after": None, "max_created": state.get("cursor")}
-        params: dict[str, Any] = {}
-        if run.get("gte") is not None:
-            params["created_at.gte"] = run["gte"]
-        stream = Stream(
-            "orders", "v1/orders", "data", StartingAfterPaginator(), cursor_field="created_at", params=params
-        )
-        resume = {"starting_after": run["starting_after"]} if run.get("starting_after") else {}
-        for page in stream.pages(self.client, resume):
-            pairs: list[tuple[OrderRecord, ContactRecord | None]] = []
-            max_created = run.get("max_created")
-            for raw in page.records:
-                created = raw.get("created_at")
-                if isinstance(created, int) and (max_created is None or created > max_created):
-                    max_created = created
-                order, contact = map_order(raw)
-                if order is None:
-                    writer.result.skipped += 1
-                    continue
-                pairs.append((order, contact))
-            if run.get("gte") is not None:
-                same = writer.unchanged_orders([o for o, _ in pairs])
-                pairs = [(o, c) for o, c in pairs if o.id not in same]
-            run = {**run, "starting_after": (page.next_state or {}).get("starting_after"), "max_created": max_created}
-            orders = [o for o, _ in pairs]
-            contacts = [c for _, c in pairs if c is not None]
-            if page.next_state is None:
-                done = {k: v for k, v in state.items() if k != "run"}
-                if stream_name == "orders":
-                    done["cursor"] = max_created
-                else:
-                    done["last"] = int(time.time())
-                writer.add(stream_name, done, orders=orders, contacts=contacts)
-            else:
-                writer.add(stream_name, {**state, "run": run}, orders=orders, contacts=contacts)
-                if deadline is not None and time.monotonic() > deadline:
-                    writer.flush()
-                    return False
-        writer.flush()
-        return True
-
-    def sync_orders(self, writer: SyncWriter, *, full: bool, deadline: float | None) -> bool:
-        state = writer.load("orders")
-        if full and not (state.get("run") or {}).get("full"):
-            state = {"cursor": state.get("cursor"), "run": {"gte": None, "starting_after": None, "full": True}}
-        # gte (not gt): orders created in the same second as the cursor are read again and deduplicated.
-        return self._scan(writer, "orders", state, state.get("cursor"), deadline)
-
-    def rescan(self, writer: SyncWriter, *, deadline: float | None) -> bool:
-        cursor = writer.load("orders").get("cursor")
+        cursor = run.writer.load(Orders.name).get("cursor")
         if cursor is None:
             return True
-        state = writer.load("rescan")
-        return self._scan(writer, "rescan", state, int(cursor) - self.rescan_days * 86400, deadline)
+        self.orders_cursor = int(cursor)
+        return super().sync(run)
 
-    # -- webhooks -------------------------------------------------------------------------------
-    def process_webhook(self, body: dict[str, Any]) -> WebhookOutcome:
-        name = str(body.get("event") or "").upper()
-        raw_payload = body.get("payload")
+    def since_for_new_scan(self, state: Mapping[str, Any], run: SyncRun) -> Any:
+        return self.shift(self.orders_cursor, self.lookback_seconds)
+
+
+# --- webhooks ----------------------------------------------------------------------------------------
+
+
+class TicketTailorWebhooks(WebhookHandler):
+    """Signed deliveries (HMAC of timestamp + raw body, ±5 minutes), deduplicated on their id."""
+
+    responses = {
+        400: "a delivery without id",
+        401: "no webhook secret configured, or a missing, stale or wrong signature",
+    }
+
+    def accept(
+        self,
+        info: ConnectionInfo,
+        headers: Mapping[str, str],
+        raw_body: bytes,
+        body: dict[str, Any],
+        query: Mapping[str, str],
+    ) -> Accepted | Rejected:
+        secret = info.credentials.get("webhook_secret")
+        if not secret:
+            return Rejected(401, "no webhook secret configured for this connection (connect with --webhook-secret)")
+        problem = verify_signature(headers.get(SIGNATURE_HEADER), raw_body, secret)
+        if problem is not None:
+            return Rejected(401, problem)
+        if not body.get("id"):
+            return Rejected(400, "delivery has no id")
+        return Accepted(str(body.get("event") or "unknown")[:64], body, f"tt:{body['id']}")
+
+    def process(self, delivery: Delivery, context: WebhookContext) -> WebhookOutcome:
+        name = str(delivery.body.get("event") or "").upper()
+        raw_payload = delivery.body.get("payload")
         payload: dict[str, Any] = raw_payload if isinstance(raw_payload, dict) else {}
         outcome = WebhookOutcome()
-        if name.startswith("ORDER."):
+        if name.startswith("ORDER.") or name.startswith("ISSUED_TICKET."):
+            if name.startswith("ISSUED_TICKET."):
+                # A voided ticket changes its order: read the order as it is now.
+                payload = context.connector.client.get_json(f"v1/orders/{payload['order_id']}")
             order, contact = map_order(payload)
-            outcome.orders += [order] if order else []
-            outcome.contacts += [contact] if contact else []
-        elif name.startswith("ISSUED_TICKET."):
-            # A voided ticket changes its order: read the order as it is now.
-            order_raw = self.client.get_json(f"v1/orders/{payload['order_id']}")
-            order, contact = map_order(order_raw)
             outcome.orders += [order] if order else []
             outcome.contacts += [contact] if contact else []
         elif name.startswith("EVENT."):
@@ -351,3 +331,43 @@ class TicketTailorConnector(Connector):
         else:
             outcome.note = f"webhook {name!r} carries nothing fanhub keeps"
         return outcome
+
+
+# --- the connector ---------------------------------------------------------------------------------
+
+
+class TicketTailorConnector(Connector):
+    platform = PLATFORM
+    label = "Ticket Tailor"
+    summary = "Connect a Ticket Tailor box office (key checked with GET /v1/ping)."
+    default_base_url = API_BASE
+    fields = (
+        Field("api_key", "API key", "Ticket Tailor API key (sk_...)."),
+        Field(
+            "webhook_secret",
+            "webhook signing secret",
+            "The webhook's signing secret from Ticket Tailor.",
+            required=False,
+        ),
+    )
+    streams = (Events, Orders, Rescan)
+    webhooks = TicketTailorWebhooks()
+
+    @classmethod
+    def make_client(
+        cls, base_url: str, credentials: Mapping[str, Any], settings: Settings, options: ClientOptions
+    ) -> ApiClient:
+        key = str(credentials["api_key"])
+        # No budget of our own by default: the client honours X-Rate-Limit-Remaining/Reset instead.
+        return options.client(
+            base_url, classify, auth=httpx.BasicAuth(key, ""), budget=options.budget(key), pause_when_exhausted=True
+        )
+
+    def verify(self) -> dict[str, Any]:
+        body = self.client.get_json("v1/ping")
+        return {"ping": body.get("version")}
+
+    def configure(self, stream: Any) -> Any:
+        if isinstance(stream, Rescan):
+            stream.lookback_seconds = self.settings.tickettailor_rescan_days * 86400
+        return stream

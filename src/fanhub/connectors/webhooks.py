@@ -1,11 +1,12 @@
 """Webhook deliveries: checked and stored durably on receipt, processed later by the worker.
 
 Receiving (`receive`) does only what must happen before answering: find the connection by id and
-path secret, check what the platform lets us check (Ticket Tailor signature and age; Eventbrite
-webhook id and API host; Ticketor payload type) and store the delivery, deduplicated. Processing
-(`process_due`) claims due deliveries, re-fetches or maps them, and enqueues the canonical records
-in the same transaction that marks the delivery done. Failures keep the delivery and retry it with
-backoff; nothing is dropped.
+path secret, let the platform's handler check what the platform lets us check (Ticket Tailor
+signature and age; Eventbrite webhook id and API host; Ticketor payload type) and store the
+delivery, deduplicated. Processing (`process_due`) claims due deliveries, has the handler re-fetch
+or map them, and enqueues the canonical records in the same transaction that marks the delivery
+done. Failures keep the delivery and retry it with backoff; nothing is dropped. Which handler
+serves a delivery is the registry's answer (`registry.PLATFORMS`); nothing here names a platform.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from fanhub.connectors import eventbrite, ticketor, tickettailor
-from fanhub.connectors.base import ConnectorError, is_under
+from fanhub.connectors.base import ApiClient, ConnectorError
+from fanhub.connectors.connector import Accepted, Connector, Delivery, Rejected
 from fanhub.connectors.models import DONE, FAILED, IGNORED, PENDING, Connection, WebhookDelivery
+from fanhub.connectors.registry import PLATFORMS
 from fanhub.connectors.service import ClientOptions, info_of, make_client, make_connector
 from fanhub.connectors.sync import ConnectionInfo, WebhookOutcome
 from fanhub.db.base import utcnow
@@ -35,6 +37,14 @@ log = logging.getLogger(__name__)
 MAX_ID = 2**63 - 1
 MAX_ATTEMPTS = 30  # about three days of capped backoff; the row is kept (status failed) afterwards
 LEASE = timedelta(minutes=5)
+NO_ENDPOINT = "no such webhook endpoint"
+
+# What the receiver may answer whatever the platform; each platform's handler adds its own reasons.
+COMMON_RESPONSES = {
+    400: "The body is not a JSON object.",
+    404: "No such webhook endpoint (unknown connection, platform or secret).",
+    422: "Invalid path parameter.",
+}
 
 
 @dataclass
@@ -43,11 +53,45 @@ class Receipt:
     body: dict[str, Any]
 
 
+def documented_responses() -> dict[int, str]:
+    """Every answer the receiver may give, with why, per platform (for the OpenAPI document)."""
+    described = {status: [text] for status, text in COMMON_RESPONSES.items()}
+    for connector in PLATFORMS.values():
+        for status, text in connector.webhooks.responses.items():
+            described.setdefault(status, []).append(f"{connector.label}: {text}.")
+    return {status: " ".join(texts) for status, texts in sorted(described.items())}
+
+
 def _reject(status: int, message: str, field: str | None = None) -> Receipt:
     body: dict[str, Any] = {"code": status, "message": message}
     if field is not None:
         body["errors"] = [{"index": None, "field": field, "message": "required"}]
     return Receipt(status, body)
+
+
+def _endpoint(database: Database, platform: str, connection_id: int, secret: str) -> ConnectionInfo | None:
+    """The connection this URL names, or None: the same answer for an unknown one and a wrong secret."""
+    if not 1 <= connection_id <= MAX_ID:  # the database cannot even be asked about it
+        return None
+    with database.read() as session:
+        connection = session.get(Connection, connection_id)
+        if (
+            connection is None
+            or connection.platform != platform
+            or not hmac.compare_digest(connection.webhook_secret.encode(), secret.encode())
+        ):
+            return None
+        return info_of(connection)
+
+
+def _json_object(raw_body: bytes) -> dict[str, Any] | Receipt:
+    try:
+        body = json.loads(raw_body)
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
+        return _reject(400, "body is not JSON (or is nested too deeply)")
+    if not isinstance(body, dict):
+        return _reject(400, "body is not a JSON object")
+    return body
 
 
 def receive(
@@ -59,71 +103,29 @@ def receive(
     raw_body: bytes,
     query: Mapping[str, str] | None = None,
 ) -> Receipt:
-    if not 1 <= connection_id <= MAX_ID:  # the database cannot even be asked about it
-        return _reject(404, "no such webhook endpoint")
-    with database.read() as session:
-        connection = session.get(Connection, connection_id)
-        # Same answer for unknown connection and wrong secret: nothing to learn by probing.
-        if (
-            connection is None
-            or connection.platform != platform
-            or not hmac.compare_digest(connection.webhook_secret.encode(), secret.encode())
-        ):
-            return _reject(404, "no such webhook endpoint")
-        info = info_of(connection)
-    try:
-        body = json.loads(raw_body)
-    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
-        return _reject(400, "body is not JSON (or is nested too deeply)")
-    if not isinstance(body, dict):
-        return _reject(400, "body is not a JSON object")
+    connector = PLATFORMS.get(platform)
+    info = _endpoint(database, platform, connection_id, secret) if connector is not None else None
+    if connector is None or info is None:
+        return _reject(404, NO_ENDPOINT)
+    body = _json_object(raw_body)
+    if isinstance(body, Receipt):
+        return body
+    verdict = connector.webhooks.accept(info, headers, raw_body, body, query or {})
+    if isinstance(verdict, Rejected):
+        return _reject(verdict.status, verdict.message, verdict.field)
+    return _store(database, info, verdict)
 
-    dedupe_key: str | None
-    ref: str | None
-    if platform == tickettailor.PLATFORM:
-        secret_key = info.credentials.get("webhook_secret")
-        if not secret_key:
-            return _reject(401, "no webhook secret configured for this connection (connect with --webhook-secret)")
-        problem = tickettailor.verify_signature(headers.get(tickettailor.SIGNATURE_HEADER), raw_body, secret_key)
-        if problem is not None:
-            return _reject(401, problem)
-        if not body.get("id"):
-            return _reject(400, "delivery has no id")
-        kind = str(body.get("event") or "unknown")[:64]
-        dedupe_key, ref = f"tt:{body['id']}", None
-    elif platform == eventbrite.PLATFORM:
-        config = body.get("config") if isinstance(body.get("config"), dict) else {}
-        hook_id = str((config or {}).get("webhook_id") or "")
-        if hook_id not in {str(h) for h in info.settings.get("webhook_ids", [])}:
-            return _reject(403, "unknown webhook_id for this connection")
-        api_url = str(body.get("api_url") or "")
-        # Never fetch a URL the body names unless it is on this connection's own API.
-        if not is_under(info.base_url, api_url):
-            return _reject(403, "api_url is not on this connection's API host")
-        kind = str((config or {}).get("action") or "unknown")[:64]
-        body = {"api_url": api_url, "config": config}
-        dedupe_key, ref = None, f"{kind} {api_url}"[:500]
-    elif platform == ticketor.PLATFORM:
-        detected = ticketor.detect_kind(body, (query or {}).get("type"))
-        if detected is None:
-            return _reject(422, f"not one of the Ticketor webhook payloads: {', '.join(ticketor.KINDS)}")
-        kind = detected
-        if body.get("Id") in (None, ""):  # a `type` hint names the kind of payloads that lack an Id
-            return _reject(400, "delivery has no Id", field="Id")
-        body = ticketor.scrub(body)
-        dedupe_key, ref = ticketor.delivery_keys(kind, body)
-    else:
-        return _reject(404, "no such webhook endpoint")
 
+def _store(database: Database, info: ConnectionInfo, accepted: Accepted) -> Receipt:
     now = utcnow()
     try:
         with database.write() as session:
-            if ref is not None and platform == eventbrite.PLATFORM:
-                # Eventbrite sends no delivery id: a signal already waiting covers this one.
+            if accepted.coalesce and accepted.ref is not None:
+                # No delivery id to dedupe on: a delivery about the same object still waiting covers this one.
                 waiting = session.scalars(
                     select(WebhookDelivery.id).where(
-                        WebhookDelivery.connection_id == connection_id,
-                        WebhookDelivery.ref == ref,
+                        WebhookDelivery.connection_id == info.id,
+                        WebhookDelivery.ref == accepted.ref,
                         WebhookDelivery.status == PENDING,
                         WebhookDelivery.attempts == 0,
                     )
@@ -132,13 +134,13 @@ def receive(
                     return Receipt(200, {"received": True, "duplicate": True})
             session.add(
                 WebhookDelivery(
-                    connection_id=connection_id,
+                    connection_id=info.id,
                     organization_id=info.organization_id,
-                    platform=platform,
-                    kind=kind,
-                    dedupe_key=dedupe_key,
-                    ref=ref,
-                    body=body,
+                    platform=info.platform,
+                    kind=accepted.kind,
+                    dedupe_key=accepted.dedupe_key,
+                    ref=accepted.ref,
+                    body=accepted.body,
                     status=PENDING,
                     attempts=0,
                     next_attempt_at=now,
@@ -185,25 +187,42 @@ def _related(database: Database, delivery: WebhookDelivery) -> list[tuple[str, d
         return [(kind, dict(body)) for kind, body in rows]
 
 
+class _Context:
+    """What a handler may use while processing one delivery (`connector.WebhookContext`)."""
+
+    def __init__(self, database: Database, delivery: WebhookDelivery, info: ConnectionInfo) -> None:
+        self.database = database
+        self.delivery = delivery
+        self.info = info
+        self._client: ApiClient | None = None
+        self._connector: Connector | None = None
+
+    @property
+    def connector(self) -> Connector:
+        # Made on first use: a handler that only maps stored payloads (Ticketor) calls nobody.
+        if self._connector is None:
+            info = self.info
+            self._client = make_client(info.platform, info.base_url, info.credentials, options=ClientOptions())
+            self._connector = make_connector(info, self._client)
+        return self._connector
+
+    def related(self) -> list[tuple[str, dict[str, Any]]]:
+        """(kind, body) of every delivery stored about the same `ref`, oldest first."""
+        return _related(self.database, self.delivery)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
 def _outcome(database: Database, delivery: WebhookDelivery, info: ConnectionInfo) -> WebhookOutcome:
-    if delivery.platform == ticketor.PLATFORM:
-        if delivery.kind == "new_user":
-            contact = ticketor.map_user(delivery.body)
-            return WebhookOutcome(contacts=[contact] if contact else [])
-        return ticketor.assemble_invoice(
-            _related(database, delivery), str(info.settings.get("currency") or "USD"), info.settings.get("time_zone")
-        )
-    client = make_client(info.platform, info.base_url, info.credentials, options=ClientOptions())
+    handler = PLATFORMS[info.platform].webhooks
+    age = (utcnow() - delivery.received_at).total_seconds()
+    context = _Context(database, delivery, info)
     try:
-        connector = make_connector(info, client)
-        if isinstance(connector, eventbrite.EventbriteConnector):
-            age = (utcnow() - delivery.received_at).total_seconds()
-            return connector.process_webhook(delivery.body, delivery.attempts, age)
-        if isinstance(connector, tickettailor.TicketTailorConnector):
-            return connector.process_webhook(delivery.body)
-        raise ValueError(f"unknown platform {info.platform!r}")
+        return handler.process(Delivery(delivery.kind, delivery.body, delivery.attempts, age), context)
     finally:
-        client.close()
+        context.close()
 
 
 def _enqueue(session: Any, info: ConnectionInfo, outcome: WebhookOutcome) -> None:

@@ -12,6 +12,7 @@ from fanhub.connectors import models as connector_models
 from fanhub.imports import models as import_models
 from fanhub.ingest import models as ingest_models
 from fanhub.mcp import models as mcp_models  # noqa: F401
+from fanhub.organizations import audit as organization_audit_models
 from fanhub.organizations import models as organization_models
 
 __all__ = [
@@ -23,5 +24,6 @@ __all__ = [
     "catalog_models",
     "connector_models",
     "ingest_models",
+    "organization_audit_models",
     "organization_models",
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
@@ -14,9 +15,17 @@ from starlette.datastructures import FormData
 from fanhub.addresses import display_phone
 from fanhub.audience import reports, vocabulary
 from fanhub.audience.consent import EMAIL, SMS, ConsentChange
+from fanhub.audience.contact_edit import EDITABLE_FIELDS, edit_contact, remove_label
 from fanhub.audience.labels import LIST, TAG, LabelChange, change_labels
 from fanhub.audience.queries import STATUSES, ContactFilter, get_contact
-from fanhub.audience.service import change_consent, create_list, create_tag, list_lists, list_tags
+from fanhub.audience.service import (
+    change_consent,
+    create_list,
+    create_tag,
+    list_lists,
+    list_tags,
+    tag_ids_by_name,
+)
 from fanhub.audience.vocabulary import genres
 from fanhub.auth.users import MARKETER, VIEWER
 from fanhub.campaigns.history import contact_campaign_history
@@ -37,6 +46,7 @@ from fanhub.manager.web import (
     query_int,
     redirect,
 )
+from fanhub.organizations import audit
 from fanhub.organizations.service import get_organization
 from fanhub.pagination import PageRequest
 
@@ -55,6 +65,8 @@ def register(router: APIRouter) -> None:
     action(router, "/contacts/bulk", MARKETER)(bulk)
     page(router, "/contacts/{contact_id}")(contact_detail)
     action(router, "/contacts/{contact_id}/consent", MARKETER)(contact_consent)
+    action(router, "/contacts/{contact_id}/edit", MARKETER)(contact_edit)
+    action(router, "/contacts/{contact_id}/labels/remove", MARKETER)(contact_label_remove)
     page(router, "/tags")(vocabulary_page)
     action(router, "/tags", MARKETER)(create_vocabulary)
     action(router, "/tags/{kind}/{item_id}/rename", MARKETER)(rename_vocabulary)
@@ -191,20 +203,55 @@ def bulk(request: Request, user: Staff, form: FormData) -> Response:
     return redirect(back, message)
 
 
-def contact_detail(request: Request, user: Staff) -> Response:
+def contact_detail(request: Request, user: Staff, edit: dict[str, Any] | None = None, status: int = 200) -> Response:
     org = user.organization_id
     contact_id = path_int(request, "contact_id")
     with database(request).read() as session:
         contact = get_contact(session, org, contact_id, with_ledger=True)
         orders = list_orders(session, org, PageRequest(1, 50), contact_id=contact_id).items
         deliveries = contact_campaign_history(session, org, contact_id)
+        edits = audit.contact_entries(session, org, contact_id)
+        tag_ids = tag_ids_by_name(session, org, contact["tags"])
     return html(
         request,
         "contact.html",
-        {"c": contact, "orders": orders, "deliveries": deliveries, "can_edit": user.can(MARKETER)},
+        {
+            "c": contact,
+            "orders": orders,
+            "deliveries": deliveries,
+            "edits": edits,
+            "tag_ids": tag_ids,
+            "edit": edit or {},
+            "editable": EDITABLE_FIELDS,
+            "can_edit": user.can(MARKETER),
+        },
         user=user,
         zone=org_zone(request, org),
+        status=status,
     )
+
+
+def contact_edit(request: Request, user: Staff, form: FormData) -> Response:
+    contact_id = path_int(request, "contact_id")
+    fields = {name: form_str(form, name, 400) for name in EDITABLE_FIELDS if name in form}
+    try:
+        with database(request).write() as session:
+            changes = edit_contact(session, user.actor, contact_id, fields)
+    except InvalidInput as exc:
+        # Shown again with what was typed and the reason next to each field; nothing was saved.
+        return contact_detail(request, user, {"values": fields, "errors": field_errors(exc), "open": True}, 400)
+    notice = f"Saved: {', '.join(f.replace('_', ' ') for f in changes)}." if changes else "Nothing changed."
+    return redirect(f"/manager/contacts/{contact_id}", notice)
+
+
+def contact_label_remove(request: Request, user: Staff, form: FormData) -> Response:
+    contact_id = path_int(request, "contact_id")
+    kind, _, raw_id = form_str(form, "label").partition(":")
+    if kind not in (TAG, LIST) or not raw_id.isdigit() or len(raw_id) > 18:
+        raise InvalidInput("choose a tag or a list")
+    with database(request).write() as session:
+        name = remove_label(session, user.actor, contact_id, kind, int(raw_id))
+    return redirect(f"/manager/contacts/{contact_id}", f"Removed {kind} {name}.")
 
 
 def contact_consent(request: Request, user: Staff, form: FormData) -> Response:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import json
 from typing import Any
 
 from mcp_types import CallToolResult, EmbeddedResource, ImageContent, TextContent, TextResourceContents
@@ -30,6 +31,10 @@ READ_TOOLS = {
     "count_audience",
     "list_campaigns",
     "campaign_analytics",
+    "list_connections",
+    "list_tags",
+    "list_lists",
+    "list_orders",
 }
 WRITE_TOOLS = {"create_campaign_draft", "tag_contacts", "untag_contacts", "sync_connection"}
 
@@ -70,7 +75,10 @@ async def check_tool_listing(client: Client, *, with_write: bool = True) -> None
     assert set(tools) == READ_TOOLS | (WRITE_TOOLS if with_write else set())
     for tool in tools.values():
         assert tool.description and len(tool.description) > 40, tool.name
+        # Descriptions are dedented docstrings, schemas carry no pydantic titles.
+        assert "\n    " not in tool.description and not tool.description.startswith(" "), tool.name
         assert tool.input_schema["type"] == "object"
+        assert '"title"' not in json.dumps(tool.input_schema), tool.name
         assert tool.output_schema is not None and tool.output_schema["type"] == "object", tool.name
     events = tools["list_events"]
     props = events.input_schema["properties"]
@@ -108,6 +116,8 @@ async def check_events(client: Client, s: Seeded) -> None:
         return [e["id"] for e in (await ok(client, "list_events", arguments))["events"]]
 
     assert await ids(source="eventbrite:1") == [s.e2, s.e3]
+    assert await ids(source="eventbrite") == [s.e2, s.e3]  # a platform's name: all its connections
+    assert await ids(source="partner") == [s.e1]
     assert await ids(query="JAZZ") == [s.e2]
     assert await ids(status="canceled") == [s.e3]
     assert await ids(start_date="2024-04-01") == [s.e2, s.e3]
@@ -276,9 +286,20 @@ async def check_contacts(client: Client, s: Seeded) -> None:
 
 
 async def check_bad_arguments(client: Client, s: Seeded) -> None:
-    assert "page_size" in await error(client, "list_events", {"page_size": 500})
+    # Type and range errors are one readable sentence naming the argument, not pydantic's report.
+    assert await error(client, "list_events", {"page_size": 500}) == (
+        "invalid argument 'page_size': must be at most 100 (got 500)."
+    )
+    assert await error(client, "get_event_details", {}) == "invalid argument 'event_id': is required."
+    assert await error(client, "get_event_details", {"event_id": "abc"}) == (
+        "invalid argument 'event_id': must be a whole number (got 'abc')."
+    )
+    for tool, arguments in (("list_events", {"status": "sold-out"}), ("count_audience", {"segment": {"x": 1}})):
+        text = await error(client, tool, arguments)
+        assert "\n" not in text and "pydantic" not in text and "http" not in text and "Error executing" not in text
     assert "page" in await error(client, "list_events", {"page": 0})
     assert "start_date" in await error(client, "list_events", {"start_date": "next tuesday"})
+    assert "'source'" in await error(client, "list_events", {"source": "ticketmaster"})
     assert "end_date" in await error(client, "list_events", {"start_date": "2024-05-01", "end_date": "2024-04-01"})
     assert "status" in await error(client, "list_events", {"status": "sold-out"})
     assert "event_id" in await error(client, "get_event_details", {"event_id": "abc"})

@@ -3,8 +3,11 @@ no server, no transport, no client."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 from tests.mcp.scenario import READ_TOOLS, WRITE_TOOLS
 from tests.mcp.seed import Seeded
@@ -15,9 +18,11 @@ from fanhub.errors import InvalidInput, NotFound
 from fanhub.mcp import schemas as s
 from fanhub.mcp.models import McpAuditEntry
 from fanhub.mcp.server import stdio_actor, tool_functions
+from fanhub.mcp.tooling import readable_validation_error
 from fanhub.mcp.tools.base import WriteCall, check_scope
 from fanhub.mcp.tools.campaigns import list_campaigns
 from fanhub.mcp.tools.events import get_event_details, list_events
+from fanhub.mcp.tools.lookups import list_orders, list_tags
 from fanhub.mcp.tools.writes import create_campaign_draft, tag_contacts
 
 READ = frozenset({"mcp:read"})
@@ -68,3 +73,29 @@ def test_every_tool_is_marked_and_scoped() -> None:
     check_scope(reader, specs["list_events"])
     with pytest.raises(ToolError, match="mcp:write"):
         check_scope(reader, specs["tag_contacts"])
+
+
+def test_new_lookups_are_plain_functions_too(seeded: Seeded, db: Database) -> None:
+    mine, theirs = Actor.mcp(seeded.org_a, None, READ), Actor.mcp(seeded.org_b, None, READ)
+    with db.read() as session:
+        assert [o.external_id for o in list_orders(session, mine, event_id=seeded.e2).orders] == ["B2", "B1"]
+        assert list_orders(session, theirs).orders[0].external_id == "X1"
+        with pytest.raises(NotFound):
+            list_orders(session, theirs, event_id=seeded.e2)
+        with pytest.raises(ToolError, match="'source'"):
+            list_orders(session, theirs, source="eventbrite")  # organization B has no Eventbrite records
+        assert [t.name for t in list_tags(session, mine).tags] == ["VIP"]
+        assert list_tags(session, theirs).tags == []
+
+
+def test_argument_errors_read_as_one_sentence() -> None:
+    class Arguments(BaseModel):
+        page_size: int = Field(le=100)
+        status: Literal["live", "canceled"]
+
+    with pytest.raises(ValidationError) as caught:
+        Arguments.model_validate({"page_size": 500, "status": "sold-out"})
+    assert readable_validation_error(caught.value) == (
+        "invalid argument 'page_size': must be at most 100 (got 500); "
+        "invalid argument 'status': must be 'live' or 'canceled' (got 'sold-out')."
+    )

@@ -53,7 +53,9 @@ def contact_resource(session: Session, actor: Actor, id: str) -> str:
 def campaign_resource(session: Session, actor: Actor, id: str) -> str:
     """A campaign with its body and audience."""
     try:
-        campaign = get_campaign(session, actor.organization_id, _id(id, "campaign"))
+        campaign_id = _id(id, "campaign")
+        view = campaign_view(session, actor.organization_id, campaign_id)
     except NotFound:
         raise ResourceNotFoundError(f"campaign {id} not found") from None
-    return json.dumps({**campaign_view(campaign), "body": campaign.body}, indent=2)
+    body = get_campaign(session, actor.organization_id, campaign_id).body
+    return json.dumps({**view.model_dump(mode="json"), "body": body}, indent=2)

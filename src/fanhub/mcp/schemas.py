@@ -1,7 +1,8 @@
 """Input and output models of the MCP tools: their JSON schemas are what a model reads to call them.
 
-Every tool returns one of these as structured content (and the same JSON as text for clients that
-only read text). Money is in major units (40.0 = forty dollars) with its ISO currency code next to it.
+Every tool returns one of these as structured content, with its `summary()` (a few short lines: what
+was found, the ids to use next, how to page, any warning) as the text. Money is in major units
+(40.0 = forty dollars) with its ISO currency code next to it.
 """
 
 from __future__ import annotations
@@ -10,9 +11,37 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+SUMMARY_ITEMS = 10
+
 
 class Out(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+    def label(self) -> str:
+        """`#id name` for anything with an id and a name (or an email)."""
+        fields = self.__dict__
+        ident = next((fields[k] for k in ("id", "order_id", "contact_id", "campaign_id") if fields.get(k)), None)
+        name = next((fields[k] for k in ("name", "full_name", "email", "external_id") if fields.get(k)), None)
+        return " ".join(part for part in (f"#{ident}" if ident else "", str(name or "")) if part) or type(self).__name__
+
+    def summary(self) -> str:
+        """The first list of results (count, first items, paging), or this item's label; then warnings."""
+        lines: list[str] = []
+        for name, value in self.__dict__.items():
+            if isinstance(value, list) and (not value or isinstance(value[0], Out)):
+                paging = self.__dict__.get("paging")
+                where = ""
+                if isinstance(paging, Paging):
+                    where = f" (page {paging.page}" + (f", more: page={paging.next_page})" if paging.has_more else ")")
+                lines.append(f"{len(value)} {name.replace('_', ' ')}{where}")
+                lines += [f"- {item.label()}" for item in value[:SUMMARY_ITEMS]]
+                if len(value) > SUMMARY_ITEMS:
+                    lines.append(f"- ... {len(value) - SUMMARY_ITEMS} more in the structured content")
+                break
+        else:
+            lines.append(self.label())
+        lines += [f"Warning: {w}" for w in self.__dict__.get("warnings") or []]
+        return "\n".join(lines)
 
 
 class Paging(Out):
@@ -92,6 +121,13 @@ class EventDetails(EventSummary):
     sales: list[SalesFigures] = Field(description="Sales figures, one entry per currency.")
     resource_uri: str
 
+    def summary(self) -> str:
+        money = ", ".join(f"{f.net_revenue} {f.currency_code} net" for f in self.sales) or "no sales"
+        return (
+            f"{self.label()} ({self.status}, starts {self.start_datetime}, source {self.source}): "
+            f"{self.tickets_sold} tickets sold to {self.attendees} attendees, {money}."
+        )
+
 
 # --- attendees and contacts --------------------------------------------------------------------------
 
@@ -159,6 +195,11 @@ class ContactSummary(Out):
     lists: list[str]
     genres: list[str]
 
+    def label(self) -> str:
+        name = self.full_name or " ".join(n for n in (self.first_name, self.last_name) if n)
+        reach = ", ".join(x for x in (self.email, self.phone) if x)
+        return f"#{self.id} {name} ({reach})" if name else f"#{self.id} {reach}"
+
 
 class ContactList(Out):
     contacts: list[ContactSummary]
@@ -208,6 +249,13 @@ class ContactDetails(ContactSummary):
     campaign_touches: list[CampaignTouch] = Field(description="Campaign deliveries, newest first (at most 50).")
     resource_uri: str
 
+    def summary(self) -> str:
+        return (
+            f"Contact {self.label()}: email {self.email_subscription}, SMS {self.sms_subscription}; "
+            f"{len(self.orders)} orders, {len(self.campaign_touches)} campaign touches, tags: "
+            f"{', '.join(self.tags) or 'none'}."
+        )
+
 
 # --- reports -----------------------------------------------------------------------------------------
 
@@ -224,6 +272,13 @@ class SalesReport(Out):
     rows: list[SalesRow]
     totals: list[SalesFigures] = Field(description="All rows added up, one entry per currency.")
 
+    def summary(self) -> str:
+        totals = "; ".join(
+            f"{t.currency_code}: {t.tickets_sold} tickets, {t.net_revenue} net of {t.gross_revenue} gross"
+            for t in self.totals
+        )
+        return f"{len(self.rows)} rows by {self.group_by}. Totals: {totals or 'no sales'}."
+
 
 class ExportInfo(Out):
     event_id: int
@@ -231,6 +286,9 @@ class ExportInfo(Out):
     rows: int = Field(description="Attendees in the CSV (one row per contact).")
     columns: list[str]
     resource_uri: str = Field(description="Read this resource to fetch the CSV again.")
+
+    def summary(self) -> str:
+        return f"{self.rows} attendee(s) of {self.event_name!r} (event {self.event_id}) as CSV: {self.resource_uri}"
 
 
 class ChartInfo(Out):
@@ -241,6 +299,12 @@ class ChartInfo(Out):
     tickets_sold: int
     net_revenue: float | None
     png_bytes: int
+
+    def summary(self) -> str:
+        return (
+            f"Chart {self.title!r} ({self.days} days): {self.tickets_sold} tickets, "
+            f"{self.net_revenue} {self.currency_code or ''} net revenue. The PNG is the image content."
+        )
 
 
 # --- audience and campaigns --------------------------------------------------------------------------
@@ -268,20 +332,32 @@ class AudienceCount(Out):
     email: int = Field(description="Contacts an email campaign would reach (valid address, email consent).")
     sms: int = Field(description="Contacts an SMS campaign would reach (E.164 number, SMS consent).")
 
+    def summary(self) -> str:
+        return f"This segment reaches {self.email} contact(s) by email and {self.sms} by SMS."
+
 
 class CampaignSummary(Out):
+    """A campaign as the campaigns service shows it (`CampaignView`), with who created it."""
+
     id: int
     type: str = Field(description="email or sms.")
     name: str
     subject: str | None
-    status: str = Field(description="draft, scheduled, sending or sent.")
+    status: str = Field(description="draft, scheduled, sending, paused, sent or cancelled.")
     event_id: int | None
     audience: dict[str, Any]
     created_by: str | None
     created_at: str | None
     scheduled_at: str | None
     delivered_at: str | None
+    finished_at: str | None = None
+    recipients: int = Field(0, description="Recipients once sending started.")
+    delivered: int = 0
+    undelivered: int = 0
     resource_uri: str
+
+    def label(self) -> str:
+        return f"#{self.id} {self.name} ({self.type}, {self.status})"
 
 
 class CampaignList(Out):
@@ -302,16 +378,39 @@ class CampaignAnalytics(Out):
         "({at, count, tickets, revenue} with revenue in minor units), by bucket start `at`."
     )
 
+    def summary(self) -> str:
+        shown = ("num_recipients", "num_opens", "num_links_clicked", "num_unsubscribes", "attributed_tickets_sold")
+        figures = ", ".join(f"{k.removeprefix('num_')} {self.figures[k]}" for k in shown if k in self.figures)
+        return f"Campaign {self.campaign.label()}: {figures or 'no figures yet'}."
+
+
+class Recipients(Out):
+    email: int = Field(description="Contacts subscribed to email in the segment.")
+    sms: int = Field(description="Contacts subscribed to SMS in the segment.")
+
 
 class CampaignDraft(Out):
     campaign: CampaignSummary
+    recipients: Recipients = Field(description="Who the draft would reach today, per channel.")
+    warnings: list[str] = Field(description="What staff should know before sending it (e.g. it reaches nobody).")
     note: str
+
+    def summary(self) -> str:
+        reach = getattr(self.recipients, self.campaign.type)
+        lines = [
+            f"Draft campaign {self.campaign.label()} created; it would reach {reach} recipient(s) "
+            f"(email {self.recipients.email}, SMS {self.recipients.sms}). {self.note}"
+        ]
+        return "\n".join(lines + [f"Warning: {w}" for w in self.warnings])
 
 
 class TagChange(Out):
     tag: str
     contact_ids: list[int]
     changed: int = Field(description="Contacts whose tags actually changed.")
+
+    def summary(self) -> str:
+        return f"Tag {self.tag!r}: {self.changed} of {len(self.contact_ids)} contact(s) changed."
 
 
 class SyncStarted(Out):
@@ -322,3 +421,81 @@ class SyncStarted(Out):
     orders: int = Field(description="Order records read from the platform in this slice.")
     contacts: int
     note: str
+
+    def summary(self) -> str:
+        return (
+            f"Sync of connection {self.connection_id} ({self.platform}): {self.events} events, {self.orders} orders, "
+            f"{self.contacts} contacts read. {self.note}"
+        )
+
+
+# --- connections, tags, lists, orders ------------------------------------------------------------------
+
+
+class ConnectionOut(Out):
+    id: int = Field(description="Connection id (for sync_connection).")
+    platform: str = Field(description="eventbrite, tickettailor or ticketor.")
+    name: str
+    source: str = Field(description="The source its records carry, e.g. eventbrite:3 (list_events, list_orders).")
+    status: str
+    last_sync_at: str | None
+    next_sync_at: str | None
+    sync_interval_minutes: int
+    counts: dict[str, int] = Field(description="Records handed to fanhub so far: events, orders, contacts, calls.")
+    last_error: str | None
+    last_error_at: str | None
+
+    def label(self) -> str:
+        return f"#{self.id} {self.source} {self.name} ({self.status}, last sync {self.last_sync_at or 'never'})"
+
+
+class ConnectionList(Out):
+    connections: list[ConnectionOut]
+
+
+class LabelOut(Out):
+    id: int
+    name: str
+    contacts: int = Field(description="Contacts carrying it.")
+    created_at: str | None
+
+    def label(self) -> str:
+        return f"#{self.id} {self.name} ({self.contacts} contacts)"
+
+
+class TagList(Out):
+    tags: list[LabelOut]
+    paging: Paging
+
+
+class ListList(Out):
+    lists: list[LabelOut]
+    paging: Paging
+
+
+class OrderOut(Out):
+    id: int = Field(description="fanhub order id.")
+    source: str
+    external_id: str = Field(description="The order's id at its source.")
+    event_id: int | None
+    event_name: str | None
+    contact_id: int
+    status: str = Field(description="completed, refunded or canceled.")
+    tickets: int
+    total_price: float | None
+    refunded_amount: float | None
+    currency_code: str
+    placed_at: str | None
+    items: list[dict[str, Any]] = Field(description="Ticket lines: ticket_type_name, quantity, total_price.")
+
+    def label(self) -> str:
+        event = self.event_name or self.event_id
+        return (
+            f"#{self.id} {self.source}/{self.external_id} {self.status}: {self.tickets} ticket(s), "
+            f"{self.total_price} {self.currency_code}, contact {self.contact_id}, event {event}"
+        )
+
+
+class OrderList(Out):
+    orders: list[OrderOut]
+    paging: Paging

@@ -16,18 +16,22 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any, get_origin
 
 from mcp.server import MCPServer
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp_types import CallToolResult, ListToolsResult
 
 from fanhub import __version__
 from fanhub.auth.actor import WRITE, Actor
 from fanhub.auth.service import MCP_READ_SCOPE, MCP_WRITE_SCOPE
 from fanhub.db.engine import Database
-from fanhub.errors import FanhubError, InvalidInput, NotFound
+from fanhub.errors import FanhubError, InvalidInput
 from fanhub.mcp import resources
+from fanhub.mcp.tooling import FanhubTool, compact_result, error_result
 from fanhub.mcp.tools import TOOL_MODULES
 from fanhub.mcp.tools.base import ToolSpec, WriteCall, check_scope, spec_of
 
@@ -37,7 +41,10 @@ INSTRUCTIONS = """\
 fanhub is a venue's audience hub: events, ticket orders and contacts from every ticketing platform
 (Partners API, Eventbrite, Ticket Tailor, Ticketor, imports) in one model, for one organization.
 Start with list_events or search_contacts to find ids, then get_event_details, list_attendees,
-sales_report or get_contact. Lists are paged (page_size at most 100); follow paging.next_page.
+sales_report or get_contact; list_orders, list_tags, list_lists and list_connections look up the
+other ids. A source is e.g. eventbrite:3 or a platform's name (eventbrite). Lists are paged
+(page_size at most 100); follow paging.next_page. Each result is structured content with a short
+text summary; an unknown name or id is an error naming the argument.
 Money is in major units with its currency code. Write tools (create_campaign_draft, tag_contacts,
 untag_contacts, sync_connection) need an mcp:write token and are audited; nothing here sends a
 campaign or changes anyone's consent.
@@ -72,8 +79,25 @@ def tool_functions() -> list[tuple[ToolSpec, Callable[..., Any]]]:
 def build_server(database: Database, *, actor: Actor | None = None) -> MCPServer:
     """The MCP server over `database`; `actor` fixes who calls (stdio), else each request brings one.
 
-    A fixed actor without write permission (`fanhub mcp --read-only`) is not offered the write tools.
+    A caller without write permission (an `mcp:read` token, `fanhub mcp --read-only`) is not offered
+    the write tools: `tools/list` leaves them out (and calling one anyway says which scope it needs).
     """
+
+    def current(ctx: Context | None) -> Actor:
+        if actor is not None:
+            return actor
+        request = ctx.request_context.request if ctx is not None else None
+        found = actor_of(request)
+        if found is None:
+            raise ToolError("not authenticated: send Authorization: Bearer <token> with an mcp:read token")
+        return found
+
+    tools: list[Tool] = [
+        FanhubTool.build(_served(spec, fn, database, current), name=spec.name, annotations=spec.annotations)
+        for spec, fn in tool_functions()
+        if not (spec.kind == "write" and actor is not None and not actor.can(WRITE))
+    ]
+    writes = frozenset(spec.name for spec, _ in tool_functions() if spec.kind == "write")
     mcp: MCPServer = MCPServer(
         "fanhub",
         title="fanhub audience hub",
@@ -81,44 +105,66 @@ def build_server(database: Database, *, actor: Actor | None = None) -> MCPServer
         instructions=INSTRUCTIONS,
         version=__version__,
         log_level="WARNING",
+        tools=tools,
+        middleware=[ScopedToolList(writes, actor)],
     )
-
-    def current(ctx: Context | None) -> Actor:
-        if actor is not None:
-            return actor
-        request = ctx.request_context.request if ctx is not None else None
-        scope = getattr(request, "scope", None)
-        found = scope.get(ACTOR_SCOPE_KEY) if isinstance(scope, dict) else None
-        if not isinstance(found, Actor):
-            raise ToolError("not authenticated: send Authorization: Bearer <token> with an mcp:read token")
-        return found
-
-    for spec, fn in tool_functions():
-        if spec.kind == "write" and actor is not None and not actor.can(WRITE):
-            continue
-        mcp.add_tool(_served(spec, fn, database, current), name=spec.name, annotations=spec.annotations)
     for uri, name, mime_type, read in RESOURCES:
         mcp.resource(uri, name=name, mime_type=mime_type)(_resource(read, database, current))
     return mcp
 
 
-def _served(spec: ToolSpec, fn: Callable[..., Any], database: Database, current: CurrentActor) -> Callable[..., Any]:
-    """`fn` as the SDK calls it: `(ctx, **arguments)`, with the caller, scope check, session and errors."""
+def actor_of(request: Any) -> Actor | None:
+    """The actor `fanhub.mcp.endpoints` put into the HTTP request's ASGI scope, if any."""
+    scope = getattr(request, "scope", None)
+    found = scope.get(ACTOR_SCOPE_KEY) if isinstance(scope, dict) else None
+    return found if isinstance(found, Actor) else None
 
-    def handler(ctx: Context, **arguments: Any) -> Any:
-        who = current(ctx)
-        check_scope(who, spec)
+
+class ScopedToolList:
+    """Middleware: `tools/list` shows a caller without write permission only the read tools."""
+
+    def __init__(self, write_tools: frozenset[str], actor: Actor | None) -> None:
+        self.write_tools = write_tools
+        self.actor = actor
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        result = await call_next(ctx)
+        if ctx.method != "tools/list":
+            return result
+        who = self.actor or actor_of(ctx.request)
+        if who is not None and who.can(WRITE):
+            return result
+        # The handler's result arrives as the model or already as its wire dict.
+        if isinstance(result, ListToolsResult):
+            return result.model_copy(update={"tools": [t for t in result.tools if t.name not in self.write_tools]})
+        if isinstance(result, dict) and isinstance(result.get("tools"), list):
+            return {**result, "tools": [t for t in result["tools"] if t.get("name") not in self.write_tools]}
+        return result
+
+
+def _served(spec: ToolSpec, fn: Callable[..., Any], database: Database, current: CurrentActor) -> Callable[..., Any]:
+    """`fn` as the SDK calls it: `(ctx, **arguments)`, with the caller, scope check, session and errors.
+
+    It returns a compact `CallToolResult` (structured content and a short summary), or an error
+    result whose text is one sentence (never a traceback).
+    """
+
+    def handler(ctx: Context, **arguments: Any) -> CallToolResult:
         try:
+            who = current(ctx)
+            check_scope(who, spec)
             if spec.kind == "read":
                 with database.read() as session:
-                    return fn(session, who, **arguments)
-            return fn(WriteCall(database, who, spec.name), **arguments)
-        except NotFound as exc:
-            raise ToolError(str(exc)) from None
+                    output = fn(session, who, **arguments)
+            else:
+                output = fn(WriteCall(database, who, spec.name), **arguments)
+        except ToolError as exc:
+            return error_result(sentence(str(exc)))
         except InvalidInput as exc:
-            raise ToolError(exc.message) from None
+            return error_result(sentence(invalid_input_message(exc, spec.name)))
         except FanhubError as exc:
-            raise ToolError(str(exc)) from None
+            return error_result(sentence(str(exc)))
+        return output if isinstance(output, CallToolResult) else compact_result(output)
 
     # The SDK reads the tool's schema from the handler's signature: the tool's own arguments, minus
     # what the handler supplies (session and actor, or the write call), plus the context it injects.
@@ -126,16 +172,33 @@ def _served(spec: ToolSpec, fn: Callable[..., Any], database: Database, current:
     supplied = 2 if spec.kind == "read" else 1
     arguments = list(signature.parameters.values())[supplied:]
     context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Context)
-    handler.__signature__ = signature.replace(parameters=[context, *arguments])  # type: ignore[attr-defined]
-    handler.__annotations__ = {
-        "ctx": Context,
-        **{p.name: p.annotation for p in arguments},
-        "return": signature.return_annotation,
-    }
+    returns = signature.return_annotation
+    if get_origin(returns) is not Annotated:
+        returns = Annotated[CallToolResult, returns]
+    handler.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[context, *arguments], return_annotation=returns
+    )
+    handler.__annotations__ = {"ctx": Context, **{p.name: p.annotation for p in arguments}, "return": returns}
     handler.__name__ = handler.__qualname__ = spec.name
     handler.__doc__ = fn.__doc__
     handler.__module__ = fn.__module__
     return handler
+
+
+def invalid_input_message(exc: InvalidInput, tool: str) -> str:
+    """The domain's message, naming the tool's argument (a campaign's `audience` is the tool's `segment`)."""
+    fields = [str(e["field"]) for e in exc.errors if e.get("field")]
+    if len(fields) != 1 or not exc.errors[0].get("message"):
+        return exc.message
+    field = fields[0]
+    if tool == "create_campaign_draft" and field.split(".")[0].split("[")[0] == "audience":
+        field = "segment" + field[len("audience") :]
+    return f"invalid argument {field!r}: {exc.errors[0]['message']}"
+
+
+def sentence(message: str) -> str:
+    text = " ".join(message.split())
+    return text if text.endswith((".", "!", "?", ")")) else text + "."
 
 
 def _resource(read: Callable[..., str], database: Database, current: CurrentActor) -> Callable[..., str]:

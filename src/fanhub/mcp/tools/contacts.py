@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 from sqlalchemy.orm import Session
 
+from fanhub.audience.label_queries import check_segment_names
 from fanhub.audience.models import SUBSCRIBED
 from fanhub.audience.queries import ContactFilter, find_contact_id_by_email, find_contacts
 from fanhub.audience.queries import get_contact as contact_view
@@ -15,6 +16,7 @@ from fanhub.audience.vocabulary import canonical_genre
 from fanhub.auth.actor import Actor
 from fanhub.campaigns.history import CampaignTouch, contact_campaign_history
 from fanhub.catalog.reports import contact_orders, get_owned_event
+from fanhub.errors import InvalidInput
 from fanhub.mcp import schemas as s
 from fanhub.mcp.tools.base import DEFAULT_PAGE_SIZE, ContactId, Page, PageSize, bad, page_request, read_tool
 from fanhub.timeutil import iso_utc
@@ -71,6 +73,23 @@ def get_attendee_details(
     return contact_details(session, actor.organization_id, contact_id)
 
 
+def _check_names(
+    session: Session, organization_id: int, tag: str | None, list_id: int | None, genre: str | None
+) -> None:
+    """A misspelt tag, a list or genre this organization does not have is an error, not an empty page."""
+    wanted = {
+        "tags": [tag] if tag else None,
+        "list_ids": [list_id] if list_id else None,
+        "genres": [genre] if genre else None,
+    }
+    try:
+        check_segment_names(session, organization_id, wanted)
+    except InvalidInput as exc:
+        key = str(exc.errors[0]["field"]).split(".")[-1]
+        argument = {"tags": "tag", "list_ids": "list_id", "genres": "genre"}.get(key, key)
+        raise bad(argument, str(exc.errors[0]["message"])) from None
+
+
 @read_tool()
 def search_contacts(
     session: Session,
@@ -95,13 +114,15 @@ def search_contacts(
     Returns each contact's id, identities, subscription state, tags, lists and genres; call get_contact
     for consent history, orders and campaign touches.
     """
+    genre = canonical_genre(genre) if genre else None
+    _check_names(session, actor.organization_id, tag, list_id, genre)
     contact_filter = ContactFilter(
         q=(query or "").strip(),
         email=email,
         phone=phone,
         tag_name=tag,
         list_id=list_id,
-        genre=canonical_genre(genre) if genre else "",
+        genre=genre or "",
         email_status=SUBSCRIBED if subscribed_to == "email" else "",
         sms_status=SUBSCRIBED if subscribed_to == "sms" else "",
         bought_event_id=bought_event_id,
@@ -136,6 +157,6 @@ def count_audience(
 
     Only contacts currently subscribed on a channel count for it. Use before create_campaign_draft.
     """
-    wanted = segment.as_dict()
+    wanted = check_segment_names(session, actor.organization_id, segment.as_dict(), "segment")
     counts = counter(session, actor.organization_id, wanted)
     return s.AudienceCount(segment=wanted, email=int(counts["email"]), sms=int(counts["sms"]))

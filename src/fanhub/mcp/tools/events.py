@@ -11,16 +11,12 @@ from sqlalchemy.orm import Session
 from fanhub.audience.attendees import ATTENDEE_CSV_COLUMNS, attendee_csv
 from fanhub.audience.attendees import list_attendees as attendees_page
 from fanhub.auth.actor import Actor
+from fanhub.catalog.event_queries import EventFilter, find_events
 from fanhub.catalog.queries import get_event
-from fanhub.catalog.reports import (
-    check_range,
-    event_sales,
-    get_owned_event,
-    parse_bound,
-    search_events,
-)
+from fanhub.catalog.reports import check_range, event_sales, get_owned_event, parse_bound
 from fanhub.mcp import schemas as s
 from fanhub.mcp.tools.base import DEFAULT_PAGE_SIZE, EventId, Page, PageSize, page_request, read_tool
+from fanhub.mcp.tools.lookups import Source, resolve_source
 
 
 def event_summary(view: dict[str, Any]) -> dict[str, Any]:
@@ -59,9 +55,7 @@ def list_events(
         str | None,
         Field(description="Events starting before the end of this day (a date) or before this instant."),
     ] = None,
-    source: Annotated[
-        str | None, Field(description="Only events from this source, e.g. partner:acme or eventbrite:3.")
-    ] = None,
+    source: Source = None,
     query: Annotated[
         str | None, Field(description="Words to find in the event name, venue, description or external id.")
     ] = None,
@@ -76,16 +70,14 @@ def list_events(
     start = parse_bound(start_date, "start_date")
     end = parse_bound(end_date, "end_date", end=True)
     check_range(start, end, "start_date", "end_date")
-    found = search_events(
-        session,
-        actor.organization_id,
-        page_request(page, page_size),
+    wanted = EventFilter(
         status=status,
-        source=source,
+        sources=resolve_source(session, actor.organization_id, source, "events"),
         query=query,
         starts_from=start,
         starts_before=end,
     )
+    found = find_events(session, actor.organization_id, page_request(page, page_size), wanted)
     return s.EventList(
         events=[s.EventSummary.model_validate(event_summary(v)) for v in found.items],
         paging=s.paging("list_events", page, page_size, found.has_more),
@@ -138,7 +130,7 @@ def export_attendee_data(session: Session, actor: Actor, event_id: EventId) -> A
     )
     return CallToolResult(
         content=[
-            TextContent(type="text", text=f"{rows} attendee(s) of {name!r} (event {event_id}) as CSV: {uri}"),
+            TextContent(type="text", text=info.summary()),
             EmbeddedResource(type="resource", resource=TextResourceContents(uri=uri, mime_type="text/csv", text=text)),
         ],
         structured_content=info.model_dump(mode="json"),

@@ -95,7 +95,7 @@ def sales_chart(
     return CallToolResult(
         content=[
             ImageContent(type="image", data=base64.b64encode(png).decode(), mime_type="image/png"),
-            TextContent(type="text", text=info.model_dump_json()),
+            TextContent(type="text", text=info.summary()),
         ],
         structured_content=info.model_dump(mode="json"),
     )

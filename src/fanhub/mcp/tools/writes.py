@@ -12,7 +12,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
+from fanhub.audience.label_queries import check_segment_names
 from fanhub.audience.labels import TAG, change_labels
+from fanhub.audience.segments import count_audience
 from fanhub.audience.service import tag_ids_by_name
 from fanhub.campaigns.service import create_campaign
 from fanhub.connectors.base import ConnectorError
@@ -41,30 +43,50 @@ def create_campaign_draft(
 ) -> s.CampaignDraft:
     """Create a campaign DRAFT for staff to review; it is not scheduled and nothing is sent.
 
-    Needs an mcp:write token; the call is audited. A person sends it later from the manager or CLI.
+    Every tag, list, genre and event the segment names must exist (an unknown one is an error naming
+    it). The result says how many contacts the draft would reach on each channel, and warns when its
+    own channel reaches nobody. Needs an mcp:write token; the call is audited. A person sends it later
+    from the manager or CLI.
     """
     # The body is left out of the audit entry: it can be long, and the draft itself keeps it.
     arguments = {"type": type, "name": name, "subject": subject, "segment": segment.as_dict(), "event_id": event_id}
+    org = call.actor.organization_id
     with call.audited(arguments) as (session, result):
-        # The campaigns domain validates type, subject, body, segment and event_id (naming the field).
+        audience = check_segment_names(session, org, segment.as_dict(), "segment")
+        # The campaigns domain validates type, subject, body and event_id (naming the field).
         campaign = create_campaign(
             session,
-            call.actor.organization_id,
+            org,
             type=type,
             name=name,
             body=body,
             subject=subject,
-            audience=segment.as_dict(),
+            audience=audience,
             event_id=event_id,
             created_by=call.actor.audit,
         )
         session.flush()
-        view = campaign_view(campaign)
-        result["campaign_id"] = campaign.id
+        view = campaign_view(session, org, campaign.id)
+        counts = count_audience(session, org, audience)
+        result.update({"campaign_id": campaign.id, "recipients": counts})
     return s.CampaignDraft(
-        campaign=s.CampaignSummary.model_validate(view),
+        campaign=view,
+        recipients=s.Recipients(email=counts["email"], sms=counts["sms"]),
+        warnings=_draft_warnings(type, counts),
         note="Draft only: nothing was scheduled or sent. Staff review and send it from the manager or CLI.",
     )
+
+
+def _draft_warnings(channel: str, counts: dict[str, int]) -> list[str]:
+    if counts[channel]:
+        return []
+    other = "sms" if channel == "email" else "email"
+    hint = f" ({counts[other]} would be reachable by {other})" if counts[other] else ""
+    word = "SMS" if channel == "sms" else "email"
+    return [
+        f"No contact in this segment is subscribed to {word}, so this draft would reach nobody{hint}; "
+        "check the segment with count_audience before staff schedule it."
+    ]
 
 
 def _change_tag(call: WriteCall, contact_ids: list[int], tag: str, add: bool) -> s.TagChange:

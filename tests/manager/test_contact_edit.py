@@ -44,6 +44,7 @@ def test_staff_correct_a_contact_and_every_change_is_audited(staff: Staff) -> No
     assert entry.details["birthday"] == [None, "1990-04-01"] and "phone" not in entry.details
     page = staff.client.get(f"/manager/contacts/{ann}").text
     assert 'id="contact-edits"' in page and "ann@example.com → anne@example.com" in page
+    assert "<dd>(970) 555-0100</dd>" in page  # shown in the organization's region's format
 
 
 def test_an_edit_never_makes_a_duplicate_nor_an_unreachable_contact(staff: Staff) -> None:

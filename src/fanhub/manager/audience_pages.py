@@ -212,6 +212,7 @@ def contact_detail(request: Request, user: Staff, edit: dict[str, Any] | None = 
         deliveries = contact_campaign_history(session, org, contact_id)
         edits = audit.contact_entries(session, org, contact_id)
         tag_ids = tag_ids_by_name(session, org, contact["tags"])
+        phone = display_phone(contact["phone"], get_organization(session, org).phone_region)
     return html(
         request,
         "contact.html",
@@ -221,6 +222,7 @@ def contact_detail(request: Request, user: Staff, edit: dict[str, Any] | None = 
             "deliveries": deliveries,
             "edits": edits,
             "tag_ids": tag_ids,
+            "phone": phone,
             "edit": edit or {},
             "editable": EDITABLE_FIELDS,
             "can_edit": user.can(MARKETER),

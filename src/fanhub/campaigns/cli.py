@@ -117,6 +117,19 @@ def _parse_at(value: str, org: int, as_json: bool) -> datetime:
         fail(as_json, f"--at: {exc.errors[0]['message'] if exc.errors else exc.message}")
 
 
+def _local_time(when: datetime | None, org: int, as_json: bool) -> str:
+    """`when` in the organization's time zone, naming the zone."""
+    from zoneinfo import ZoneInfo
+
+    from fanhub.campaigns.service import organization_zone
+
+    if when is None:
+        return "now"
+    with read_session(as_json) as session:
+        zone = organization_zone(session, org)
+    return f"{when.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} ({zone})"
+
+
 @campaign_app.command("send")
 def campaign_send(
     campaign_id: int,
@@ -142,7 +155,8 @@ def campaign_send(
         scheduled_at = campaign.scheduled_at
     result: dict[str, Any] = {"id": campaign_id, "status": "scheduled", "scheduled_at": iso_utc(scheduled_at)}
     if not wait:
-        emit(as_json, result, f"Campaign {campaign_id} scheduled for {result['scheduled_at']}; the worker sends it.")
+        local = _local_time(scheduled_at, org, as_json)
+        emit(as_json, result, f"Campaign {campaign_id} scheduled for {local}; the worker sends it.")
         return
     if when is not None:
         from fanhub.db.base import utcnow

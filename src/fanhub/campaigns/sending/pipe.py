@@ -4,6 +4,11 @@
 pushes it through the transport and records the outcome, pacing messages to the campaign's and
 the provider's rate limits. The at-most-once rules are in the package docstring; the SQL is in
 `deliveries`.
+
+Pause and cancel (`campaigns/lifecycle.py`): a slice is only reserved for a `sending` campaign, and
+a slice in progress reads its campaign's status every `STATUS_CHECK_SECONDS` (`StatusWatch`); once
+it is no longer `sending`, the recipients not yet claimed go back to `pending` and the slice stops
+(`SliceResult.stopped` names the status). Messages already claimed keep their real outcome.
 """
 
 from __future__ import annotations
@@ -379,6 +384,10 @@ def _reserve_batch(
     if not ids:
         if deliveries.waiting(session, campaign_id):
             return SliceResult()
+        # Finishing: lock the row and look again, so a pause or cancel committed meanwhile stands.
+        session.refresh(campaign, with_for_update=True)
+        if campaign.status != SENDING:
+            return SliceResult(finished=True)
         campaign.status = SENT
         if stats is not None:
             stats.finished_at = utcnow()

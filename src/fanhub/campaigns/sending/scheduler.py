@@ -1,5 +1,9 @@
 """What the worker runs: start campaigns whose time has come, and give each sending campaign's pipe
-its turn; `run_campaign` drives one campaign to the end in this process (CLI --wait, benchmarks)."""
+its turn; `run_campaign` drives one campaign to the end in this process (CLI --wait, benchmarks).
+
+Only `scheduled` campaigns start and only `sending` ones get turns: a `paused` campaign waits for
+its resume, a `cancelled` one (or one cancelled back to draft) is never taken again, and
+`run_campaign` returns as soon as its campaign is no longer sending (campaigns/lifecycle.py)."""
 
 from __future__ import annotations
 

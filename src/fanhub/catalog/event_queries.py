@@ -1,8 +1,8 @@
 """Finding events from several sources at once (a platform's name stands for all its connections).
 
-`find_events` is `catalog.reports.search_events` with `sources` (any of a list of full sources, see
-`catalog/source_queries.py`) instead of one exact `source`; the other filters and the order are the
-same. (search_events could delegate to it; it is left alone while issue 17 moves it.)
+`find_events` is the one event search: `catalog.reports.search_events` (the Partners API, the
+manager) calls it with one exact source, MCP with every source of a platform
+(`catalog/source_queries.py`).
 """
 
 from __future__ import annotations

@@ -20,16 +20,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
+from fanhub.catalog.event_queries import EventFilter, find_events
 from fanhub.catalog.models import Event, Order, OrderItem
-from fanhub.catalog.queries import event_views
 from fanhub.catalog.repository import EventRepository
-from fanhub.db.text import like_pattern
 from fanhub.errors import InvalidInput
 from fanhub.money import to_major
-from fanhub.pagination import Page, PageRequest, paginate
+from fanhub.pagination import Page, PageRequest
 from fanhub.timeutil import iso_utc
 
 GroupBy = Literal["day", "ticket_type", "source"]
@@ -85,28 +84,10 @@ def search_events(
     starts_from: datetime | None = None,
     starts_before: datetime | None = None,
 ) -> Page[dict[str, Any]]:
-    """Events filtered on status, source, a text query (name, performers, venue) and start time; soonest first."""
-    stmt = select(Event).where(Event.organization_id == organization_id)
-    if status:
-        stmt = stmt.where(Event.status == status)
-    if source:
-        stmt = stmt.where(Event.source == source)
-    if starts_from is not None:
-        stmt = stmt.where(Event.start_at >= starts_from)
-    if starts_before is not None:
-        stmt = stmt.where(Event.start_at < starts_before)
-    if query and query.strip():
-        pattern = like_pattern(query.strip().lower())
-        stmt = stmt.where(
-            or_(
-                func.lower(Event.name).like(pattern, escape="\\"),
-                func.lower(func.coalesce(Event.location_name, "")).like(pattern, escape="\\"),
-                func.lower(func.coalesce(Event.description, "")).like(pattern, escape="\\"),
-                func.lower(Event.external_id).like(pattern, escape="\\"),
-            )
-        )
-    page = paginate(session, stmt.order_by(Event.start_at, Event.id), request)
-    return Page(event_views(session, page.items), page.page, page.per_page, page.has_more)
+    """Events filtered on status, one exact source, a text query and start time; soonest first
+    (`catalog/event_queries.find_events`, which also takes several sources)."""
+    wanted = EventFilter(status, [source] if source else None, query, starts_from, starts_before)
+    return find_events(session, organization_id, request, wanted)
 
 
 def get_owned_event(session: Session, organization_id: int, event_id: int) -> Event:

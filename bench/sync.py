@@ -91,14 +91,11 @@ class FakeProcess:
         self.proc.wait(timeout=30)
 
 
-def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--serve-apply":
-        serve_apply(sys.argv[2])
-        return
-    if len(sys.argv) > 1 and sys.argv[1] == "--serve-fake":
-        orders, events, calls, window = sys.argv[2:6]
-        serve_fake(int(orders), int(events), int(calls) or None, float(window))
-        return
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=None, help="default: about one per 500 orders")
@@ -111,8 +108,108 @@ def main() -> None:
     )
     parser.add_argument("--budget-calls", type=int, default=200, help="calls per window in the rate-limited run")
     parser.add_argument("--budget-window", type=float, default=1.0, help="window seconds in the rate-limited run")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def reference(fake: FakeProcess) -> float:
+    """1. Orders/s of a raw fetch-only pass over every page of organization orders (with expansions)."""
+    base_url, org_id, token = fake.info["base_url"], fake.info["organization_id"], fake.info["token"]
+
+    def fetch_all() -> tuple[int, int]:
+        fetched = pages = 0
+        with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+            params: dict[str, str] = {"status": "both", "expand": "attendees,contact_list_preferences"}
+            while True:
+                body = client.get(f"{base_url}/organizations/{org_id}/orders/", params=params).json()
+                fetched += len(body["orders"])
+                pages += 1
+                if not body["pagination"]["has_more_items"]:
+                    break
+                params["continuation"] = body["pagination"]["continuation"]
+        return fetched, pages
+
+    # An untimed pass first: the fake keeps each order's JSON text, so the timed reference and
+    # the backfill both meet a server that answers at API speed, not at rendering speed.
+    fetch_all()
+    started = time.monotonic()
+    fetched, pages = fetch_all()
+    orders_s = fetched / (time.monotonic() - started)
+    log(f"reference fetch-only: {fetched} orders in {pages} pages, {orders_s:,.0f} orders/s")
+    return orders_s
+
+
+def backfill(fake: FakeProcess, database: Any, url: str, apply: str) -> tuple[Any, float]:
+    """2. `run_sync` + applying every batch, no latency or rate limit: (result, orders/s until applied)."""
+    from fanhub.connectors.service import ClientOptions, connect_eventbrite, run_sync
+    from fanhub.ingest.service import drain
+    from fanhub.organizations.service import create_organization
+
+    base_url, org_id, token = fake.info["base_url"], fake.info["organization_id"], fake.info["token"]
+    with database.write() as session:
+        org = create_organization(session, "Bench Venue").id
+    connection = connect_eventbrite(database, org, token, base_url=base_url, eventbrite_organization_id=org_id)
+    started = time.monotonic()
+    applier = None
+    if apply == "worker":
+        applier = subprocess.Popen([sys.executable, __file__, "--serve-apply", url], stdin=subprocess.PIPE)
+    result = run_sync(database, connection["id"], options=ClientOptions(budget_calls=10**9))
+    synced = time.monotonic() - started
+    if applier is not None and applier.stdin is not None:
+        applier.stdin.close()
+        applier.wait()
+    applied = drain(database)  # with the worker process, nothing should be left
+    total = time.monotonic() - started
+    orders_s = result.orders / total
+    log(
+        f"backfill: {result.orders} orders, {result.events} events, {result.contacts} contacts queued in "
+        f"{synced:.1f}s ({result.calls} calls, {result.orders / synced:,.0f} orders/s fetched+mapped); "
+        f"applying ({apply}) finished {total - synced:.1f}s later ({applied} batches applied here); "
+        f"{total:.1f}s until applied "
+        f"→ {orders_s:,.0f} orders/s, {result.calls / result.orders * 1000:.1f} calls/1000 orders"
+    )
+    return result, orders_s
+
+
+def rate_limited(fake: FakeProcess, database: Any, args: argparse.Namespace) -> int:
+    """3. The fake enforces a call budget and the connector is configured with it: 429s received."""
+    from fanhub.connectors.base import RetryPolicy
+    from fanhub.connectors.service import ClientOptions, connect_eventbrite, run_sync
+    from fanhub.ingest.service import drain
+    from fanhub.organizations.service import create_organization
+
+    base_url, org_id, token = fake.info["base_url"], fake.info["organization_id"], fake.info["token"]
+    with database.write() as session:
+        org = create_organization(session, "Bench Venue (rate limited)").id
+    connection = connect_eventbrite(database, org, token, base_url=base_url, eventbrite_organization_id=org_id)
+    fake.ask("reset")
+    # The client's sliding window runs on its clock and the fake's fixed window on the server's:
+    # a 10% margin keeps request latency from pushing a window over the edge.
+    options = ClientOptions(
+        budget_calls=int(args.budget_calls * 0.9),
+        budget_window=args.budget_window + 0.05,
+        retry=RetryPolicy(rate_limit_default_wait=args.budget_window),
+    )
+    started = time.monotonic()
+    limited = run_sync(database, connection["id"], options=options)
+    received = int(fake.ask("stats")["rate_limited"])
+    log(
+        f"rate-limited run: {limited.orders} orders, {limited.calls} calls in {time.monotonic() - started:.1f}s "
+        f"under {args.budget_calls} calls/{args.budget_window}s; 429s received: {received}"
+    )
+    if args.database_url:
+        drain(database)  # leave no queued batches in a database we were given
+    return received
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve-apply":
+        serve_apply(sys.argv[2])
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve-fake":
+        orders, events, calls, window = sys.argv[2:6]
+        serve_fake(int(orders), int(events), int(calls) or None, float(window))
+        return
+    args = parse_args()
     tmp = tempfile.mkdtemp(prefix="fanhub-bench-")
     url = args.database_url or f"sqlite:///{tmp}/bench.db"
     os.environ["FANHUB_DATABASE_URL"] = url
@@ -121,98 +218,25 @@ def main() -> None:
     from fanhub.config import get_settings
 
     get_settings.cache_clear()
-    from fanhub.connectors.base import RetryPolicy
-    from fanhub.connectors.service import ClientOptions, connect_eventbrite, run_sync
     from fanhub.db.engine import get_database
     from fanhub.db.migrate import upgrade
-    from fanhub.ingest.service import drain
-    from fanhub.organizations.service import create_organization
     from fanhub.runtime import tune_runtime
 
     upgrade(url)
     database = get_database()
     tune_runtime()  # the sync runs in a worker, which tunes its runtime at startup
     events = args.events or max(1, args.orders // 500)
-    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
 
-    # -- 1. reference: raw fetch-only ----------------------------------------------------------------
     fake = FakeProcess(args.orders, events)
     try:
-        base_url, org_id, token = fake.info["base_url"], fake.info["organization_id"], fake.info["token"]
         log(f"fake (own process): {events} events, {args.orders} orders")
-
-        def fetch_all() -> tuple[int, int]:
-            fetched = pages = 0
-            with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
-                params: dict[str, str] = {"status": "both", "expand": "attendees,contact_list_preferences"}
-                while True:
-                    body = client.get(f"{base_url}/organizations/{org_id}/orders/", params=params).json()
-                    fetched += len(body["orders"])
-                    pages += 1
-                    if not body["pagination"]["has_more_items"]:
-                        break
-                    params["continuation"] = body["pagination"]["continuation"]
-            return fetched, pages
-
-        # An untimed pass first: the fake keeps each order's JSON text, so the timed reference and
-        # the backfill both meet a server that answers at API speed, not at rendering speed.
-        fetch_all()
-        started = time.monotonic()
-        fetched, pages = fetch_all()
-        reference = fetched / (time.monotonic() - started)
-        log(f"reference fetch-only: {fetched} orders in {pages} pages, {reference:,.0f} orders/s")
-
-        # -- 2. backfill until applied ----------------------------------------------------------------
-        with database.write() as session:
-            org = create_organization(session, "Bench Venue").id
-        connection = connect_eventbrite(database, org, token, base_url=base_url, eventbrite_organization_id=org_id)
-        started = time.monotonic()
-        applier = None
-        if args.apply == "worker":
-            applier = subprocess.Popen([sys.executable, __file__, "--serve-apply", url], stdin=subprocess.PIPE)
-        result = run_sync(database, connection["id"], options=ClientOptions(budget_calls=10**9))
-        synced = time.monotonic() - started
-        if applier is not None and applier.stdin is not None:
-            applier.stdin.close()
-            applier.wait()
-        applied = drain(database)  # with the worker process, nothing should be left
-        total = time.monotonic() - started
-        orders_s = result.orders / total
-        calls_per_1000 = result.calls / result.orders * 1000
-        log(
-            f"backfill: {result.orders} orders, {result.events} events, {result.contacts} contacts queued in "
-            f"{synced:.1f}s ({result.calls} calls, {result.orders / synced:,.0f} orders/s fetched+mapped); "
-            f"applying ({args.apply}) finished {total - synced:.1f}s later ({applied} batches applied here); "
-            f"{total:.1f}s until applied "
-            f"→ {orders_s:,.0f} orders/s, {calls_per_1000:.1f} calls/1000 orders"
-        )
+        reference_s = reference(fake)
+        result, orders_s = backfill(fake, database, url, args.apply)
     finally:
         fake.close()
-
-    # -- 3. the fake enforces a call budget; the connector is configured with the same budget ------------
     fake = FakeProcess(args.orders, events, args.budget_calls, args.budget_window)
     try:
-        base_url, org_id, token = fake.info["base_url"], fake.info["organization_id"], fake.info["token"]
-        with database.write() as session:
-            org = create_organization(session, "Bench Venue (rate limited)").id
-        connection = connect_eventbrite(database, org, token, base_url=base_url, eventbrite_organization_id=org_id)
-        fake.ask("reset")
-        # The client's sliding window runs on its clock and the fake's fixed window on the server's:
-        # a 10% margin keeps request latency from pushing a window over the edge.
-        options = ClientOptions(
-            budget_calls=int(args.budget_calls * 0.9),
-            budget_window=args.budget_window + 0.05,
-            retry=RetryPolicy(rate_limit_default_wait=args.budget_window),
-        )
-        started = time.monotonic()
-        limited = run_sync(database, connection["id"], options=options)
-        rate_limited = int(fake.ask("stats")["rate_limited"])
-        log(
-            f"rate-limited run: {limited.orders} orders, {limited.calls} calls in {time.monotonic() - started:.1f}s "
-            f"under {args.budget_calls} calls/{args.budget_window}s; 429s received: {rate_limited}"
-        )
-        if args.database_url:
-            drain(database)  # leave no queued batches in a database we were given
+        received = rate_limited(fake, database, args)
     finally:
         fake.close()
 
@@ -220,9 +244,9 @@ def main() -> None:
         json.dumps(
             {
                 "orders_s": round(orders_s, 1),
-                "calls_per_1000_orders": round(calls_per_1000, 2),
-                "rate_limited_responses": rate_limited,
-                "reference_fetch_orders_s": round(reference, 1),
+                "calls_per_1000_orders": round(result.calls / result.orders * 1000, 2),
+                "rate_limited_responses": received,
+                "reference_fetch_orders_s": round(reference_s, 1),
                 "orders": result.orders,
                 "database": "sqlite" if url.startswith("sqlite") else "postgresql",
             }

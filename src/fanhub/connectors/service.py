@@ -330,7 +330,8 @@ def _finish(
         counts = dict(connection.counts or {})
         counts["calls"] = int(counts.get("calls", 0)) + result.calls
         # A sync that waited for this one reports what it did.
-        counts["last_run"] = {**result.summary(), "finished": result.finished, "ended_at": iso_utc(now)}
+        finished = result.finished and error is None  # a failed run leaves its work to the next one
+        counts["last_run"] = {**result.summary(), "finished": finished, "ended_at": iso_utc(now)}
         connection.counts = counts
         if error is None:
             connection.last_sync_at = now
@@ -365,8 +366,10 @@ def run_sync(
     """Run one sync of a connection (resuming from its checkpoints). Errors are recorded and re-raised.
 
     When another process is syncing the connection (the worker's scheduled run), this raises
-    `SyncBusy`, or with `wait` waits for that run to end, then syncs what is left and reports both
-    runs as one: what a person asking for "sync now" expects to see counted.
+    `SyncBusy`, or with `wait` waits for that run to end and reports what it queued: what a person
+    asking for "sync now" expects to see counted. Only when that run stopped unfinished (its time
+    slice), or a full sync is asked for, does this one then sync too, reporting both runs as one.
+    (Reading again right after it would count its records twice: they may not be applied yet.)
     """
     started = time.monotonic()
     options = options or ClientOptions()
@@ -380,6 +383,9 @@ def run_sync(
                 raise
             other = _wait_for_release(database, connection_id, options)
             joined = other if joined is None else joined.plus(other)
+            if joined.finished and not full:
+                joined.joined, joined.seconds = True, time.monotonic() - started
+                return joined
     if progress is not None and joined is not None:
         progress = _adding(progress, joined)
     result = _sync_claimed(database, info, full, deadline, progress, options, after_commit)

@@ -178,6 +178,7 @@ def test_email_campaign_end_to_end(
         "num_undelivered": 1,  # bad@ refused at RCPT
         "attributed_tickets_sold": 0,
         "attributed_revenue": 0,
+        "status": "sent",
     }
     assert rows[campaign_id]["delivered_at"].endswith("Z")
     assert other.id not in rows  # never sent: not listed

@@ -22,6 +22,7 @@ from fanhub.addresses import normalize_email
 from fanhub.audience.models import UNSUBSCRIBED, Contact
 from fanhub.audience.segments import count_audience, segment_query, validate_segment
 from fanhub.campaigns import lifecycle
+from fanhub.campaigns.merge import renderer_for
 from fanhub.campaigns.models import (
     DRAFT,
     EMAIL,
@@ -30,7 +31,7 @@ from fanhub.campaigns.models import (
     Campaign,
     CampaignStats,
 )
-from fanhub.campaigns.render import CampaignRenderer, Recipient, format_event_date
+from fanhub.campaigns.render import Recipient
 from fanhub.campaigns.schemas import CampaignChanges, CampaignView, TestSendResult
 from fanhub.catalog.models import Event
 from fanhub.config import Settings, get_settings
@@ -38,7 +39,6 @@ from fanhub.db.base import utcnow
 from fanhub.db.engine import Database
 from fanhub.db.repository import Repository
 from fanhub.errors import InvalidInput, NotFound
-from fanhub.organizations.models import Organization
 from fanhub.organizations.service import get_organization, sender_address
 from fanhub.pagination import Page, PageRequest
 from fanhub.timeutil import iso_utc
@@ -46,35 +46,6 @@ from fanhub.timeutil import iso_utc
 
 def _invalid(field: str, message: str) -> InvalidInput:
     return InvalidInput(f"{field}: {message}", [{"index": None, "field": field, "message": message}])
-
-
-def base_context(session: Session, campaign: Campaign) -> dict[str, str]:
-    """The merge fields that are the same for every recipient (organization and event)."""
-    org = session.get(Organization, campaign.organization_id)
-    context = {"organization": org.name if org else ""}
-    if campaign.event_id is not None:
-        event = session.get(Event, campaign.event_id)
-        if event is not None:
-            date, time = format_event_date(event.start_at, event.time_zone or (org.time_zone if org else None))
-            context |= {
-                "event_name": event.name,
-                "event_url": event.url or "",
-                "event_date": date,
-                "event_time": time,
-                "venue": event.location_name or "",
-            }
-    return context
-
-
-def renderer_for(session: Session, campaign: Campaign, links: Any = None) -> CampaignRenderer:
-    return CampaignRenderer(
-        channel=campaign.type,
-        body=campaign.body,
-        subject=campaign.subject,
-        base_context=base_context(session, campaign),
-        public_url=get_settings().public_url,
-        links=links or (lambda url: None),
-    )
 
 
 _SAMPLE = Recipient(

@@ -28,6 +28,7 @@ from fanhub.audience.vocabulary import genres
 from fanhub.auth.users import MARKETER
 from fanhub.campaigns.analytics import attributed_orders, campaign_analytics, campaign_detail, links_clicked
 from fanhub.campaigns.lifecycle import campaign_progress, cancel_campaign, pause_campaign, resume_campaign
+from fanhub.campaigns.merge import renderer_for
 from fanhub.campaigns.models import Campaign
 from fanhub.campaigns.render import Recipient
 from fanhub.campaigns.schemas import CampaignChanges
@@ -41,7 +42,6 @@ from fanhub.campaigns.service import (
     list_campaigns,
     parse_send_time,
     preview_campaign,
-    renderer_for,
     schedule_campaign,
     send_test,
 )

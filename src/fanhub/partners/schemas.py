@@ -67,6 +67,10 @@ class CampaignAnalytics(BaseModel):
     num_undelivered: int
     attributed_tickets_sold: int
     attributed_revenue: int = Field(description="In cents.")
+    # fanhub's addition (Cymbal lists only delivered campaigns): where the send stands.
+    status: Literal["sending", "paused", "sent", "cancelled"] = Field(
+        description="Where the send stands: sending, paused, sent or cancelled."
+    )
 
 
 class CampaignAnalyticsResponse(BaseModel):

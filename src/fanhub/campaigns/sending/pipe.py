@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fanhub.audience.models import SUBSCRIBED
+from fanhub.campaigns.merge import renderer_for
 from fanhub.campaigns.models import DELIVERED, EMAIL, PENDING, SENDING, SENT, SKIPPED, UNKNOWN, Campaign, CampaignStats
 from fanhub.campaigns.render import Recipient
 from fanhub.campaigns.sending import deliveries
@@ -39,7 +40,6 @@ from fanhub.campaigns.sending.transport import (
     email_transport,
     sms_transport,
 )
-from fanhub.campaigns.service import renderer_for
 from fanhub.catalog.models import Event
 from fanhub.config import Settings, get_settings
 from fanhub.db.base import utcnow

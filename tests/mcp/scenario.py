@@ -251,10 +251,12 @@ async def check_chart(client: Client, s: Seeded) -> None:
     assert (width, height) == (800, 400)
     info = result.structured_content
     assert info is not None
-    assert (info["days"], info["tickets_sold"], info["net_revenue"], info["png_bytes"]) == (3, 5, 250.0, len(png))
+    # From the first sale (Feb 1) to the show (Mar 2, 2024), quiet days included: 29 days of February + 2.
+    assert (info["days"], info["tickets_sold"], info["net_revenue"], info["png_bytes"]) == (31, 5, 250.0, len(png))
     empty = await client.call_tool("sales_chart", {"days": 7})  # the organization's last week: no sales in 2024 data
     assert not empty.is_error and empty.structured_content is not None
     assert empty.structured_content["tickets_sold"] == 0 and empty.structured_content["subject"] == "organization"
+    assert empty.structured_content["days"] == 7  # the whole window, up to today, at zero
     assert base64.b64decode([b for b in empty.content if isinstance(b, ImageContent)][0].data).startswith(PNG_MAGIC)
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from fanhub import timeseries
 from fanhub.campaigns.analytics import campaign_detail
 from fanhub.campaigns.service import get_campaign
 from fanhub.catalog.queries import event_currency
@@ -47,38 +48,56 @@ def campaign_series(session: Session, organization_id: int, campaign_id: int) ->
     return f"Attributed sales: {campaign.name}", (series, currency or "USD")
 
 
-def _calendar(series: Series) -> Series:
-    """The series with the days without sales filled in, so the bars sit on a real calendar."""
-    filled: Series = []
+def _calendar(series: Series, first: date | None, last: date | None) -> Series:
+    """The series on a real calendar: every day from `first` (else the first sale) to `last` (else the
+    last sale), days without sales at zero, so recent quiet days do not vanish from the chart."""
+    if not series and first is None:
+        return []
+    by_day = {d: (t, c) for d, t, c in series}
+    start = first if first is not None else series[0][0]
+    end = last if last is not None else series[-1][0]
     if series:
-        by_day = {d: (t, c) for d, t, c in series}
-        day, last = series[0][0], series[-1][0]
-        while day <= last:
-            tickets, cents = by_day.get(day, (0, 0))
-            filled.append((day, tickets, cents))
-            day += timedelta(days=1)
-    return filled
+        end = max(end, series[-1][0])
+    return [(day, *by_day.get(day, (0, 0))) for day in timeseries.calendar_days(start, end)]
 
 
-def render_chart(title: str, subject: str, data: tuple[Series, str | None]) -> tuple[bytes, s.ChartInfo]:
+def _buckets(filled: Series) -> tuple[timeseries.Bucket, Series]:
+    """Per day, or per week past two months of days (summed; the bucket's first day names it)."""
+    bucket = timeseries.bucket_for([d for d, _, _ in filled])
+    days = [d for d, _, _ in filled]
+    starts, tickets = timeseries.by_bucket(days, [float(t) for _, t, _ in filled], bucket)
+    _, cents = timeseries.by_bucket(days, [float(c) for _, _, c in filled], bucket)
+    return bucket, [(d, int(t), int(c)) for d, t, c in zip(starts, tickets, cents, strict=True)]
+
+
+def render_chart(
+    title: str, subject: str, data: tuple[Series, str | None], window: tuple[date | None, date | None] = (None, None)
+) -> tuple[bytes, s.ChartInfo]:
+    """The chart over `window` (first, last day; None: the first or last sale), quiet days at zero."""
     import matplotlib  # imported on first chart: it is slow to import and most sessions draw none
 
     matplotlib.use("Agg")
+    from matplotlib.dates import DateFormatter
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     series, currency = data
-    filled = _calendar(series)
+    filled = _calendar(series, *window)
     figure = Figure(figsize=(8, 4), dpi=100)
     axis = figure.add_subplot(1, 1, 1)
     axis.set_title(title)
     total_tickets = sum(t for _, t, _ in filled)
     total_cents = sum(c for _, _, c in filled)
     if filled:
-        days: Any = [d for d, _, _ in filled]  # matplotlib plots dates; its stubs say numbers
-        axis.bar(days, [t for _, t, _ in filled], color="#4C72B0", label="tickets sold")
-        axis.set_ylabel("tickets sold per day")
+        bucket, bars = _buckets(filled)
+        days: Any = [d for d, _, _ in bars]  # matplotlib plots dates; its stubs say numbers
+        width = 6 if bucket == "week" else 0.8
+        axis.bar(days, [t for _, t, _ in bars], width=width, color="#4C72B0", label="tickets sold")
+        axis.set_ylabel(f"tickets sold per {bucket}")
+        axis.yaxis.set_major_locator(MaxNLocator(integer=True))  # never 0.25 of a ticket
+        axis.xaxis.set_major_formatter(DateFormatter("wk %b %d" if bucket == "week" else "%b %d"))
         cumulative, running = [], 0
-        for _, _, cents in filled:
+        for _, _, cents in bars:
             running += cents
             cumulative.append(to_major(running, currency or "USD") or 0.0)
         revenue_axis = axis.twinx()

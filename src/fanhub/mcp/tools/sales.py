@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
 from mcp_types import CallToolResult, ImageContent, TextContent
@@ -77,21 +77,28 @@ def sales_chart(
         raise bad("campaign_id", "give event_id or campaign_id, not both")
     org = actor.organization_id
     series: tuple[Series, str | None]
+    today = datetime.now(UTC).date()
+    # Every chart runs up to today (an event's, up to the show if it is over), quiet days at zero.
+    window: tuple[date | None, date | None] = (None, today)
     if campaign_id is not None:
         subject, (title, series) = "campaign", campaign_series(session, org, campaign_id)
     else:
         since = None
         if event_id is not None:
             subject = "event"
-            title = f"Sales: {get_owned_event(session, org, event_id).name}"
+            event = get_owned_event(session, org, event_id)
+            title = f"Sales: {event.name}"
+            show_end = event.end_at or event.start_at
+            window = (None, min(today, show_end.date()) if show_end else today)
         else:
             subject = "organization"
             since = datetime.combine(
                 datetime.now(UTC).date() - timedelta(days=days - 1), datetime.min.time(), tzinfo=UTC
             )
             title = f"Sales, last {days} days"
+            window = (since.date(), today)
         series = day_series(report(session, org, group_by="day", event_id=event_id, placed_from=since))
-    png, info = render_chart(title, subject, series)
+    png, info = render_chart(title, subject, series, window)
     return CallToolResult(
         content=[
             ImageContent(type="image", data=base64.b64encode(png).decode(), mime_type="image/png"),

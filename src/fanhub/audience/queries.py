@@ -22,6 +22,7 @@ from fanhub.audience.models import (
     ContactTag,
     Tag,
 )
+from fanhub.audience.repository import ContactRepository
 from fanhub.catalog.models import Event, Order
 from fanhub.db.text import like_pattern
 from fanhub.errors import NotFound
@@ -182,9 +183,7 @@ def find_contact_id_by_email(session: Session, organization_id: int, email: str)
 def get_contact(
     session: Session, organization_id: int, contact_id: int, *, with_ledger: bool = False
 ) -> dict[str, Any]:
-    contact = session.get(Contact, contact_id)
-    if contact is None or contact.organization_id != organization_id:
-        raise NotFound(f"contact {contact_id} not found")
+    contact = ContactRepository(session).get(organization_id, contact_id)
     view = contact_views(session, [contact])[0]
     if with_ledger:
         view["consent_history"] = consent_history(session, contact_id)

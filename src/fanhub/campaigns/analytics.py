@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fanhub.campaigns.models import Attribution, Campaign, CampaignLink, CampaignStats, Click, Delivery
+from fanhub.campaigns.repository import CampaignRepository
 from fanhub.catalog.models import Order
-from fanhub.errors import NotFound
 from fanhub.pagination import Page, PageRequest, paginate
 from fanhub.timeutil import iso_utc
 
@@ -109,9 +109,7 @@ def _bucket_sql(column: Any, interval: str, dialect: str) -> Any:
 def campaign_detail(session: Session, organization_id: int, campaign_id: int, interval: str = "day") -> dict[str, Any]:
     """One campaign: the list row, raw counts, and time series (first open / first click per recipient,
     attributed orders with their tickets and revenue), bucketed by UTC hour or day."""
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None or campaign.organization_id != organization_id:
-        raise NotFound(f"campaign {campaign_id} not found")
+    campaign = CampaignRepository(session).get(organization_id, campaign_id)
     stats = session.get(CampaignStats, campaign_id)
     row = analytics_rows(session, [campaign])[0]
     series: dict[str, dict[str, dict[str, int]]] = {"opens": {}, "clicks": {}, "attributed_orders": {}}

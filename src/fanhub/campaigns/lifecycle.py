@@ -42,6 +42,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from fanhub.campaigns.models import CANCELLED, DRAFT, PAUSED, SCHEDULED, SENDING, SENT, Campaign, CampaignStats
+from fanhub.campaigns.repository import CampaignRepository
 from fanhub.campaigns.schemas import CampaignProgress
 from fanhub.db.base import utcnow
 from fanhub.errors import InvalidInput, NotFound
@@ -186,9 +187,7 @@ def campaign_progress(session: Session, organization_id: int, campaign_id: int) 
     """Sent / total, the rate while sending, and the estimated finish (see `CampaignProgress`)."""
     from fanhub.campaigns.sending import deliveries  # the sending package imports the campaign service
 
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None or campaign.organization_id != organization_id:
-        raise NotFound(f"campaign {campaign_id} not found")
+    campaign = CampaignRepository(session).get(organization_id, campaign_id)
     stats = session.get(CampaignStats, campaign_id) or CampaignStats(
         campaign_id=campaign_id, organization_id=organization_id
     )

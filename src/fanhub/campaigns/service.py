@@ -32,12 +32,12 @@ from fanhub.campaigns.models import (
     CampaignStats,
 )
 from fanhub.campaigns.render import Recipient
+from fanhub.campaigns.repository import CampaignRepository
 from fanhub.campaigns.schemas import CampaignChanges, CampaignView, TestSendResult
-from fanhub.catalog.models import Event
+from fanhub.catalog.repository import EventRepository
 from fanhub.config import Settings, get_settings
 from fanhub.db.base import utcnow
 from fanhub.db.engine import Database
-from fanhub.db.repository import Repository
 from fanhub.errors import InvalidInput, NotFound
 from fanhub.organizations.service import get_organization, sender_address
 from fanhub.pagination import Page, PageRequest
@@ -81,10 +81,8 @@ def _validated(
     else:
         subject = None
     segment = validate_segment(audience)
-    if event_id is not None:
-        event = session.get(Event, event_id)
-        if event is None or event.organization_id != organization_id:
-            raise _invalid("event_id", f"event {event_id} not found in this organization")
+    if event_id is not None and not EventRepository(session).owned_ids(organization_id, [event_id]):
+        raise _invalid("event_id", f"event {event_id} not found in this organization")
     return {"type": type, "name": name, "subject": subject, "body": body, "audience": segment, "event_id": event_id}
 
 
@@ -188,10 +186,7 @@ def delete_campaign(session: Session, organization_id: int, campaign_id: int) ->
 
 
 def get_campaign(session: Session, organization_id: int, campaign_id: int) -> Campaign:
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None or campaign.organization_id != organization_id:
-        raise NotFound(f"campaign {campaign_id} not found")
-    return campaign
+    return CampaignRepository(session).get(organization_id, campaign_id)
 
 
 def get_campaign_any(session: Session, campaign_id: int) -> Campaign:
@@ -313,11 +308,6 @@ def list_campaigns(session: Session, organization_id: int) -> list[CampaignView]
         .order_by(Campaign.id.desc())
     )
     return [campaign_summary(c, s) for c, s in rows]
-
-
-class CampaignRepository(Repository[Campaign]):
-    model = Campaign
-    noun = "campaign"
 
 
 def page_campaigns(

@@ -45,8 +45,8 @@ from fanhub.campaigns.service import (
     schedule_campaign,
     send_test,
 )
-from fanhub.catalog.models import Event
 from fanhub.catalog.queries import event_choices
+from fanhub.catalog.repository import EventRepository
 from fanhub.db.base import utcnow
 from fanhub.errors import InvalidInput
 from fanhub.manager import charts
@@ -197,10 +197,8 @@ def live_preview(request: Request, user: Staff, form: FormData) -> Response:
     )
     try:
         with database(request).read() as session:
-            if draft.event_id is not None:
-                event = session.get(Event, draft.event_id)
-                if event is None or event.organization_id != org:
-                    draft.event_id = None
+            if draft.event_id is not None and not EventRepository(session).owned_ids(org, [draft.event_id]):
+                draft.event_id = None
             renderer = renderer_for(session, draft)
             if draft.type == "email":
                 rendered = renderer.render_email(SAMPLE)

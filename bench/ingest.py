@@ -190,8 +190,9 @@ def reference(orders: list[dict[str, Any]], folder: Path) -> float:
             }.values()
         )
         conn.executemany(
-            "INSERT INTO consent_events(organization_id, contact_id, channel, subscribed, source, via, raw_value, "
-            "occurred_at, recorded_at) SELECT 1, id, 'email', 1, 'partner:bench', 'order.marketing_opt_ins', "
+            "INSERT INTO consent_events(organization_id, contact_id, channel, subscribed, status, source, via, "
+            "raw_value, occurred_at, recorded_at) SELECT 1, id, 'email', 1, 'subscribed', 'partner:bench', "
+            "'order.marketing_opt_ins', "
             "'true', ?1, ?1 FROM contacts WHERE organization_id = 1 AND email = ?2 AND email_status != 'subscribed'",
             opted_in,
         )

@@ -47,6 +47,20 @@ def test_staff_correct_a_contact_and_every_change_is_audited(staff: Staff) -> No
     assert "<dd>(970) 555-0100</dd>" in page  # shown in the organization's region's format
 
 
+def test_an_edit_never_resubscribes_an_opt_out(staff: Staff) -> None:
+    body = {"contact": {"email": "gone@example.com"}, "opt_ins": {"email": False}}
+    post_and_apply(staff.client, staff.db, staff.tenant, "contact", body)
+    with staff.db.read() as session:
+        gone = session.query(Contact).filter_by(email="gone@example.com").one().id
+    assert staff.post(f"/manager/contacts/{gone}/edit", {"email": "new@example.com"}).status_code == 303
+    row = _row(staff, gone)
+    assert (row.email, row.email_status) == ("new@example.com", "unsubscribed")
+    with staff.db.read() as session:
+        from fanhub.audience.models import ConsentEvent
+
+        assert [e.subscribed for e in session.query(ConsentEvent).filter_by(contact_id=gone)] == [False]
+
+
 def test_an_edit_never_makes_a_duplicate_nor_an_unreachable_contact(staff: Staff) -> None:
     ann = _contact(staff, "ann@example.com")
     bob = _contact(staff, "bob@example.com", "+1 970 555 0111")

@@ -1,4 +1,5 @@
-"""The deployment secret: signs tracking links and keys the encryption of connector credentials.
+"""The deployment secret: signs tracking links and keys the encryption of stored secrets (connector
+credentials, DKIM private keys): `fernet()`, `encrypt_text()`, `decrypt_text()`.
 
 `FANHUB_SECRET_KEY` when set; otherwise the embedded default generates a random secret on first
 use and keeps it in `fanhub-secret.key` beside the database file, created with mode 0600 so only
@@ -8,8 +9,12 @@ its owner can read it. Changing it invalidates stored credentials and outstandin
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
+from functools import lru_cache
 from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
 
 from fanhub.config import Settings, get_settings
 
@@ -39,3 +44,28 @@ def _load_or_create(path: Path) -> str:
 def deployment_secret(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     return settings.secret_key or _load_or_create(key_file(settings))
+
+
+class SecretUnreadable(Exception):
+    """A stored secret cannot be decrypted with the current key (FANHUB_SECRET_KEY changed)."""
+
+
+@lru_cache(maxsize=8)
+def _fernet(secret: str) -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(secret.encode()).digest()))
+
+
+def fernet(settings: Settings | None = None) -> Fernet:
+    """Fernet (AES-128-CBC + HMAC-SHA256) keyed by the deployment secret stretched with SHA-256."""
+    return _fernet(deployment_secret(settings or get_settings()))
+
+
+def encrypt_text(value: str, settings: Settings | None = None) -> str:
+    return fernet(settings).encrypt(value.encode()).decode()
+
+
+def decrypt_text(token: str, settings: Settings | None = None) -> str:
+    try:
+        return fernet(settings).decrypt(token.encode()).decode()
+    except InvalidToken as exc:
+        raise SecretUnreadable("a stored secret cannot be decrypted: was FANHUB_SECRET_KEY changed?") from exc

@@ -1,34 +1,23 @@
 """Encryption of connector credentials at rest (Fernet: AES-128-CBC + HMAC-SHA256).
 
 The key is the deployment secret (`fanhub.secrets`: `FANHUB_SECRET_KEY`, or a generated key file
-beside the database), stretched with SHA-256.
+beside the database), stretched with SHA-256; `fanhub.secrets.fernet` is shared with the other
+secrets stored at rest (DKIM keys).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-from functools import lru_cache
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import InvalidToken
 
-from fanhub.config import Settings, get_settings
-from fanhub.secrets import deployment_secret
+from fanhub.config import Settings
+from fanhub.secrets import fernet
 
 
 class CredentialsUnreadable(Exception):
     """The stored credentials cannot be decrypted with the current key (the key changed)."""
-
-
-@lru_cache(maxsize=8)
-def _fernet(secret: str) -> Fernet:
-    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(secret.encode()).digest()))
-
-
-def fernet(settings: Settings | None = None) -> Fernet:
-    return _fernet(deployment_secret(settings or get_settings()))
 
 
 def encrypt_json(value: dict[str, Any], settings: Settings | None = None) -> str:

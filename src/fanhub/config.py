@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_tls: str = Field(default="none", pattern="^(none|starttls|tls)$")
     mail_from: str = "fanhub <no-reply@localhost>"
+    # The envelope sender (return path) of campaign mail, e.g. bounces@mail.venue.example (issue 19:
+    # VERP per delivery); its domain is the return-path record the sending-domain page asks for.
+    bounce_address: str | None = None
+    # Sending domains (organizations.sending_domains): what SPF should include for the relay (e.g.
+    # "include:amazonses.com" or "ip4:203.0.113.5"), and the DNS server the checks ask ("host[:port]";
+    # unset: the system resolver). Tests point it at a local fake.
+    spf_include: str | None = None
+    dns_resolver: str | None = None
 
     sms_base_url: str | None = None
     sms_account_sid: str | None = None

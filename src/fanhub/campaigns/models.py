@@ -36,6 +36,10 @@ DELIVERED = "sent"  # the provider accepted the message
 FAILED = "failed"  # rejected by the provider, or reported undelivered later
 SKIPPED = "skipped"  # no longer subscribed when its turn came
 UNKNOWN = "unknown"  # a worker died during the provider call: maybe sent, never retried (at-most-once)
+# The recipient's server said "try later" (SMTP 4xx for this recipient): sent again at
+# `next_attempt_at`, with exponential backoff, until `DEFER_HOURS` after the first deferral
+# (then a soft bounce); see campaigns/sending/pipe.py.
+DEFERRED = "deferred"
 
 
 class Campaign(Base):
@@ -55,6 +59,8 @@ class Campaign(Base):
     scheduled_at: Mapped[datetime | None] = mapped_column(default=None)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
     paused_at: Mapped[datetime | None] = mapped_column(default=None)  # set while paused
+    # Why it paused when it paused itself (the reputation guard, campaigns/guard.py); None when staff did.
+    paused_reason: Mapped[str | None] = mapped_column(Text, default=None)
     cancelled_at: Mapped[datetime | None] = mapped_column(default=None)
     created_by: Mapped[str | None] = mapped_column(String(120), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -78,6 +84,12 @@ class CampaignStats(Base):
     clickers: Mapped[int] = mapped_column(default=0)  # unique recipients who clicked
     click_events: Mapped[int] = mapped_column(default=0)
     unsubscribes: Mapped[int] = mapped_column(default=0)
+    # Deliverability (deliverability/apply.py): bounces reported after delivery or at SMTP time,
+    # spam complaints, and addresses left out because they were suppressed (never recipients).
+    hard_bounces: Mapped[int] = mapped_column(default=0, server_default="0")
+    soft_bounces: Mapped[int] = mapped_column(default=0, server_default="0")
+    complaints: Mapped[int] = mapped_column(default=0, server_default="0")
+    suppressed: Mapped[int] = mapped_column(default=0, server_default="0")
     attributed_orders: Mapped[int] = mapped_column(default=0)
     attributed_tickets: Mapped[int] = mapped_column(default=0)
     attributed_revenue: Mapped[int] = mapped_column(default=0)  # minor units
@@ -96,6 +108,8 @@ class Delivery(Base):
         # Attribution: the latest message delivered to a buyer before an order.
         Index("ix_campaign_deliveries_contact_sent", "contact_id", "sent_at"),
         Index("ix_campaign_deliveries_provider", "provider_id"),
+        # Bounces with no token or Message-ID: the latest delivery to the failed address.
+        Index("ix_campaign_deliveries_address_sent", "address", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -111,6 +125,8 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     provider_id: Mapped[str | None] = mapped_column(String(200), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)  # DEFERRED: when to try again
+    deferred_since: Mapped[datetime | None] = mapped_column(default=None)  # the first deferral
     opened_at: Mapped[datetime | None] = mapped_column(default=None)  # first counted open
     machine_opened_at: Mapped[datetime | None] = mapped_column(default=None)
     clicked_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -1,0 +1,133 @@
+"""The suppression list: addresses no message may go to, whatever their consent says.
+
+Per organization and address (email addresses lowercased as `addresses.normalize_email` does).
+Consent is what a person asked for; suppression is what the mail system learned: a hard bounce,
+repeated soft bounces, a spam complaint (which also unsubscribes, through `audience/consent.py`),
+staff's own entries, an import from another provider. Every send path — campaigns, test sends and
+later automations — leaves suppressed addresses out and counts them as `suppressed`.
+
+A suppression is independent of the contact row, so an address that later appears in an order or
+an import stays suppressed; only staff lift one (`remove`, audited).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, delete, exists, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
+
+from fanhub.db.base import Base, BigId, utcnow
+from fanhub.organizations import audit
+
+HARD_BOUNCE = "hard_bounce"
+SOFT_BOUNCE = "soft_bounce"
+COMPLAINT = "complaint"
+MANUAL = "manual"
+IMPORTED = "imported"
+UNENGAGED = "unengaged"
+ERASED = "erased"
+REASONS = (HARD_BOUNCE, SOFT_BOUNCE, COMPLAINT, MANUAL, IMPORTED, UNENGAGED, ERASED)
+
+
+class Suppression(Base):
+    __tablename__ = "suppressions"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "address"),
+        Index("ix_suppressions_org_id", "organization_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    address: Mapped[str] = mapped_column(String(320))
+    reason: Mapped[str] = mapped_column(String(20))
+    # Where it came from: "bounce:dsn", "webhook:ses", "smtp", "staff:3", "import:file.csv", "cli".
+    source: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def normalized(address: str) -> str:
+    return address.strip().lower()
+
+
+def is_suppressed(session: Session, organization_id: int, address: str | None) -> bool:
+    if not address:
+        return False
+    query = select(Suppression.id).where(
+        Suppression.organization_id == organization_id, Suppression.address == normalized(address)
+    )
+    return session.scalar(query) is not None
+
+
+def suppressed_among(session: Session, organization_id: int, addresses: Iterable[str]) -> set[str]:
+    wanted = {normalized(a) for a in addresses if a}
+    if not wanted:
+        return set()
+    query = select(Suppression.address).where(
+        Suppression.organization_id == organization_id, Suppression.address.in_(wanted)
+    )
+    return set(session.scalars(query))
+
+
+def not_suppressed(organization_id: int, address: ColumnElement[str | None]) -> ColumnElement[bool]:
+    """A WHERE clause keeping rows whose `address` column is not on the organization's list."""
+    return ~exists().where(Suppression.organization_id == organization_id, Suppression.address == address)
+
+
+def suppress(
+    session: Session, organization_id: int, address: str, reason: str, source: str, detail: str | None = None
+) -> bool:
+    """Adds the address (idempotent: an existing entry keeps its first reason); True if it was new."""
+    if reason not in REASONS:
+        raise ValueError(f"unknown suppression reason {reason!r}")
+    address = normalized(address)
+    if is_suppressed(session, organization_id, address):
+        return False
+    with session.begin_nested():
+        session.add(
+            Suppression(
+                organization_id=organization_id,
+                address=address,
+                reason=reason,
+                source=source[:200],
+                detail=(detail or None) and detail[:1000],
+            )
+        )
+    return True
+
+
+def remove(session: Session, organization_id: int, address: str, actor: str) -> bool:
+    """Lifts a suppression; audited (who, when, which address and why it had been suppressed)."""
+    entry = session.scalar(
+        select(Suppression).where(
+            Suppression.organization_id == organization_id, Suppression.address == normalized(address)
+        )
+    )
+    if entry is None:
+        return False
+    audit.record(
+        session,
+        organization_id,
+        actor,
+        "suppression.remove",
+        None,
+        {"address": entry.address, "reason": entry.reason, "source": entry.source},
+    )
+    session.execute(delete(Suppression).where(Suppression.id == entry.id))
+    return True
+
+
+def page(
+    session: Session, organization_id: int, *, after_id: int | None = None, limit: int = 100, reason: str | None = None
+) -> tuple[Sequence[Suppression], bool]:
+    """Newest first, keyset-paged by id; (entries, has_more)."""
+    query = select(Suppression).where(Suppression.organization_id == organization_id)
+    if reason:
+        query = query.where(Suppression.reason == reason)
+    if after_id is not None:
+        query = query.where(Suppression.id < after_id)
+    rows = list(session.scalars(query.order_by(Suppression.id.desc()).limit(limit + 1)))
+    return rows[:limit], len(rows) > limit

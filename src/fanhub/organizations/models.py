@@ -1,10 +1,11 @@
-"""The organization table: the tenant and its settings."""
+"""The organization table (the tenant and its settings) and its sending domains."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fanhub.db.base import Base, BigId, utcnow
@@ -23,3 +24,24 @@ class Organization(Base):
     sender_name: Mapped[str | None] = mapped_column(String(200), default=None)
     sender_email: Mapped[str | None] = mapped_column(String(320), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SendingDomain(Base):
+    """A domain an organization sends email from, with the DKIM key fanhub generated for it
+    (see `organizations.sending_domains`)."""
+
+    __tablename__ = "sending_domains"
+    __table_args__ = (UniqueConstraint("organization_id", "domain"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    domain: Mapped[str] = mapped_column(String(253))  # lower case, ASCII (IDNA)
+    selector: Mapped[str] = mapped_column(String(63))
+    # The RSA private key as PKCS#8 PEM, Fernet-encrypted with the deployment secret (fanhub.secrets).
+    private_key_encrypted: Mapped[str] = mapped_column(Text)
+    # base64 DER SubjectPublicKeyInfo: the p= of the DKIM record.
+    public_key: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_checked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The last DNS check: [{"type", "name", "purpose", "expected", "state", "found", "message"}, ...]
+    check_results: Mapped[list[Any] | None] = mapped_column(default=None)

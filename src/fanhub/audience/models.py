@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fanhub.db.base import Base, BigId, utcnow
@@ -25,6 +25,9 @@ class Contact(Base):
         # Audience counts per channel (segments, dashboard); created by migration 0004.
         Index("ix_contacts_org_email_status", "organization_id", "email_status"),
         Index("ix_contacts_org_sms_status", "organization_id", "sms_status"),
+        # The contacts table sorted by created or by name, keyset-paged on (value, id); migration 0013.
+        Index("ix_contacts_org_created", "organization_id", "created_at", "id"),
+        Index("ix_contacts_org_name", "organization_id", text("lower(full_name)"), "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -153,3 +156,45 @@ class ContactInterest(Base):
     ticketer: Mapped[str | None] = mapped_column(String(60), default=None)
     ticket_url: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LabelChangeLog(Base):
+    """One bulk change of a tag or list (a selection or a whole filter), kept so it can be undone.
+
+    The contacts it really changed are rows of `label_change_members`, not a list of ids in this
+    row: a change over a whole filter may touch a million contacts, and as rows they are written
+    batch by batch as the change goes and read back set-based (INSERT ... SELECT, DELETE ... IN
+    (SELECT ...)) by the undo, in the same bounded batches.
+    """
+
+    __tablename__ = "label_changes"
+    __table_args__ = (Index("ix_label_changes_org_id", "organization_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    # `Actor.audit` of who made it ("staff:3", "mcp:key:7", ...).
+    actor: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))  # "tag" | "list"
+    # No foreign key: the tag or list may be deleted later; its name stays for the history.
+    label_id: Mapped[int] = mapped_column(BigId)
+    label_name: Mapped[str] = mapped_column(String(200))
+    added: Mapped[bool] = mapped_column(Boolean)
+    # "selection" (explicit ids) or "filter" (every contact matching a filter)
+    scope: Mapped[str] = mapped_column(String(16))
+    # "running" while a filter change goes batch by batch, then "done" (or "stopped" on an error).
+    status: Mapped[str] = mapped_column(String(16))
+    contacts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    undone_at: Mapped[datetime | None] = mapped_column(default=None)
+    undone_by: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class LabelChangeMember(Base):
+    """A contact a label change really changed (it lacked the tag it got, or had the one removed)."""
+
+    __tablename__ = "label_change_members"
+
+    change_id: Mapped[int] = mapped_column(ForeignKey("label_changes.id", ondelete="CASCADE"), primary_key=True)
+    # No foreign key to contacts: deleting or merging a contact must not scan this table; the undo
+    # acts only on contacts that still exist.
+    contact_id: Mapped[int] = mapped_column(BigId, primary_key=True)

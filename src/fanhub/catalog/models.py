@@ -62,6 +62,8 @@ class Order(Base):
         Index("ix_orders_org_contact", "organization_id", "contact_id"),
         Index("ix_orders_org_event", "organization_id", "event_id"),
         Index("ix_orders_org_event_ext", "organization_id", "source", "event_external_id"),
+        # A contact's last completed order (the contacts table sorted by it); migration 0013.
+        Index("ix_orders_contact_last", "contact_id", "status", "placed_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     # unset: the system resolver). Tests point it at a local fake.
     spf_include: str | None = None
     dns_resolver: str | None = None
+    # Where mail to the return-path (bounce) domain goes, as the relay needs it: "mx:HOST" (e.g.
+    # mx:feedback-smtp.us-east-1.amazonses.com) or "cname:TARGET" (e.g. cname:pm.mtasv.net).
+    # Unset: an MX to FANHUB_SMTP_HOST.
+    return_path_target: str | None = None
 
     sms_base_url: str | None = None
     sms_account_sid: str | None = None

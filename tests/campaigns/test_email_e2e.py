@@ -83,7 +83,15 @@ def test_email_campaign_end_to_end(
     with db.write() as session:
         schedule_campaign(session, org, campaign_id)
     counters = run_campaign(db, campaign_id)
-    assert counters == {"recipients": 3, "delivered": 2, "undelivered": 1, "skipped": 0, "unknown": 0}
+    assert counters == {
+        "recipients": 3,
+        "delivered": 2,
+        "undelivered": 1,
+        "skipped": 0,
+        "unknown": 0,
+        "suppressed": 0,
+        "deferred": 0,
+    }
 
     received = smtp_server.received()
     assert sorted(r.rcpt_tos[0] for r in received) == ["ann@example.com", "ben@example.com"]

@@ -242,7 +242,15 @@ def test_pause_mid_slice_sends_nothing_more_and_resume_sends_nobody_twice(
         resume_campaign(session, org, campaign_id)
     _refused(db, resume_campaign, org, campaign_id, match="already sending")
     counters = run_campaign(db, campaign_id)
-    assert counters == {"recipients": 10, "delivered": 9, "undelivered": 0, "skipped": 1, "unknown": 0}
+    assert counters == {
+        "recipients": 10,
+        "delivered": 9,
+        "undelivered": 0,
+        "skipped": 1,
+        "unknown": 0,
+        "suppressed": 0,
+        "deferred": 0,
+    }
     per_recipient = _per_recipient(smtp_server)
     assert len(per_recipient) == 9 and max(per_recipient.values()) == 1  # nobody twice
     assert "fan09@example.com" not in per_recipient

@@ -58,7 +58,15 @@ def test_sms_campaign_with_provider(
     with db.write() as session:
         schedule_campaign(session, org, campaign_id)
     counters = run_campaign(db, campaign_id)
-    assert counters == {"recipients": 3, "delivered": 2, "undelivered": 1, "skipped": 0, "unknown": 0}
+    assert counters == {
+        "recipients": 3,
+        "delivered": 2,
+        "undelivered": 1,
+        "skipped": 0,
+        "unknown": 0,
+        "suppressed": 0,
+        "deferred": 0,
+    }
 
     (sam_sms,) = twilio.to("+19705550101")
     (kim_sms,) = twilio.to("+19705550102")

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from fanhub.audience import suppression
 from fanhub.audience.models import SUBSCRIBED, Contact, ContactGenre, ContactInterest, ContactList, ContactTag, Tag
 from fanhub.catalog.models import Event, Order
 from fanhub.errors import InvalidInput
@@ -76,10 +77,15 @@ def _channel_filter(channel: str) -> list[Any]:
     raise _problem("channel", f"unknown channel {channel!r}")
 
 
-def segment_query(organization_id: int, segment: Any, channel: str) -> Select[Any]:
-    """SELECT of the ids of the organization's contacts in `segment` who are subscribed on `channel`."""
+def segment_query(organization_id: int, segment: Any, channel: str, *, suppressed: bool | None = False) -> Select[Any]:
+    """SELECT of the ids of the organization's contacts in `segment` who are subscribed on `channel`:
+    by default those whose address is not on the suppression list (never recipients); with
+    `suppressed=True` only those whose address is, and with None both."""
     clean = validate_segment(segment)
     query = select(Contact.id).where(Contact.organization_id == organization_id, *_channel_filter(channel))
+    if suppressed is not None:
+        kept = suppression.not_suppressed(organization_id, Contact.email if channel == EMAIL else Contact.phone)
+        query = query.where(~kept if suppressed else kept)
     if "tags" in clean:
         tag_ids = select(Tag.id).where(Tag.organization_id == organization_id, Tag.name.in_(clean["tags"]))
         query = query.where(Contact.id.in_(select(ContactTag.contact_id).where(ContactTag.tag_id.in_(tag_ids))))
@@ -117,9 +123,15 @@ def segment_query(organization_id: int, segment: Any, channel: str) -> Select[An
 
 
 def count_audience(session: Session, organization_id: int, segment: Any) -> dict[str, int]:
-    """How many contacts the segment reaches on each channel."""
+    """How many contacts the segment reaches on each channel (suppressed addresses left out)."""
     counts: dict[str, int] = {}
     for channel in (EMAIL, SMS):
-        inner = segment_query(organization_id, segment, channel).subquery()
-        counts[channel] = int(session.scalar(select(func.count()).select_from(inner)) or 0)
+        counts[channel] = count_segment(session, organization_id, segment, channel)
     return counts
+
+
+def count_segment(
+    session: Session, organization_id: int, segment: Any, channel: str, *, suppressed: bool | None = False
+) -> int:
+    inner = segment_query(organization_id, segment, channel, suppressed=suppressed).subquery()
+    return int(session.scalar(select(func.count()).select_from(inner)) or 0)

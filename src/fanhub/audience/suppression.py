@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, delete, exists, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from fanhub.db.base import Base, BigId, utcnow
@@ -72,7 +73,10 @@ def suppressed_among(session: Session, organization_id: int, addresses: Iterable
     return set(session.scalars(query))
 
 
-def not_suppressed(organization_id: int, address: ColumnElement[str | None]) -> ColumnElement[bool]:
+def not_suppressed(
+    organization_id: int | ColumnElement[Any] | InstrumentedAttribute[Any],
+    address: ColumnElement[Any] | InstrumentedAttribute[Any],
+) -> ColumnElement[bool]:
     """A WHERE clause keeping rows whose `address` column is not on the organization's list."""
     return ~exists().where(Suppression.organization_id == organization_id, Suppression.address == address)
 

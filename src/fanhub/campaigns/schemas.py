@@ -71,3 +71,4 @@ class TestSendResult(BaseModel):
     to: list[str]
     rendered_for: str = Field(description="The contact whose merge fields were used, or 'Test'.")
     contact_id: int | None
+    suppressed: list[str] = Field(default_factory=list, description="Addresses left out: on the suppression list.")

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fanhub.addresses import normalize_email
+from fanhub.audience import suppression
 from fanhub.audience.models import UNSUBSCRIBED, Contact
 from fanhub.audience.segments import count_audience, segment_query, validate_segment
 from fanhub.campaigns import lifecycle
@@ -407,6 +408,10 @@ def send_test(
         if campaign.type != EMAIL:
             raise _invalid("type", "test sends are for email campaigns; preview SMS text on the campaign's page")
         _refuse_unsubscribed(session, organization_id, addresses)
+        suppressed = sorted(suppression.suppressed_among(session, organization_id, addresses))
+        addresses = [a for a in addresses if a.lower() not in suppressed]
+        if not addresses:
+            raise _invalid("to", f"{', '.join(suppressed)} on the suppression list; a test cannot go there")
         person = _test_contact(session, organization_id, contact.strip()) if contact and contact.strip() else None
         renderer = renderer_for(session, campaign)
         sender = sender_address(get_organization(session, organization_id), settings)
@@ -443,8 +448,14 @@ def send_test(
     finally:
         transport.close()
     if person is None:
-        return TestSendResult(campaign_id=campaign_id, to=addresses, rendered_for="Test", contact_id=None)
+        return TestSendResult(
+            campaign_id=campaign_id, to=addresses, rendered_for="Test", contact_id=None, suppressed=suppressed
+        )
     name = person.full_name or " ".join(filter(None, (person.first_name, person.last_name))) or person.email
     return TestSendResult(
-        campaign_id=campaign_id, to=addresses, rendered_for=name or f"#{person.id}", contact_id=person.id
+        campaign_id=campaign_id,
+        to=addresses,
+        rendered_for=name or f"#{person.id}",
+        contact_id=person.id,
+        suppressed=suppressed,
     )

@@ -43,11 +43,19 @@ message: it goes back to `pending` (after `MAX_ATTEMPTS` it fails) and the slice
 retried on the worker's next round. A contact who unsubscribed after the campaign started is
 `skipped` when their turn comes.
 
-## Failures
+## Failures, deferrals, suppression
 An SMTP 5xx at MAIL/RCPT/DATA, or a 4xx from the SMS API, is a permanent failure: the delivery is
-`failed`, a `DeliveryFailure` row keeps the code and text, and `num_undelivered` counts it. SMS
-status callbacks reporting `undelivered`/`failed` do the same later (`campaigns.tracking`).
-Asynchronous bounces (DSN emails to the envelope sender) are not read yet.
+`failed`, a `DeliveryFailure` row keeps the code and text, and `num_undelivered` counts it; the
+`on_rejected` hook (wired to `deliverability.apply`) classifies it and suppresses the address.
+SMS status callbacks reporting `undelivered`/`failed` do the same later (`campaigns.tracking`).
+An SMTP 4xx for one recipient (not 421) is `deferred`: retried at `next_attempt_at` with
+exponential backoff (`retry_delay`) until `DEFER_HOURS` after the first deferral, then it fails
+as a soft bounce. Asynchronous bounces and complaints (DSNs to the VERP envelope sender, provider
+webhooks) are read by `fanhub.deliverability`. Addresses on the suppression list never become
+deliveries (`CampaignStats.suppressed`); one suppressed while the campaign sends is `skipped`.
+
+Every email is traceable (`trace`): a Message-ID per delivery, a VERP envelope sender when
+`FANHUB_BOUNCE_ADDRESS` is set, and the metadata headers SES, SendGrid, Mailgun and Postmark echo.
 
 ## Rate limits
 Per campaign: `CampaignStats.send_per_second`, else `FANHUB_CAMPAIGN_SEND_PER_SECOND` (0 = no
@@ -62,6 +70,7 @@ from fanhub.campaigns.sending.pipe import MAX_ATTEMPTS, RateLimiter, SliceResult
 from fanhub.campaigns.sending.scheduler import run_campaign, send_turn, start_due, start_sending
 from fanhub.campaigns.sending.transport import (
     Ambiguous,
+    Deferred,
     EmailTransport,
     Message,
     OutboxEmailTransport,
@@ -80,6 +89,7 @@ __all__ = [
     "MAX_ATTEMPTS",
     "WORKER_ID",
     "Ambiguous",
+    "Deferred",
     "EmailTransport",
     "LinkBook",
     "Message",

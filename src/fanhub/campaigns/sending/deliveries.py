@@ -22,13 +22,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, literal, select, text, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, literal, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from fanhub.audience import suppression
 from fanhub.audience.models import Contact
 from fanhub.audience.segments import segment_query
 from fanhub.campaigns.models import (
     ATTEMPTING,
+    DEFERRED,
     DELIVERED,
     EMAIL,
     FAILED,
@@ -62,6 +64,8 @@ class Mark:
     failure: DeliveryFailure | None = None
     attempts: int | None = None
     counters: dict[str, int] = field(default_factory=dict)
+    next_attempt_at: datetime | None = None  # DEFERRED
+    deferred_since: datetime | None = None  # DEFERRED
 
 
 def failure_mark(delivery_id: int, campaign_id: int, kind: str, code: str | None, detail: str) -> Mark:
@@ -158,9 +162,11 @@ def bump_stats(session: Session | Connection, campaign_id: int, **deltas: int) -
 def reserve(session: Session, campaign_id: int, limit: int, worker: str) -> list[int]:
     """Up to `limit` pending deliveries become `reserved` by `worker`; several workers share a
     campaign on PostgreSQL (SKIP LOCKED)."""
+    now = utcnow()
+    due = or_(Delivery.status == PENDING, and_(Delivery.status == DEFERRED, Delivery.next_attempt_at <= now))
     candidates = (
         select(Delivery.id)
-        .where(Delivery.campaign_id == campaign_id, Delivery.status == PENDING)
+        .where(Delivery.campaign_id == campaign_id, due)
         .order_by(Delivery.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -169,20 +175,23 @@ def reserve(session: Session, campaign_id: int, limit: int, worker: str) -> list
     if ids:
         session.execute(
             update(Delivery)
-            .where(Delivery.id.in_(ids), Delivery.status == PENDING)
-            .values(status=RESERVED, reserved_by=worker, reserved_at=utcnow())
+            .where(Delivery.id.in_(ids), due)
+            .values(status=RESERVED, reserved_by=worker, reserved_at=now)
         )
     return ids
 
 
 def recipients(session: Session, channel: str, ids: list[int]) -> Sequence[Any]:
-    """The reserved deliveries with their contact's merge fields and current consent (`status`)."""
+    """The reserved deliveries with their contact's merge fields, current consent (`status`) and
+    whether the address was suppressed since the campaign started (`suppressed`)."""
     status_column = Contact.email_status if channel == EMAIL else Contact.sms_status
     return session.execute(
         select(
             Delivery.id,
             Delivery.address,
             Delivery.attempts,
+            Delivery.deferred_since,
+            (~suppression.not_suppressed(Delivery.organization_id, Delivery.address)).label("suppressed"),
             Contact.first_name,
             Contact.last_name,
             Contact.full_name,
@@ -197,9 +206,17 @@ def recipients(session: Session, channel: str, ids: list[int]) -> Sequence[Any]:
 
 
 def waiting(session: Session, campaign_id: int) -> int:
-    """Deliveries still to be sent or in some worker's hands."""
+    """Deliveries still to be sent or in some worker's hands (deferred ones not counted)."""
     return int(
         session.scalar(select(func.count()).where(Delivery.campaign_id == campaign_id, Delivery.status.in_(WAITING)))
+        or 0
+    )
+
+
+def deferred(session: Session, campaign_id: int) -> int:
+    """Deliveries waiting for a scheduled retry."""
+    return int(
+        session.scalar(select(func.count()).where(Delivery.campaign_id == campaign_id, Delivery.status == DEFERRED))
         or 0
     )
 
@@ -367,8 +384,10 @@ class OutcomeWriter:
             conn.execute(_MARK_SENT, {"id": mark.delivery_id, "sent_at": mark.sent_at, "provider_id": mark.provider_id})
             return
         values: dict[str, Any] = {"status": mark.status, "error": mark.error}
-        if mark.status == PENDING:
+        if mark.status in (PENDING, DEFERRED):
             values |= {"reserved_by": None, "reserved_at": None}
+        if mark.status == DEFERRED:
+            values |= {"next_attempt_at": mark.next_attempt_at, "deferred_since": mark.deferred_since}
         if mark.attempts is not None:
             values["attempts"] = mark.attempts
         conn.execute(update(Delivery).where(Delivery.id == mark.delivery_id).values(**values))

@@ -17,21 +17,34 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from fanhub.audience.models import SUBSCRIBED
 from fanhub.campaigns.merge import renderer_for
-from fanhub.campaigns.models import DELIVERED, EMAIL, PENDING, SENDING, SENT, SKIPPED, UNKNOWN, Campaign, CampaignStats
+from fanhub.campaigns.models import (
+    DEFERRED,
+    DELIVERED,
+    EMAIL,
+    PENDING,
+    SENDING,
+    SENT,
+    SKIPPED,
+    UNKNOWN,
+    Campaign,
+    CampaignStats,
+)
 from fanhub.campaigns.render import Recipient
 from fanhub.campaigns.sending import deliveries
 from fanhub.campaigns.sending.deliveries import LEASE_SECONDS, WORKER_ID, Mark, OutcomeWriter, failure_mark
 from fanhub.campaigns.sending.message import LinkBook, MessageBuilder
 from fanhub.campaigns.sending.transport import (
+    Deferred,
     EmailTransport,
     Message,
     Rejected,
@@ -48,6 +61,22 @@ from fanhub.organizations.service import get_organization, sender_address
 
 # A provider that keeps saying "try later" for a message: it fails after this many attempts.
 MAX_ATTEMPTS = 3
+# A recipient's server that keeps deferring (SMTP 4xx): retried after 5 min, 10, 20, ... (at most
+# 6 hours apart) until this long after the first deferral, then it fails as a soft bounce.
+DEFER_HOURS = 72
+_FIRST_RETRY_SECONDS = 300
+_MAX_RETRY_SECONDS = 6 * 3600
+
+
+def retry_delay(deferrals: int) -> timedelta:
+    """The wait before retrying a delivery deferred `deferrals` times (1 = its first deferral)."""
+    return timedelta(seconds=min(_MAX_RETRY_SECONDS, _FIRST_RETRY_SECONDS * 2 ** max(0, deferrals - 1)))
+
+
+# Called after each slice with the deliveries that failed for good at the provider (SMTP 5xx,
+# deferrals past DEFER_HOURS): `fanhub.wiring` connects `deliverability.apply` (classification,
+# suppression), which sits above campaigns.
+on_failures: list[Callable[[Database, int, list[int]], None]] = []
 # How often a slice in progress looks at its campaign's status: a pause or cancel stops it within
 # this time (campaigns/lifecycle.py), for one small read.
 STATUS_CHECK_SECONDS = 0.5
@@ -197,8 +226,10 @@ class SliceResult:
     skipped: int = 0
     unknown: int = 0
     retry: int = 0
+    deferred: int = 0  # deferred during this slice, or (nothing else left) waiting for their retry
     finished: bool = False
     stopped: str | None = None
+    failed_ids: list[int] = field(default_factory=list)  # failed for good at the provider (on_failures)
 
 
 @dataclass
@@ -238,8 +269,10 @@ class Pipe:
     def _push_all(self, writer: OutcomeWriter) -> None:
         rows, result, campaign_id = self.batch.rows, self.result, self.batch.campaign_id
         for index, row in enumerate(rows):
-            if row.status != SUBSCRIBED:
-                self.marks.append(Mark(row.id, SKIPPED, error="unsubscribed before sending", counters={"skipped": 1}))
+            if row.status != SUBSCRIBED or row.suppressed:
+                why = "suppressed" if row.suppressed else "unsubscribed"
+                counters = {"skipped": 1, "suppressed": 1} if row.suppressed else {"skipped": 1}
+                self.marks.append(Mark(row.id, SKIPPED, error=f"{why} before sending", counters=counters))
                 result.skipped += 1
                 continue
             try:
@@ -279,6 +312,9 @@ class Pipe:
         if isinstance(outcome, Rejected):
             self.marks.append(failure_mark(row.id, campaign_id, outcome.kind, outcome.code, outcome.detail))
             result.failed += 1
+            result.failed_ids.append(row.id)
+        elif isinstance(outcome, Deferred):
+            self._defer(row, outcome)
         elif isinstance(outcome, TryLater):
             attempts = row.attempts + 1
             if attempts >= MAX_ATTEMPTS:
@@ -298,6 +334,28 @@ class Pipe:
             self.marks.append(Mark(row.id, DELIVERED, sent_at=utcnow(), provider_id=outcome or message.message_id))
             result.delivered += 1
         return True
+
+    def _defer(self, row: Any, outcome: Deferred) -> None:
+        """A 4xx for this recipient: retry later with backoff, or fail as a soft bounce past DEFER_HOURS."""
+        now = utcnow()
+        since = row.deferred_since or now
+        if now - since >= timedelta(hours=DEFER_HOURS):
+            detail = f"still deferred after {DEFER_HOURS} hours: {outcome.detail}"
+            self.marks.append(failure_mark(row.id, self.batch.campaign_id, "smtp_deferred", outcome.code, detail))
+            self.result.failed += 1
+            self.result.failed_ids.append(row.id)
+            return
+        deferrals = max(1, row.attempts)  # `attempts` counts the claims before this one
+        self.marks.append(
+            Mark(
+                row.id,
+                DEFERRED,
+                error=f"deferred {outcome.code}: {outcome.detail}"[:500],
+                next_attempt_at=now + retry_delay(deferrals),
+                deferred_since=since,
+            )
+        )
+        self.result.deferred += 1
 
 
 def _recipient(row: Any) -> Recipient:
@@ -348,9 +406,13 @@ def send_slice(
         )
         try:
             with OutcomeWriter.open(database, settings, campaign_id, worker) as writer:
-                return pipe.run(writer)
+                result = pipe.run(writer)
         finally:
             pipe.lanes.stop()
+        if result.failed_ids:
+            for hook in on_failures:
+                hook(database, campaign_id, result.failed_ids)
+        return result
     finally:
         if own:
             for lane in lanes:
@@ -384,6 +446,9 @@ def _reserve_batch(
     if not ids:
         if deliveries.waiting(session, campaign_id):
             return SliceResult()
+        deferred = deliveries.deferred(session, campaign_id)
+        if deferred:
+            return SliceResult(deferred=deferred)  # only scheduled retries left
         # Finishing: lock the row and look again, so a pause or cancel committed meanwhile stands.
         session.refresh(campaign, with_for_update=True)
         if campaign.status != SENDING:

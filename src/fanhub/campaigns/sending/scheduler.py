@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fanhub.audience.segments import count_segment
 from fanhub.campaigns.models import SCHEDULED, SENDING, Campaign, CampaignStats
 from fanhub.campaigns.sending import deliveries
 from fanhub.campaigns.sending.pipe import Transports, new_lanes, send_slice
@@ -27,6 +28,7 @@ def start_sending(session: Session, campaign: Campaign) -> int:
     if campaign.status != SCHEDULED:
         return 0
     count = deliveries.create_deliveries(session, campaign)
+    suppressed = count_segment(session, campaign.organization_id, campaign.audience, campaign.type, suppressed=True)
     now = utcnow()
     campaign.status = SENDING
     # delivered_at: when the campaign went out (its first message), as the analytics list it.
@@ -36,6 +38,7 @@ def start_sending(session: Session, campaign: Campaign) -> int:
         stats = CampaignStats(campaign_id=campaign.id, organization_id=campaign.organization_id)
         session.add(stats)
     stats.recipients = count
+    stats.suppressed = suppressed
     stats.started_at = now
     session.flush()
     return count
@@ -100,8 +103,8 @@ def run_campaign(
     try:
         while True:
             outcome = send_slice(database, campaign_id, transports=lanes, settings=settings, batch_size=batch_size)
-            if outcome.finished:
-                break
+            if outcome.finished or (outcome.reserved == 0 and outcome.deferred):
+                break  # done, or only deferred recipients left, each with its retry scheduled
             if progress is not None:
                 with database.read() as session:
                     done, total = deliveries.progress(session, campaign_id)
@@ -132,4 +135,6 @@ def _counters(database: Database, campaign_id: int, progress: Callable[[int, int
             "undelivered": stats.undelivered if stats else 0,
             "skipped": stats.skipped if stats else 0,
             "unknown": stats.unknown if stats else 0,
+            "suppressed": stats.suppressed if stats else 0,
+            "deferred": deliveries.deferred(session, campaign_id),
         }

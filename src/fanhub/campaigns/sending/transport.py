@@ -4,7 +4,8 @@ A transport takes one `Message` at a time and answers with the provider's id for
 raises one of three outcomes the pipe turns into delivery states:
 
 - `Rejected`: refused for good (SMTP 5xx, SMS API 4xx): the delivery fails, a `DeliveryFailure` keeps why;
-- `TryLater`: the provider did not take it (down, throttled, SMTP 4xx, HTTP 429/5xx): safe to send again;
+- `TryLater`: the provider did not take it (down, throttled, SMTP 421, HTTP 429/5xx): safe to send again;
+- `Deferred`: a 4xx for this recipient only (greylisting, mailbox busy): retried later with backoff;
 - `Ambiguous`: it may or may not have been taken (connection lost mid-transaction): never retried.
 
 Implementations: SMTP (`SmtpTransport`) or an .eml folder (`OutboxEmailTransport`) for email; a
@@ -40,6 +41,15 @@ class Rejected(Exception):
 
 class TryLater(Exception):
     """The provider did not take the message (down, throttled, 4xx): safe to send again later."""
+
+
+class Deferred(Exception):
+    """The recipient's server said "try later" for this recipient (SMTP 4xx at RCPT or DATA): this
+    message waits and is retried with backoff; the rest of the slice goes on."""
+
+    def __init__(self, code: str | None, detail: str) -> None:
+        super().__init__(f"deferred {code}: {detail}")
+        self.code, self.detail = code, detail
 
 
 class Ambiguous(Exception):
@@ -133,14 +143,13 @@ class SmtpTransport(EmailTransport):
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             self._reset(smtp)
-            if 400 <= code < 500:
-                raise TryLater(f"SMTP {code} {text!r}") from exc
-            raise Rejected("smtp_rejected", str(code), _text(text)) from exc
-        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+            raise _refusal(code, text, per_recipient=True) from exc
+        except smtplib.SMTPSenderRefused as exc:
             self._reset(smtp)
-            if 400 <= exc.smtp_code < 500:
-                raise TryLater(f"SMTP {exc.smtp_code} {exc.smtp_error!r}") from exc
-            raise Rejected("smtp_rejected", str(exc.smtp_code), _text(exc.smtp_error)) from exc
+            raise _refusal(exc.smtp_code, exc.smtp_error, per_recipient=False) from exc
+        except smtplib.SMTPDataError as exc:
+            self._reset(smtp)
+            raise _refusal(exc.smtp_code, exc.smtp_error, per_recipient=True) from exc
         except (smtplib.SMTPServerDisconnected, OSError, smtplib.SMTPException) as exc:
             # The connection died somewhere in MAIL/RCPT/DATA: we cannot tell whether it was taken.
             self._smtp = None
@@ -158,6 +167,17 @@ class SmtpTransport(EmailTransport):
             with contextlib.suppress(OSError, smtplib.SMTPException):
                 self._smtp.quit()
             self._smtp = None
+
+
+def _refusal(code: int, text: bytes | str, *, per_recipient: bool) -> Exception:
+    """5xx: refused for good. 4xx: 421 (the server is closing the connection) and a refused sender
+    are the server's own trouble, so the slice stops (TryLater); any other 4xx for one recipient is
+    that recipient's (greylisting, mailbox busy) and is deferred."""
+    if 400 <= code < 500:
+        if per_recipient and code != 421:
+            return Deferred(str(code), _text(text))
+        return TryLater(f"SMTP {code} {_text(text)!r}")
+    return Rejected("smtp_rejected", str(code), _text(text))
 
 
 def _text(value: bytes | str) -> str:

@@ -81,6 +81,18 @@ class Settings(BaseSettings):
     # Unset: an MX to FANHUB_SMTP_HOST.
     return_path_target: str | None = None
 
+    # Deliverability (fanhub.deliverability): soft bounces within 30 days that suppress an address;
+    # the Bearer token of POST /v1/inbound/bounces; a bounce mailbox the worker polls
+    # (pop3[s]:// or imap[s]://user:password@host[:port][/folder]); the reputation guard's limits,
+    # checked once a campaign has made `guard_min_deliveries` deliveries.
+    soft_bounce_limit: int = Field(default=3, ge=1)
+    inbound_token: str | None = None
+    bounce_mailbox_url: str | None = None
+    bounce_mailbox_poll_seconds: float = Field(default=60.0, gt=0)
+    guard_min_deliveries: int = Field(default=1000, ge=1)
+    guard_hard_bounce_rate: float = Field(default=0.05, gt=0, le=1)
+    guard_complaint_rate: float = Field(default=0.003, gt=0, le=1)
+
     sms_base_url: str | None = None
     sms_account_sid: str | None = None
     sms_auth_token: str | None = None

@@ -10,6 +10,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite:///./fanhub.db"
+# Amazon SNS signing certificates live at https://sns.<region>.amazonaws.com[.cn]/<name>.pem.
+DEFAULT_SNS_CERT_URL_PATTERN = r"https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[A-Za-z0-9._-]+\.pem"
 
 
 class Settings(BaseSettings):
@@ -68,6 +70,16 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_tls: str = Field(default="none", pattern="^(none|starttls|tls)$")
     mail_from: str = "fanhub <no-reply@localhost>"
+
+    # Email provider event webhooks (deliverability/providers); each refuses every request until set.
+    # SendGrid's Signed Event Webhook verification key as SendGrid shows it (base64 DER), or PEM.
+    sendgrid_webhook_public_key: str | None = None
+    # Mailgun's HTTP webhook signing key (HMAC-SHA256 of timestamp + token).
+    mailgun_webhook_signing_key: str | None = None
+    # `user:password` that Postmark sends as HTTP Basic credentials (put them in the webhook URL).
+    postmark_webhook_credentials: str | None = None
+    # Regex a whole SNS SigningCertURL must match before it is fetched; tests widen it to a local server.
+    sns_cert_url_pattern: str = DEFAULT_SNS_CERT_URL_PATTERN
     # The envelope sender (return path) of campaign mail, e.g. bounces@mail.venue.example (issue 19:
     # VERP per delivery); its domain is the return-path record the sending-domain page asks for.
     bounce_address: str | None = None

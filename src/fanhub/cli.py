@@ -305,9 +305,11 @@ def _add_domain_commands() -> None:
     from fanhub.imports import cli as imports_cli
     from fanhub.manager import cli as manager_cli
     from fanhub.mcp import cli as mcp_cli
+    from fanhub.organizations import cli as organizations_cli
 
     for bundle in (connectors_cli.app, campaigns_cli.app, imports_cli.app, manager_cli.app, mcp_cli.app):
         app.add_typer(bundle)
+    org_app.add_typer(organizations_cli.app)  # fanhub org sending-domain ...
 
 
 _add_domain_commands()

@@ -22,12 +22,12 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from email.utils import parseaddr
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fanhub.auth.actor import ADMINISTER, READ, Actor
 from fanhub.config import Settings, get_settings
 from fanhub.db.base import utcnow
 from fanhub.errors import InvalidInput, NotFound
@@ -38,6 +38,22 @@ from fanhub.organizations.models import SendingDomain
 from fanhub.secrets import decrypt_text, encrypt_text
 
 MAX_DOMAINS = 20
+# `fanhub.auth.actor`'s READ and ADMINISTER: auth imports organizations, so not the other way round.
+READ, ADMINISTER = "read", "administer"
+
+
+class Caller(Protocol):
+    """Who is asking: `fanhub.auth.actor.Actor` (staff, the CLI operator) fits."""
+
+    @property
+    def organization_id(self) -> int: ...
+
+    @property
+    def audit(self) -> str: ...
+
+    def can(self, permission: str) -> bool: ...
+
+
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
@@ -52,10 +68,8 @@ def normalize_domain(raw: str) -> str:
         ascii_name = ""
     labels = ascii_name.split(".")
     if len(ascii_name) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
-        raise InvalidInput(
-            "invalid domain",
-            [{"index": None, "field": "domain", "message": "Give a domain name such as venue.example."}],
-        )
+        message = "Give a domain name such as venue.example."
+        raise InvalidInput(f"invalid domain: {message}", [{"index": None, "field": "domain", "message": message}])
     return ascii_name
 
 
@@ -63,7 +77,7 @@ def default_selector(now: datetime | None = None) -> str:
     return f"fanhub{(now or utcnow()):%Y%m}"
 
 
-def add_sending_domain(session: Session, actor: Actor, domain: str) -> SendingDomain:
+def add_sending_domain(session: Session, actor: Caller, domain: str) -> SendingDomain:
     """Add a sending domain with a new RSA-2048 DKIM key (admin)."""
     _require(actor, ADMINISTER)
     name = normalize_domain(domain)
@@ -71,14 +85,11 @@ def add_sending_domain(session: Session, actor: Actor, domain: str) -> SendingDo
         select(SendingDomain.domain).where(SendingDomain.organization_id == actor.organization_id)
     ).all()
     if name in existing:
-        raise InvalidInput(
-            "domain already added", [{"index": None, "field": "domain", "message": f"{name} is already added."}]
-        )
+        message = f"{name} is already added."
+        raise InvalidInput(f"domain: {message}", [{"index": None, "field": "domain", "message": message}])
     if len(existing) >= MAX_DOMAINS:
-        raise InvalidInput(
-            "too many domains",
-            [{"index": None, "field": "domain", "message": f"At most {MAX_DOMAINS} sending domains."}],
-        )
+        message = f"At most {MAX_DOMAINS} sending domains."
+        raise InvalidInput(f"domain: {message}", [{"index": None, "field": "domain", "message": message}])
     pem, public_key = generate_private_key()
     sending_domain = SendingDomain(
         organization_id=actor.organization_id,
@@ -100,7 +111,7 @@ def add_sending_domain(session: Session, actor: Actor, domain: str) -> SendingDo
     return sending_domain
 
 
-def list_sending_domains(session: Session, actor: Actor) -> list[SendingDomain]:
+def list_sending_domains(session: Session, actor: Caller) -> list[SendingDomain]:
     _require(actor, READ)
     query = (
         select(SendingDomain)
@@ -110,7 +121,7 @@ def list_sending_domains(session: Session, actor: Actor) -> list[SendingDomain]:
     return list(session.scalars(query))
 
 
-def get_sending_domain(session: Session, actor: Actor, domain_id: int) -> SendingDomain:
+def get_sending_domain(session: Session, actor: Caller, domain_id: int) -> SendingDomain:
     _require(actor, READ)
     found = session.get(SendingDomain, domain_id)
     if found is None or found.organization_id != actor.organization_id:
@@ -118,7 +129,7 @@ def get_sending_domain(session: Session, actor: Actor, domain_id: int) -> Sendin
     return found
 
 
-def find_sending_domain(session: Session, actor: Actor, domain: str) -> SendingDomain:
+def find_sending_domain(session: Session, actor: Caller, domain: str) -> SendingDomain:
     """The organization's sending domain by name (the CLI's argument)."""
     name = normalize_domain(domain)
     for candidate in list_sending_domains(session, actor):
@@ -190,7 +201,7 @@ def dns_records(domain: SendingDomain, settings: Settings | None = None) -> list
 # --- checking them -------------------------------------------------------------------------------
 
 
-def check_dns(session: Session, actor: Actor, domain_id: int, resolver: str | None = None) -> list[RecordCheck]:
+def check_dns(session: Session, actor: Caller, domain_id: int, resolver: str | None = None) -> list[RecordCheck]:
     """Look the domain's records up and keep the results (admin). The queries run inside the
     caller's transaction; a caller holding a write lock should use `records_for_check`, `lookup`
     outside it, then `save_check`, as the manager and the CLI do."""
@@ -200,12 +211,12 @@ def check_dns(session: Session, actor: Actor, domain_id: int, resolver: str | No
     return checks
 
 
-def records_for_check(session: Session, actor: Actor, domain_id: int) -> list[DnsRecord]:
+def records_for_check(session: Session, actor: Caller, domain_id: int) -> list[DnsRecord]:
     _require(actor, ADMINISTER)
     return dns_records(get_sending_domain(session, actor, domain_id))
 
 
-def save_check(session: Session, actor: Actor, domain_id: int, checks: list[RecordCheck]) -> SendingDomain:
+def save_check(session: Session, actor: Caller, domain_id: int, checks: list[RecordCheck]) -> SendingDomain:
     _require(actor, ADMINISTER)
     domain = get_sending_domain(session, actor, domain_id)
     domain.last_checked_at = utcnow()
@@ -234,6 +245,6 @@ def dkim_signer_for(session: Session, organization_id: int, from_domain: str) ->
     return DkimSigner(domain.domain, domain.selector, pem)
 
 
-def _require(actor: Actor, permission: str) -> None:
+def _require(actor: Caller, permission: str) -> None:
     if not actor.can(permission):
         raise InvalidInput(f"managing sending domains needs the {permission} permission")

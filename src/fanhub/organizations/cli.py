@@ -1,0 +1,113 @@
+"""`fanhub org sending-domain add|list|check`: an organization's sending domains, their DKIM keys and
+the DNS records to publish (see `organizations.sending_domains`). `fanhub.cli` merges this bundle
+into its `org` group."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+
+from fanhub.clikit import JsonFlag, emit, read_session, write_session
+from fanhub.organizations.dns_checks import lookup
+from fanhub.organizations.models import SendingDomain
+from fanhub.organizations.sending_domains import (
+    add_sending_domain,
+    dns_records,
+    find_sending_domain,
+    list_sending_domains,
+    records_for_check,
+    save_check,
+)
+from fanhub.organizations.service import get_organization
+from fanhub.timeutil import iso_utc
+
+
+@dataclass(frozen=True)
+class Operator:
+    """The operator at the CLI, with every permission, as `fanhub.auth.actor.Actor.cli` (which this
+    package cannot import: auth imports organizations)."""
+
+    organization_id: int
+    audit: str = "cli"
+
+    def can(self, permission: str) -> bool:
+        return True
+
+
+app = typer.Typer()  # merged into `fanhub org` by fanhub.cli
+sending_domain_app = typer.Typer(
+    help="Sending domains: the DKIM key fanhub signs with and the DNS records to publish.", no_args_is_help=True
+)
+app.add_typer(sending_domain_app, name="sending-domain")
+
+OrgOption = Annotated[int, typer.Option("--org", help="Organization id.")]
+DomainArgument = Annotated[str, typer.Argument(help="The domain of the From address, e.g. venue.example.")]
+ResolverOption = Annotated[
+    str | None, typer.Option("--resolver", help="DNS server to ask, host[:port] (default FANHUB_DNS_RESOLVER).")
+]
+
+
+def _payload(domain: SendingDomain) -> dict[str, Any]:
+    return {
+        "id": domain.id,
+        "domain": domain.domain,
+        "selector": domain.selector,
+        "created_at": iso_utc(domain.created_at),
+        "last_checked_at": iso_utc(domain.last_checked_at) if domain.last_checked_at else None,
+        "records": [
+            {"type": r.type, "name": r.name, "value": r.value, "purpose": r.purpose} for r in dns_records(domain)
+        ],
+        "last_check": domain.check_results,
+    }
+
+
+def _records_text(payload: dict[str, Any]) -> str:
+    lines = [f"{payload['domain']} (selector {payload['selector']}): publish these records"]
+    lines += [
+        f"  {r['purpose']:<12} {r['type']:<5} {r['name']}\n               {r['value']}" for r in payload["records"]
+    ]
+    return "\n".join(lines)
+
+
+@sending_domain_app.command("add")
+def sending_domain_add(domain: DomainArgument, org: OrgOption, as_json: JsonFlag = False) -> None:
+    """Add a sending domain: fanhub makes its DKIM key and prints the DNS records to publish."""
+    with write_session(as_json) as session:
+        get_organization(session, org)
+        payload = _payload(add_sending_domain(session, Operator(org), domain))
+    emit(as_json, payload, _records_text(payload))
+
+
+@sending_domain_app.command("list")
+def sending_domain_list(org: OrgOption, as_json: JsonFlag = False) -> None:
+    """The organization's sending domains with their records and last check."""
+    with read_session(as_json) as session:
+        get_organization(session, org)
+        payloads = [_payload(d) for d in list_sending_domains(session, Operator(org))]
+    emit(as_json, {"sending_domains": payloads}, "\n\n".join(_records_text(p) for p in payloads) or "none")
+
+
+@sending_domain_app.command("check")
+def sending_domain_check(
+    domain: DomainArgument, org: OrgOption, resolver: ResolverOption = None, as_json: JsonFlag = False
+) -> None:
+    """Look the domain's records up in DNS: each is ok, missing, wrong (with what was found) or error."""
+    from fanhub.config import get_settings
+
+    actor = Operator(org)
+    with read_session(as_json) as session:
+        get_organization(session, org)
+        found = find_sending_domain(session, actor, domain)
+        domain_id, name = found.id, found.domain
+        records = records_for_check(session, actor, domain_id)
+    # No transaction is open while DNS answers: SQLite's write lock would wait on it.
+    checks = lookup(records, resolver or get_settings().dns_resolver)
+    with write_session(as_json) as session:
+        saved = save_check(session, actor, domain_id, checks)
+        checked_at = iso_utc(saved.last_checked_at) if saved.last_checked_at else None
+    results = [check.as_dict() for check in checks]
+    payload = {"domain": name, "checked_at": checked_at, "ok": all(c.state == "ok" for c in checks), "records": results}
+    human = "\n".join(f"{r['state']:<8} {r['purpose']:<12} {r['type']:<5} {r['name']}: {r['message']}" for r in results)
+    emit(as_json, payload, human)

@@ -1,8 +1,12 @@
 """Reactions that cross layers upward, connected once per process by the front doors that start it.
 
-Ingest (core) applies orders; campaigns (a feature above it) attributes them to the message that
-led to the sale. Ingest cannot import campaigns, so the app, the worker and the CLI call
-`connect_domains()` at start, and ingest calls whatever was connected inside its apply transaction.
+- Ingest (core) applies orders; campaigns (a feature above it) attributes them to the message that
+  led to the sale. Ingest cannot import campaigns, so ingest calls whatever was connected inside
+  its apply transaction.
+- The sending pipe (campaigns) records SMTP-time rejections; deliverability (above campaigns)
+  classifies them and suppresses the address (`campaigns.sending.pipe.on_failures`).
+
+The app, the worker and the CLI call `connect_domains()` at start.
 """
 
 from __future__ import annotations
@@ -11,6 +15,10 @@ from __future__ import annotations
 def connect_domains() -> None:
     """Connect every cross-layer reaction (idempotent)."""
     from fanhub.campaigns.attribution import attribute_orders
+    from fanhub.campaigns.sending.pipe import on_failures
+    from fanhub.deliverability.apply import apply_smtp_failures
     from fanhub.ingest.apply import on_orders_changed
 
     on_orders_changed(attribute_orders)
+    if apply_smtp_failures not in on_failures:
+        on_failures.append(apply_smtp_failures)

@@ -137,11 +137,16 @@ def pause_campaign(session: Session, organization_id: int, campaign_id: int) -> 
     return campaign
 
 
+ACKNOWLEDGED = "acknowledged: "  # campaigns/guard.py: a guard pause staff resumed
+
+
 def resume_campaign(session: Session, organization_id: int, campaign_id: int) -> Campaign:
     """Let a paused campaign send again; only recipients not yet attempted are sent to."""
     campaign = locked(session, organization_id, campaign_id)
     require(campaign, "resume")
     _end_pause(_stats(session, campaign), campaign, utcnow())
+    if campaign.paused_reason and not campaign.paused_reason.startswith(ACKNOWLEDGED):
+        campaign.paused_reason = ACKNOWLEDGED + campaign.paused_reason  # staff overrode the guard
     campaign.status = SENDING
     session.flush()
     return campaign

@@ -1,0 +1,257 @@
+"""Turning bounce reports into what they mean: the delivery failed, the address is suppressed, a
+complaint unsubscribes. Every route ends here: DSN files and mailboxes (`apply_message`), provider
+webhooks (`apply_reports`), SMTP-time rejections (`apply_smtp_failures`, the sending pipe's hook).
+
+Matching a report to its delivery, in order (issue 19's decisions):
+1. the VERP token of the envelope sender it came back to, or the token a provider echoed from the
+   metadata headers (both signed: a forged DSN cannot name a delivery);
+2. the original Message-ID (what SMTP deliveries record as their `provider_id`);
+3. else the latest delivery to the failed address in the 30 days before processing.
+A report matched by token or Message-ID applies to that delivery's address, whatever recipient it
+names (forwarding). An unmatched report changes nothing: no organization can be told.
+
+Effects, per organization and address:
+- hard: suppressed at once; the delivery, if it counted as delivered, becomes undelivered;
+- soft: the delivery becomes undelivered (the remote server gave up) and the address is
+  suppressed after `FANHUB_SOFT_BOUNCE_LIMIT` soft bounces within 30 days;
+- complaint: email unsubscribed in the consent ledger (via `complaint`) and suppressed; the
+  delivery stays delivered (it was);
+- a bounce never changes consent. Each report is stored once (`Bounce.replay_key`): the same DSN
+  imported twice or a provider's retried event changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from fanhub.audience import suppression
+from fanhub.audience.consent import EMAIL, ConsentChange
+from fanhub.audience.service import change_consent
+from fanhub.campaigns import guard
+from fanhub.campaigns.models import DELIVERED, FAILED, CampaignStats, Delivery, DeliveryFailure
+from fanhub.campaigns.sending import trace
+from fanhub.campaigns.sending.deliveries import bump_stats
+from fanhub.config import Settings, get_settings
+from fanhub.db.base import utcnow
+from fanhub.db.engine import Database
+from fanhub.deliverability.classify import classify
+from fanhub.deliverability.dsn import parse_bounce
+from fanhub.deliverability.models import Bounce
+from fanhub.deliverability.reports import BounceReport
+
+LOOKBACK = timedelta(days=30)
+OUTCOMES = ("hard", "soft", "complaints", "ignored", "unmatched", "duplicates")
+
+
+@dataclass
+class Tally:
+    """What a batch of reports did; `read` counts messages (or provider requests), the rest reports."""
+
+    read: int = 0
+    hard: int = 0
+    soft: int = 0
+    complaints: int = 0
+    ignored: int = 0
+    unmatched: int = 0
+    duplicates: int = 0
+    campaigns: set[int] = field(default_factory=set)
+
+    def add(self, outcome: str) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"read": self.read, **{name: getattr(self, name) for name in OUTCOMES}}
+
+
+def _match(session: Session, report: BounceReport, now: datetime) -> tuple[Delivery | None, str]:
+    for token, how in ((report.verp_token, "verp"), (report.delivery_ref, "metadata")):
+        delivery_id = trace.read_delivery_token(token)
+        if delivery_id is not None:
+            delivery = session.get(Delivery, delivery_id)
+            if delivery is not None:
+                return delivery, how
+    if report.message_id:
+        mid = report.message_id.strip().strip("<>")
+        found = session.scalars(select(Delivery).where(Delivery.provider_id == f"<{mid}>").limit(1)).first()
+        if found is not None:
+            return found, "message_id"
+    if report.recipient:
+        latest = session.scalars(
+            select(Delivery)
+            .where(Delivery.address == suppression.normalized(report.recipient), Delivery.sent_at >= now - LOOKBACK)
+            .order_by(Delivery.sent_at.desc())
+            .limit(1)
+        ).first()
+        if latest is not None:
+            return latest, "address"
+    return None, ""
+
+
+def apply_report(
+    session: Session, report: BounceReport, replay_key: str, settings: Settings, now: datetime | None = None
+) -> tuple[str, int | None]:
+    """Apply one report in the caller's transaction; (its outcome, a `Tally` field name, and the
+    campaign it touched)."""
+    if report.kind == "ignored":
+        return "ignored", None
+    now = now or utcnow()
+    delivery, matched_by = _match(session, report, now)
+    if delivery is None:
+        return "unmatched", None
+    try:
+        with session.begin_nested():
+            session.add(_bounce_row(report, delivery, matched_by, replay_key, now))
+    except IntegrityError:
+        return "duplicates", None
+    _apply_effects(session, report, delivery, settings, now)
+    return ("complaints" if report.kind == "complaint" else report.kind), delivery.campaign_id
+
+
+def _bounce_row(report: BounceReport, delivery: Delivery, matched_by: str, replay_key: str, now: datetime) -> Bounce:
+    return Bounce(
+        organization_id=delivery.organization_id,
+        address=delivery.address,
+        kind=report.kind,
+        reason=report.reason[:60],
+        status=report.status,
+        diagnostic=report.diagnostic,
+        source=report.source[:40],
+        campaign_id=delivery.campaign_id,
+        delivery_id=delivery.id,
+        matched_by=matched_by,
+        sender_warning=report.sender_warning,
+        replay_key=replay_key[:200],
+        occurred_at=report.occurred_at or now,
+    )
+
+
+def _apply_effects(
+    session: Session, report: BounceReport, delivery: Delivery, settings: Settings, now: datetime
+) -> None:
+    org, address, source = delivery.organization_id, delivery.address, f"bounce:{report.source}"
+    detail = " ".join(filter(None, (report.status, report.diagnostic))) or report.reason
+    if report.kind == "complaint":
+        bump_stats(session, delivery.campaign_id, complaints=1)
+        if delivery.channel == EMAIL:
+            change = ConsentChange(EMAIL, False, "complaint", source, report.occurred_at or now)
+            change_consent(session, org, delivery.contact_id, change)
+        suppression.suppress(session, org, address, suppression.COMPLAINT, source, detail)
+        return
+    counter = "hard_bounces" if report.kind == "hard" else "soft_bounces"
+    _undelivered(session, delivery, report, detail, counter)
+    if report.kind == "hard":
+        suppression.suppress(session, org, address, suppression.HARD_BOUNCE, source, detail)
+    elif _recent_soft_bounces(session, org, address, now) >= settings.soft_bounce_limit:
+        suppression.suppress(session, org, address, suppression.SOFT_BOUNCE, source, detail)
+
+
+def _undelivered(session: Session, delivery: Delivery, report: BounceReport, detail: str, counter: str) -> None:
+    """A delivery the provider had accepted that bounced later now counts as undelivered."""
+    if delivery.status == DELIVERED:
+        delivery.status = FAILED
+        delivery.error = f"bounce {report.kind}: {detail}"[:2000]
+        session.add(
+            DeliveryFailure(
+                delivery_id=delivery.id,
+                campaign_id=delivery.campaign_id,
+                kind=f"bounce_{report.kind}",
+                code=report.status,
+                detail=detail[:2000],
+                permanent=report.kind == "hard",
+            )
+        )
+        bump_stats(session, delivery.campaign_id, delivered=-1, undelivered=1, **{counter: 1})
+    else:
+        bump_stats(session, delivery.campaign_id, **{counter: 1})
+
+
+def _recent_soft_bounces(session: Session, organization_id: int, address: str, now: datetime) -> int:
+    query = select(func.count()).where(
+        Bounce.organization_id == organization_id,
+        Bounce.address == address,
+        Bounce.kind == "soft",
+        Bounce.occurred_at >= now - LOOKBACK,
+    )
+    return int(session.scalar(query) or 0)
+
+
+def apply_reports(
+    database: Database, reports: Iterable[tuple[BounceReport, str]], settings: Settings | None = None
+) -> Tally:
+    """Apply (report, replay key) pairs in one transaction, then let the reputation guard look at
+    the campaigns they touched."""
+    settings = settings or get_settings()
+    tally = Tally()
+    with database.write() as session:
+        for report, replay_key in reports:
+            outcome, campaign_id = apply_report(session, report, replay_key, settings)
+            tally.add(outcome)
+            if campaign_id is not None:
+                tally.campaigns.add(campaign_id)
+    _guard(database, tally, settings)
+    return tally
+
+
+def message_reports(raw: bytes, settings: Settings) -> list[tuple[BounceReport, str]]:
+    """The reports of one raw message, each keyed by the message's digest and its recipient."""
+    digest = hashlib.sha256(raw).hexdigest()[:40]
+    return [
+        (report, f"msg:{digest}:{report.recipient or index}")
+        for index, report in enumerate(parse_bounce(raw, bounce_address=settings.bounce_address))
+    ]
+
+
+def apply_message(database: Database, raw: bytes, settings: Settings | None = None) -> Tally:
+    settings = settings or get_settings()
+    tally = apply_reports(database, message_reports(raw, settings), settings)
+    tally.read = 1
+    return tally
+
+
+def apply_smtp_failures(database: Database, campaign_id: int, delivery_ids: list[int]) -> None:
+    """The sending pipe's hook: SMTP-time rejections (and deferrals that ran out) of one slice,
+    classified like any bounce. The delivery already counts as undelivered."""
+    settings = get_settings()
+    with database.write() as session:
+        failures = session.execute(
+            select(DeliveryFailure.delivery_id, DeliveryFailure.kind, DeliveryFailure.code, DeliveryFailure.detail)
+            .where(DeliveryFailure.delivery_id.in_(delivery_ids))
+            .order_by(DeliveryFailure.id)
+        ).all()
+        for delivery_id, kind, code, detail in failures:
+            text = f"{code or ''} {detail or ''}".strip()
+            verdict = classify(None, text)
+            if kind == "smtp_deferred":  # the retries ran out: never proof the address is dead
+                verdict = type(verdict)("soft", verdict.reason, verdict.sender_warning)
+            delivery = session.get(Delivery, delivery_id)
+            if delivery is None or kind not in ("smtp_rejected", "smtp_deferred"):
+                continue
+            report = BounceReport(
+                kind=verdict.kind,
+                reason=verdict.reason,
+                recipient=delivery.address,
+                diagnostic=(detail or "")[:500],
+                source="smtp",
+                sender_warning=verdict.sender_warning,
+            )
+            try:
+                with session.begin_nested():
+                    session.add(_bounce_row(report, delivery, "smtp", f"smtp:{delivery_id}", utcnow()))
+            except IntegrityError:
+                continue
+            _apply_effects(session, report, delivery, settings, utcnow())
+    _guard(database, Tally(campaigns={campaign_id}), settings)
+
+
+def _guard(database: Database, tally: Tally, settings: Settings) -> None:
+    for campaign_id in sorted(tally.campaigns):
+        with database.write() as session:
+            if session.get(CampaignStats, campaign_id) is not None:
+                guard.check(session, campaign_id, settings)

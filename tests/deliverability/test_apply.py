@@ -1,0 +1,187 @@
+"""End to end: a campaign over real SMTP, its bounces by each route (SMTP-time rejection, a DSN
+matched by VERP token, by Message-ID and by address, an ARF complaint, a replay), then a second
+campaign that skips every suppressed address. Counts are computed by hand in the comments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from email import message_from_bytes
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from fanhub.audience import suppression
+from fanhub.audience.models import ConsentEvent, Contact
+from fanhub.campaigns.models import CampaignStats, Delivery
+from fanhub.campaigns.sending import run_campaign, start_due
+from fanhub.campaigns.sending.trace import read_delivery_token
+from fanhub.campaigns.service import create_campaign, schedule_campaign
+from fanhub.config import Settings, get_settings
+from fanhub.db.engine import Database
+from fanhub.deliverability.apply import apply_message
+from tests.campaigns.conftest import add_contact, campaign_env, smtp_server, twilio  # noqa: F401 (fixtures)
+from tests.conftest import Tenant
+from tests.fakes.smtp import FakeSmtpServer
+
+BOUNCES = "bounces@mail.bellyup.example"
+
+
+@pytest.fixture
+def bounce_env(campaign_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:  # noqa: F811
+    monkeypatch.setenv("FANHUB_BOUNCE_ADDRESS", BOUNCES)
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
+
+
+def dsn(to: str, recipient: str, status: str, diagnostic: str, original_message_id: str | None = None) -> bytes:
+    """An RFC 3464 delivery status notification as Postfix writes it (RFC 3464 section 3, Postfix's
+    bounce(8) template): human part, message/delivery-status, the returned headers."""
+    returned = f"Message-ID: {original_message_id}\r\n" if original_message_id else ""
+    return (
+        "From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\r\n"
+        f"To: {to}\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you that your message could not\r\n"
+        "be delivered to one or more recipients.\r\n\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: {status}\r\n"
+        f"Diagnostic-Code: smtp; {diagnostic}\r\n\r\n"
+        f"--B\r\nContent-Type: text/rfc822-headers\r\n\r\n{returned}Subject: News\r\n\r\n--B--\r\n"
+    ).encode()
+
+
+def arf(to: str, recipient: str) -> bytes:
+    """An RFC 5965 abuse report (the example in RFC 5965 appendix B.1, as Yahoo sends them)."""
+    return (
+        "From: feedback@arf.mail.yahoo.com\r\n"
+        f"To: {to}\r\n"
+        "Subject: FW: News\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="A"\r\n\r\n'
+        "--A\r\nContent-Type: text/plain\r\n\r\nThis is an email abuse report.\r\n\r\n"
+        "--A\r\nContent-Type: message/feedback-report\r\n\r\n"
+        "Feedback-Type: abuse\r\nUser-Agent: Yahoo!-Mail-Feedback/2.0\r\nVersion: 1\r\n"
+        f"Original-Rcpt-To: {recipient}\r\n\r\n"
+        f"--A\r\nContent-Type: message/rfc822\r\n\r\nFrom: news@bellyup.example\r\nTo: {recipient}\r\n"
+        "Subject: News\r\n\r\nHello\r\n--A--\r\n"
+    ).encode()
+
+
+def _campaign(db: Database, tenant: Tenant, name: str) -> int:
+    with db.write() as session:
+        campaign = create_campaign(
+            session, tenant.organization_id, type="email", name=name, subject=name, body="Hello {{ first_name }}"
+        )
+        schedule_campaign(session, tenant.organization_id, campaign.id)
+        assert start_due(session) == [campaign.id]
+        return campaign.id
+
+
+def _envelope(smtp: FakeSmtpServer, address: str) -> tuple[str, str]:
+    """(envelope sender, Message-ID) of the last message to `address`."""
+    received = [r for r in smtp.received() if r.rcpt_tos == [address]][-1]
+    return received.mail_from, str(message_from_bytes(received.data)["Message-ID"])
+
+
+def _stats(db: Database, campaign_id: int) -> tuple[int, ...]:
+    with db.read() as session:
+        s = session.get(CampaignStats, campaign_id)
+        assert s is not None
+        return (s.recipients, s.delivered, s.undelivered, s.hard_bounces, s.soft_bounces, s.complaints, s.suppressed)
+
+
+def test_bounces_by_every_route_then_the_next_campaign_skips_suppressed(
+    client: TestClient,
+    db: Database,
+    tenant: Tenant,
+    bounce_env: Settings,
+    smtp_server: FakeSmtpServer,  # noqa: F811
+) -> None:
+    org = tenant.organization_id
+    for i in range(6):
+        add_contact(client, db, tenant, f"fan{i:02d}@example.com", first_name=f"Fan{i}")
+    smtp_server.refuse_recipient("fan00@example.com", "550 5.1.1 <fan00@example.com>: Recipient address rejected")
+    first = _campaign(db, tenant, "First")
+    run_campaign(db, first)
+
+    # Every message carries its own VERP sender and the providers' metadata headers.
+    sender, message_id = _envelope(smtp_server, "fan01@example.com")
+    local, _, domain = sender.partition("@")
+    assert domain == "mail.bellyup.example" and local.startswith("bounces+")
+    with db.read() as session:
+        fan01 = session.scalar(select(Delivery).where(Delivery.campaign_id == first, Delivery.address.like("fan01%")))
+        assert fan01 is not None and read_delivery_token(local.partition("+")[2]) == fan01.id
+    headers = message_from_bytes([r for r in smtp_server.received() if r.rcpt_tos == ["fan01@example.com"]][0].data)
+    for name in ("X-SMTPAPI", "X-Mailgun-Variables", "X-PM-Metadata-fanhub_delivery", "X-SES-MESSAGE-TAGS"):
+        assert local.partition("+")[2] in str(headers[name])
+
+    # SMTP-time 5xx (fan00): hard, suppressed at once. 6 recipients, 5 delivered, 1 undelivered.
+    assert _stats(db, first) == (6, 5, 1, 1, 0, 0, 0)
+
+    # A DSN to fan01's VERP address, naming the address it was forwarded to: applies to fan01.
+    hard = dsn(sender, "fan01@forwarded.example.net", "5.1.1", "550 5.1.1 User unknown")
+    assert apply_message(db, hard).as_dict() == {
+        "read": 1,
+        "hard": 1,
+        "soft": 0,
+        "complaints": 0,
+        "ignored": 0,
+        "unmatched": 0,
+        "duplicates": 0,
+    }
+    # The same DSN again (a mailbox re-read, an import twice): nothing changes.
+    assert apply_message(db, hard).duplicates == 1
+
+    # fan02: mailbox full, matched by the original Message-ID only (no token in the address).
+    _, fan02_id = _envelope(smtp_server, "fan02@example.com")
+    soft = dsn(BOUNCES, "fan02@example.com", "4.2.2", "552 4.2.2 Mailbox full", original_message_id=fan02_id)
+    assert apply_message(db, soft).soft == 1
+    # fan03 complains: matched by address (the latest delivery to it within 30 days).
+    assert apply_message(db, arf(BOUNCES, "fan03@example.com")).complaints == 1
+    # Nobody fanhub ever mailed: unmatched, no organization to tell.
+    assert apply_message(db, dsn(BOUNCES, "stranger@example.org", "5.1.1", "550 unknown")).unmatched == 1
+
+    # delivered 5 - fan01 (hard) - fan02 (soft) = 3; undelivered 1 + 2 = 3; hard 2, soft 1, complaints 1.
+    assert _stats(db, first) == (6, 3, 3, 2, 1, 1, 0)
+    with db.read() as session:
+        listed = {s.address: s.reason for s in suppression.page(session, org)[0]}
+        assert listed == {
+            "fan00@example.com": "hard_bounce",
+            "fan01@example.com": "hard_bounce",
+            "fan03@example.com": "complaint",
+        }
+        fan03 = session.scalar(select(Contact).where(Contact.email == "fan03@example.com"))
+        assert fan03 is not None and fan03.email_status == "unsubscribed"
+        ledger = session.scalars(select(ConsentEvent).where(ConsentEvent.contact_id == fan03.id)).all()
+        assert ledger[-1].via == "complaint" and ledger[-1].status == "unsubscribed"
+        fan01_contact = session.scalar(select(Contact).where(Contact.email == "fan01@example.com"))
+        assert fan01_contact is not None and fan01_contact.email_status == "subscribed"  # a bounce never unsubscribes
+
+    # The second campaign: fan03 unsubscribed (not in the segment); fan00 and fan01 suppressed
+    # (left out, counted); fan02 (one soft bounce), fan04, fan05 receive it.
+    smtp_server.messages.clear()
+    second = _campaign(db, tenant, "Second")
+    run_campaign(db, second)
+    assert sorted(r.rcpt_tos[0] for r in smtp_server.received()) == [
+        "fan02@example.com",
+        "fan04@example.com",
+        "fan05@example.com",
+    ]
+    assert _stats(db, second) == (3, 3, 0, 0, 0, 0, 2)
+
+    # Two more soft bounces for fan02 within 30 days reach FANHUB_SOFT_BOUNCE_LIMIT (3): suppressed.
+    sender2, _ = _envelope(smtp_server, "fan02@example.com")
+    assert apply_message(db, dsn(sender2, "fan02@example.com", "4.2.2", "452 4.2.2 Over quota")).soft == 1
+    with db.read() as session:
+        assert not suppression.is_suppressed(session, org, "fan02@example.com")
+    other = dsn(sender2, "fan02@example.com", "5.2.2", "552 5.2.2 Mailbox full (second notice)")
+    assert apply_message(db, other).soft == 1
+    with db.read() as session:
+        assert suppression.is_suppressed(session, org, "fan02@example.com")
+        assert suppression.page(session, org)[0][0].reason == "soft_bounce"

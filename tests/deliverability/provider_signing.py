@@ -21,18 +21,20 @@ import itertools
 import json
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
+from fanhub.deliverability.providers import WebhookRejected
 from fanhub.deliverability.providers.sns import string_to_sign
 
 # What FANHUB_SNS_CERT_URL_PATTERN must be for the certificate `sns_certificate_server` serves.
@@ -71,6 +73,14 @@ class SimpleEvent:
 
 
 _ids = itertools.count(1)
+
+
+def expect_rejection(call: Callable[[], object]) -> WebhookRejected:
+    """The WebhookRejected that `call` raises (a test fails if it raises nothing)."""
+    with pytest.raises(WebhookRejected) as caught:
+        call()
+    assert 400 <= caught.value.status_code < 600
+    return caught.value
 
 
 def _fresh_id(prefix: str) -> str:

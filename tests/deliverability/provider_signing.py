@@ -75,10 +75,10 @@ class SimpleEvent:
 _ids = itertools.count(1)
 
 
-def expect_rejection(call: Callable[[], object]) -> WebhookRejected:
-    """The WebhookRejected that `call` raises (a test fails if it raises nothing)."""
+def expect_rejection(call: Callable[..., object], *args: Any) -> WebhookRejected:
+    """The WebhookRejected that `call(*args)` raises (a test fails if it raises nothing)."""
     with pytest.raises(WebhookRejected) as caught:
-        call()
+        call(*args)
     assert 400 <= caught.value.status_code < 600
     return caught.value
 

@@ -290,7 +290,7 @@ def test_the_default_pattern_accepts_real_sns_certificate_urls_only(sns_signer: 
         sns_signer.cert_url,  # the local server is allowed only when the pattern says so
     ):
         forged = sns_request(replace(sns_signer, cert_url=url).sign(sns_envelope("{}", now=NOW)))
-        error = expect_rejection(lambda r=forged: parse_ses(r, ProviderSettings(), SigningCertificates(fake_aws)))
+        error = expect_rejection(parse_ses, forged, ProviderSettings(), SigningCertificates(fake_aws))
         assert (error.status_code, error.message) == (403, f"certificate URL not allowed: {url}")
     assert fetched == list(served)
 
@@ -376,7 +376,7 @@ def test_a_malformed_ses_message_names_the_field(sns_signer: SnsSigner, sns_sett
         ('{"notificationType": "Bounce", "bounce": {"bouncedRecipients": []}}', "Message.bounce.bouncedRecipients"),
     ):
         request = sns_request(sns_signer.sign(sns_envelope(message, now=NOW)))
-        error = expect_rejection(lambda r=request: parse_ses(r, sns_settings))
+        error = expect_rejection(parse_ses, request, sns_settings)
         assert error.status_code == 400
         assert error.message.startswith(expected)
 

@@ -138,7 +138,7 @@ def test_mailgun_forgeries_are_refused() -> None:
         ),
     ]
     for body, status, message in cases:
-        error = expect_rejection(lambda b=body: mailgun_parse(b))
+        error = expect_rejection(mailgun_parse, body)
         assert error.status_code == status
         assert error.message.startswith(message)  # "body is not JSON: <the parser's words>"
 
@@ -251,7 +251,7 @@ def test_postmark_credentials_are_checked() -> None:
         ({"Authorization": "Basic %%%"}, 401, "Basic credentials are not base64"),
     ]
     for headers, status, message in cases:
-        error = expect_rejection(lambda h=headers: postmark_parse(POSTMARK_HARD_BOUNCE, h))
+        error = expect_rejection(postmark_parse, POSTMARK_HARD_BOUNCE, headers)
         assert (error.status_code, error.message) == (status, message)
     # HTTP header names are case-insensitive.
     assert postmark_parse(POSTMARK_HARD_BOUNCE, {"authorization": POSTMARK_HEADERS["Authorization"]}).reports
@@ -261,7 +261,7 @@ def test_postmark_without_credentials_refuses_everything() -> None:
     body = json.dumps(POSTMARK_HARD_BOUNCE).encode()
     for configured in (None, "no-colon"):
         settings = ProviderSettings(postmark_credentials=configured)
-        error = expect_rejection(lambda s=settings: postmark.verify_and_parse(POSTMARK_HEADERS, body, s, NOW))
+        error = expect_rejection(postmark.verify_and_parse, POSTMARK_HEADERS, body, settings, NOW)
         assert error.status_code == 503
         assert (
             error.message == "Postmark webhook not configured: set FANHUB_POSTMARK_WEBHOOK_CREDENTIALS (user:password)"

@@ -199,7 +199,7 @@ def test_sendgrid_forgeries_are_refused(sendgrid_keys: SendGridKeys, sendgrid_se
         ),
     ]
     for headers, body, status, message in cases:
-        error = expect_rejection(lambda h=headers, b=body: parse(h, b))
+        error = expect_rejection(parse, headers, body)
         assert (error.status_code, error.message) == (status, message)
 
     # Header names are case-insensitive, as HTTP has them.
@@ -231,7 +231,7 @@ def test_sendgrid_without_a_usable_key_refuses_everything(sendgrid_keys: SendGri
             "FANHUB_SENDGRID_WEBHOOK_PUBLIC_KEY is not a base64 DER or PEM public key",
         ),
     ):
-        error = expect_rejection(lambda s=settings: sendgrid.verify_and_parse(request.headers, request.body, s, NOW))
+        error = expect_rejection(sendgrid.verify_and_parse, request.headers, request.body, settings, NOW)
         assert (error.status_code, error.message) == (503, message)
 
 
@@ -243,6 +243,6 @@ def test_a_signed_sendgrid_body_that_is_not_an_array_is_malformed(
         (b"[{}]", "event [0].event"),
     ):
         request = sendgrid_keys.signed(body, STAMP)
-        error = expect_rejection(lambda r=request: sendgrid.verify_and_parse(r.headers, r.body, sendgrid_settings, NOW))
+        error = expect_rejection(sendgrid.verify_and_parse, request.headers, request.body, sendgrid_settings, NOW)
         assert error.status_code == 400
         assert error.message.startswith(message)

@@ -219,7 +219,7 @@ def compare_campaigns(
         unsent = set(chosen) - {c.id for c in campaigns}
         if unsent:
             message = f"campaign {min(unsent)} has not been sent"
-            raise InvalidInput(message, [{"field": "ids", "message": message}])
+            raise InvalidInput(f"ids: {message}", [{"field": "ids", "message": message}])
     else:
         campaigns = list(session.scalars(query.limit(limit)))
     ids = [c.id for c in campaigns]

@@ -26,11 +26,12 @@ from fanhub.audience.segments import count_audience, validate_segment
 from fanhub.audience.service import list_lists, list_tags
 from fanhub.audience.vocabulary import genres
 from fanhub.auth.users import MARKETER
-from fanhub.campaigns.analytics import attributed_orders, campaign_analytics, campaign_detail, links_clicked
+from fanhub.campaigns.analytics import campaign_analytics, campaign_detail, links_clicked
 from fanhub.campaigns.lifecycle import campaign_progress, cancel_campaign, pause_campaign, resume_campaign
 from fanhub.campaigns.merge import renderer_for
 from fanhub.campaigns.models import Campaign
 from fanhub.campaigns.render import Recipient
+from fanhub.campaigns.report import revenue_by_campaign
 from fanhub.campaigns.schemas import CampaignChanges
 from fanhub.campaigns.service import (
     campaign_view,
@@ -50,6 +51,7 @@ from fanhub.catalog.repository import EventRepository
 from fanhub.db.base import utcnow
 from fanhub.errors import InvalidInput
 from fanhub.manager import charts
+from fanhub.manager.report_pages import report_context
 from fanhub.manager.web import (
     Staff,
     action,
@@ -94,10 +96,11 @@ def campaigns_page(request: Request, user: Staff) -> Response:
     with database(request).read() as session:
         rows = list_campaigns(session, org)
         figures = {r["campaign_id"]: r for r in campaign_analytics(session, org, PageRequest(1, 100)).items}
+        revenue = revenue_by_campaign(session, org, figures)
     return html(
         request,
         "campaigns.html",
-        {"rows": rows, "figures": figures, "can_edit": user.can(MARKETER)},
+        {"rows": rows, "figures": figures, "revenue": revenue, "can_edit": user.can(MARKETER)},
         user=user,
         zone=org_zone(request, org),
     )
@@ -399,7 +402,7 @@ def campaign_page(request: Request, user: Staff) -> Response:
                 preview_error = exc.message
         progress = campaign_progress(session, org, campaign_id) if campaign.delivered_at else None
         links = links_clicked(session, org, campaign_id)
-        orders = attributed_orders(session, org, campaign_id)
+        report = report_context(request, session, org, campaign_id)
         zone = org_zone(request, org)
     engagement, revenue = _series_chart(detail)
     return html(
@@ -414,7 +417,7 @@ def campaign_page(request: Request, user: Staff) -> Response:
             "preview": preview,
             "preview_error": preview_error,
             "links": links,
-            "orders": orders,
+            **report,
             "engagement_chart": engagement,
             "revenue_chart": revenue,
             "can_edit": user.can(MARKETER),

@@ -16,6 +16,7 @@ from fanhub.manager import (
     connection_pages,
     dashboard_pages,
     import_pages,
+    report_pages,
     settings_pages,
 )
 from fanhub.manager.web import new_router
@@ -26,6 +27,7 @@ dashboard_pages.register(router)
 audience_pages.register(router)
 import_pages.register(router)
 settings_pages.register(router)
+report_pages.register(router)  # before campaign_pages: /campaigns/compare is no campaign id
 campaign_pages.register(router)
 connection_pages.register(router)
 

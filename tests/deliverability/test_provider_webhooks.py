@@ -430,11 +430,16 @@ def test_signed_requests_from_simple_events_round_trip_for_every_provider() -> N
     [
         ("soft", "5.1.1", None, ("hard", "user_unknown", False)),
         ("soft", "5.1.10", None, ("hard", "null_mx", False)),
-        ("hard", "5.7.1", "550 5.7.1 Service unavailable; client host listed by Spamhaus", ("soft", "policy", True)),
+        (
+            "hard",
+            "5.7.1",
+            "550 5.7.1 Service unavailable; client host listed by Spamhaus",
+            ("soft", "blocklisted", True),
+        ),
         ("hard", "5.2.2", None, ("soft", "mailbox_full", False)),
-        ("hard", "4.4.7", None, ("soft", "bounce", False)),
+        ("hard", "4.4.7", None, ("soft", "expired", False)),
         ("hard", "5.0.0", None, ("hard", "bounce", False)),
-        ("soft", "5.7.25", None, ("soft", "bounce", True)),
+        ("soft", "5.7.25", None, ("soft", "reverse_dns", True)),
         ("complaint", "5.1.1", None, ("complaint", "bounce", False)),
     ],
 )

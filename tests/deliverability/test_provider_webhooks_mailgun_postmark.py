@@ -207,7 +207,7 @@ def test_postmark_hard_bounce() -> None:
         ("Bounce", "DnsError", "DNS lookup failed", "soft", "dns_error", False),
         ("Bounce", "BadEmailAddress", "Invalid address", "hard", "bad_address", False),
         ("Bounce", "AutoResponder", "I am on holiday", "ignored", "auto_reply", False),
-        ("Bounce", "DMARCPolicy", "smtp;550 5.7.26 unauthenticated", "soft", "dmarc_policy", True),
+        ("Bounce", "DMARCPolicy", "smtp;550 5.7.26 unauthenticated", "soft", "auth_failure", True),
         ("Bounce", "HardBounce", "smtp;550 5.7.1 message blocked by policy", "soft", "policy", False),
         ("Bounce", "SomethingNew", "?", "soft", "undetermined", False),
         ("SpamComplaint", "SpamComplaint", "Test spam complaint details", "complaint", "abuse", False),

@@ -342,6 +342,12 @@ def test_sns_edges_within_the_window_are_accepted(sns_signer: SnsSigner, sns_set
     for age in (timedelta(hours=23, minutes=59), -timedelta(minutes=4)):
         request = sns_request(sns_signer.sign(sns_envelope(json.dumps(SES_BOUNCE_WITH_DSN), now=NOW - age)))
         assert parse_ses(request, sns_settings).reports[0].kind == "hard"
+    # A naive `now` is taken as UTC rather than failing the comparison.
+    request = sns_request(sns_signer.sign(sns_envelope(json.dumps(SES_BOUNCE_WITH_DSN), now=NOW)))
+    naive = ses_provider.verify_and_parse(
+        request.headers, request.body, sns_settings, NOW.replace(tzinfo=None), certificates=SigningCertificates()
+    )
+    assert naive.reports[0].kind == "hard"
 
 
 def test_topics_other_than_the_configured_ones_are_refused(sns_signer: SnsSigner) -> None:

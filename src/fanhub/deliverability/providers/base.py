@@ -120,10 +120,16 @@ def optional_text(value: Any) -> str | None:
 
 def check_signed_at(signed_at: datetime, now: datetime) -> None:
     """Refuse a signature made more than 24 hours ago or more than 5 minutes ahead of `now`."""
+    now = as_utc(now)
     if signed_at < now - MAX_EVENT_AGE:
         raise WebhookRejected(403, "timestamp older than 24 hours")
     if signed_at > now + MAX_CLOCK_SKEW:
         raise WebhookRejected(403, "timestamp more than 5 minutes in the future")
+
+
+def as_utc(moment: datetime) -> datetime:
+    """An aware instant; a naive one is taken as UTC (fanhub stores UTC throughout)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def epoch_to_datetime(value: Any, name: str) -> datetime:

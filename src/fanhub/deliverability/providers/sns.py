@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from fanhub.deliverability.providers.base import (
     ProviderSettings,
     WebhookRejected,
+    as_utc,
     check_signed_at,
     header,
     iso_to_datetime,
@@ -67,6 +68,7 @@ class SigningCertificates:
 
     def public_key(self, url: str, now: datetime) -> rsa.RSAPublicKey:
         certificate = self._certificate(url)
+        now = as_utc(now)
         if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
             raise WebhookRejected(403, "signing certificate is not valid at this time")
         key = certificate.public_key()

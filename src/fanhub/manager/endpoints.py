@@ -17,6 +17,7 @@ from fanhub.manager import (
     dashboard_pages,
     import_pages,
     report_pages,
+    sending_domain_pages,
     settings_pages,
 )
 from fanhub.manager.web import new_router
@@ -27,6 +28,7 @@ dashboard_pages.register(router)
 audience_pages.register(router)
 import_pages.register(router)
 settings_pages.register(router)
+sending_domain_pages.register(router)
 report_pages.register(router)  # before campaign_pages: /campaigns/compare is no campaign id
 campaign_pages.register(router)
 connection_pages.register(router)

@@ -23,7 +23,7 @@ def _table(page: str, element_id: str) -> str:
 
 def _recipient_names(page: str) -> list[str]:
     table = _table(page, "recipient-table")
-    return [unescape(n) for n in re.findall(r'<td><a href="/manager/contacts/\d+">([^<]+)</a></td>', table)]
+    return [unescape(n) for n in re.findall(r'<td[^>]*><a href="/manager/contacts/\d+">([^<]+)</a></td>', table)]
 
 
 def _link(page: str, element_id: str) -> str | None:

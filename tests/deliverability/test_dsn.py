@@ -251,3 +251,13 @@ def test_find_status_ignores_ip_addresses_and_longer_numbers() -> None:
     assert find_status("version 5.1.1.3 and 10.4.4.2") is None
     assert find_status("421 try later") == "4.0.0"
     assert find_status("nothing here") is None
+
+
+def test_text_rules_are_lower_case_because_text_is_lowered_before_matching() -> None:
+    import re
+
+    from fanhub.deliverability.classify import TEXT_RULES
+
+    for rule in TEXT_RULES:
+        literal = re.sub(r"\\.", "", rule.pattern.pattern)  # escapes like \S and \d are not letters to match
+        assert literal == literal.lower(), rule.pattern.pattern

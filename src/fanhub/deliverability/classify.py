@@ -52,7 +52,8 @@ class TextRule:
 def _rule(
     regex: str, kind: FailureKind, reason: str, source: str, *, warn: bool = False, overrides: bool = False
 ) -> TextRule:
-    return TextRule(re.compile(regex, re.IGNORECASE), Verdict(kind, reason, warn), source, overrides or warn)
+    # Patterns are lower case and matched against lower-cased text (re.IGNORECASE is 2-3 times slower).
+    return TextRule(re.compile(regex), Verdict(kind, reason, warn), source, overrides or warn)
 
 
 HARD: FailureKind = "hard"
@@ -273,6 +274,7 @@ def classify(status: str | None, diagnostic: str | None) -> Verdict:
 def _by_text(text: str, *, code_is_precise: bool) -> Verdict | None:
     if not text:
         return None
+    text = text.lower()
     for rule in TEXT_RULES:
         if rule.pattern.search(text):
             if rule.overrides or not code_is_precise:

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email import message_from_bytes
 from email.message import Message
 from email.parser import HeaderParser
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
 from fanhub.deliverability.classify import classify, find_status
 from fanhub.deliverability.reports import BounceReport
@@ -45,6 +45,8 @@ DAEMON_LOCALPARTS = frozenset({"mailer-daemon", "postmaster", "mail-daemon", "ma
 COMPLAINT_TYPES = frozenset({"abuse", "fraud", "virus", "other", "dmarc"})
 
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_TAGGED_ADDRESS = re.compile(r"([A-Za-z0-9.!#$%&'*/=?^_`{|}~-]+)\+([^@\s<>\"+]+)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+_DAEMON = re.compile(r"(?:^|[\s<\"(])(?:" + "|".join(DAEMON_LOCALPARTS) + r")@", re.IGNORECASE)
 _MESSAGE_ID = re.compile(r"^[ \t>]*Message-ID:[ \t]*<([^>\r\n]+)>", re.IGNORECASE | re.MULTILINE)
 _TAGS = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
@@ -84,14 +86,42 @@ _TEXT_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
+class _Headers:
+    """A message's own header fields by lower-cased name, read once (Message.get scans them all per call)."""
+
+    def __init__(self, message: Message) -> None:
+        self._fields: dict[str, list[str]] = {}
+        for name, value in message.items():
+            self._fields.setdefault(name.lower(), []).append(str(value))
+
+    def get(self, name: str) -> str:
+        values = self._fields.get(name.lower())
+        return values[0] if values else ""
+
+    def get_all(self, name: str) -> list[str]:
+        return self._fields.get(name.lower(), [])
+
+
 @dataclass
 class _Parts:
     """The parts of a message that matter, found in one walk (never into the returned message)."""
 
-    text: list[str]
+    plain: list[Message] = field(default_factory=list)
+    html: list[Message] = field(default_factory=list)
     delivery_status: Message | None = None
     feedback: Message | None = None
     original: Message | None = None  # the returned message, or just its headers
+    _text: list[str] | None = None
+
+    @property
+    def text(self) -> list[str]:
+        """The human-readable parts, decoded only when asked (most DSNs never need them)."""
+        if self._text is None:
+            if self.plain:
+                self._text = [_decoded_text(part) for part in self.plain]
+            else:
+                self._text = [_TAGS.sub(" ", _decoded_text(part)) for part in self.html[:1]]
+        return self._text
 
 
 def parse_bounce(raw: bytes, *, bounce_address: str | None = None) -> list[BounceReport]:
@@ -109,12 +139,13 @@ def parse_bounce(raw: bytes, *, bounce_address: str | None = None) -> list[Bounc
 
 def _parse(message: Message, bounce_address: str | None) -> list[BounceReport]:
     parts = _collect_parts(message)
+    headers = _Headers(message)
     base = BounceReport(
         kind="ignored",
         reason="not_a_bounce",
-        verp_token=verp_token(message, bounce_address),
+        verp_token=_envelope_token(headers, bounce_address),
         message_id=_original_message_id(parts),
-        occurred_at=_date(message.get("Date")),
+        occurred_at=_date(headers.get("Date")),
     )
     if parts.feedback is not None:
         return _arf(parts, base, bounce_address)
@@ -122,17 +153,17 @@ def _parse(message: Message, bounce_address: str | None) -> list[BounceReport]:
         reports = _dsn(parts, base)
         if reports:
             return reports
-    if _is_jmrp(message, parts):
+    if _is_jmrp(headers, parts):
         return _jmrp(parts, base, bounce_address)
-    daemon = _from_daemon(message)
-    if not daemon and _is_auto_reply(message):
-        return [replace(base, reason="auto_reply", message_id=base.message_id or _in_reply_to(message))]
-    if daemon or message.get("X-Failed-Recipients") or _BOUNCE_SUBJECT.search(message.get("Subject", "")):
-        reports = _text_bounce(message, parts, base)
+    daemon = _from_daemon(headers)
+    replied_to = base.message_id or _in_reply_to(headers)
+    if not daemon and _is_auto_reply(headers):
+        return [replace(base, reason="auto_reply", message_id=replied_to)]
+    if daemon or headers.get("X-Failed-Recipients") or _BOUNCE_SUBJECT.search(headers.get("Subject")):
+        reports = _text_bounce(headers, parts, base)
         if reports:
             return reports
-    replied_to = base.message_id or _in_reply_to(message)
-    if _is_auto_reply(message):
+    if _is_auto_reply(headers):
         return [replace(base, reason="auto_reply", message_id=replied_to)]
     return [replace(base, message_id=replied_to)]
 
@@ -141,10 +172,13 @@ def _parse(message: Message, bounce_address: str | None) -> list[BounceReport]:
 
 
 def _collect_parts(message: Message) -> _Parts:
-    parts = _Parts(text=[])
-    for part in _walk(message):
-        ctype = part.get_content_type()
-        if ctype == "message/delivery-status" and parts.delivery_status is None:
+    parts = _Parts()
+    for part, ctype in _walk(message):
+        if ctype == "text/plain":
+            parts.plain.append(part)
+        elif ctype == "text/html":
+            parts.html.append(part)
+        elif ctype == "message/delivery-status" and parts.delivery_status is None:
             parts.delivery_status = part
         elif ctype == "message/feedback-report" and parts.feedback is None:
             parts.feedback = part
@@ -154,19 +188,19 @@ def _collect_parts(message: Message) -> _Parts:
                 parts.original = payload[0]
         elif ctype in ("text/rfc822-headers", "message/rfc822-headers") and parts.original is None:
             parts.original = HeaderParser().parsestr(_decoded_text(part))
-        elif ctype == "text/plain" or (ctype == "text/html" and not parts.text):
-            text = _decoded_text(part)
-            parts.text.append(_TAGS.sub(" ", text) if ctype == "text/html" else text)
     return parts
 
 
-def _walk(message: Message) -> Iterator[Message]:
+def _walk(message: Message) -> Iterator[tuple[Message, str]]:
     """Like Message.walk, but never into a returned message/rfc822 (its parts are not the report's)."""
-    yield message
-    if message.is_multipart() and message.get_content_maintype() == "multipart":
-        for sub in message.get_payload():
-            if isinstance(sub, Message):
-                yield from _walk(sub)
+    ctype = message.get_content_type()
+    yield message, ctype
+    if ctype.startswith("multipart/"):
+        payload = message.get_payload()
+        if isinstance(payload, list):
+            for sub in payload:
+                if isinstance(sub, Message):
+                    yield from _walk(sub)
 
 
 def _decoded_text(part: Message) -> str:
@@ -198,7 +232,11 @@ def verp_token(message: Message, bounce_address: str | None = None) -> str | Non
 
     X-Failed-Recipients names the failed recipient, never the bounce address, so it is not read here.
     """
-    return _token_in((value for name in ENVELOPE_HEADERS for value in message.get_all(name, [])), bounce_address)
+    return _envelope_token(_Headers(message), bounce_address)
+
+
+def _envelope_token(headers: _Headers, bounce_address: str | None) -> str | None:
+    return _token_in((value for name in ENVELOPE_HEADERS for value in headers.get_all(name)), bounce_address)
 
 
 def _returned_token(parts: _Parts, fields: Message | None, bounce_address: str | None) -> str | None:
@@ -212,13 +250,11 @@ def _returned_token(parts: _Parts, fields: Message | None, bounce_address: str |
 
 def _token_in(values: Iterable[str], bounce_address: str | None) -> str | None:
     base_local, _, base_domain = (bounce_address or "").lower().partition("@")
-    for _, address in getaddresses(list(values)):
-        local, _, domain = address.rpartition("@")
-        tagged, plus, token = local.partition("+")
-        if not plus or not token:
-            continue
-        if bounce_address is None or (tagged.lower() == base_local and domain.lower() == base_domain):
-            return token
+    for value in values:
+        for found in _TAGGED_ADDRESS.finditer(value):
+            tagged, token, domain = found.groups()
+            if bounce_address is None or (tagged.lower() == base_local and domain.lower() == base_domain):
+                return token
     return None
 
 
@@ -243,9 +279,8 @@ def _original_message_id(parts: _Parts) -> str | None:
     return None
 
 
-def _in_reply_to(message: Message) -> str | None:
-    value = message.get("In-Reply-To")
-    found = re.search(r"<([^>]+)>", value or "")
+def _in_reply_to(headers: _Headers) -> str | None:
+    found = re.search(r"<([^>]+)>", headers.get("In-Reply-To"))
     return found.group(1) if found else None
 
 
@@ -265,25 +300,22 @@ def _trim(text: str | None) -> str | None:
     return flat[:DIAGNOSTIC_LIMIT] or None
 
 
-def _from_daemon(message: Message) -> bool:
-    for _, address in getaddresses(message.get_all("From", [])):
-        if address.partition("@")[0].lower() in DAEMON_LOCALPARTS:
-            return True
-    return False
+def _from_daemon(headers: _Headers) -> bool:
+    return any(_DAEMON.search(value) for value in headers.get_all("From"))
 
 
-def _is_auto_reply(message: Message) -> bool:
+def _is_auto_reply(headers: _Headers) -> bool:
     """RFC 3834 and the headers and subjects real autoresponders use (sisimai rfc3834, notes §1.4)."""
-    submitted = (message.get("Auto-Submitted") or "").strip().lower()
+    submitted = headers.get("Auto-Submitted").strip().lower()
     if submitted and submitted != "no":
         return True
-    if message.get("X-Autoreply") or message.get("X-Autorespond") or message.get("X-Autoresponder"):
+    if headers.get("X-Autoreply") or headers.get("X-Autorespond") or headers.get("X-Autoresponder"):
         return True
-    if (message.get("Precedence") or "").strip().lower() == "auto_reply":
+    if headers.get("Precedence").strip().lower() == "auto_reply":
         return True
-    if (message.get("X-Apple-Action") or "").strip().lower() == "vacation":
+    if headers.get("X-Apple-Action").strip().lower() == "vacation":
         return True
-    return bool(_AUTO_SUBJECT.search((message.get("Subject") or "").strip()))
+    return bool(_AUTO_SUBJECT.search(headers.get("Subject").strip()))
 
 
 # --- RFC 3464 delivery status notifications ---------------------------------------------------
@@ -372,10 +404,10 @@ def _original_recipient(original: Message | None) -> str | None:
     return None
 
 
-def _is_jmrp(message: Message, parts: _Parts) -> bool:
+def _is_jmrp(headers: _Headers, parts: _Parts) -> bool:
     """Microsoft JMRP's "RFC822 attachment" format: staff@hotmail.com forwards the reported message."""
-    sender = message.get("From") or ""
-    subject = message.get("Subject") or ""
+    sender = headers.get("From")
+    subject = headers.get("Subject")
     return parts.original is not None and (
         "staff@hotmail.com" in sender.lower() or subject.lower().startswith("complaint about message from")
     )
@@ -392,17 +424,21 @@ def _jmrp(parts: _Parts, base: BounceReport, bounce_address: str | None) -> list
 # --- plain-text bounces ------------------------------------------------------------------------
 
 
-def _text_bounce(message: Message, parts: _Parts, base: BounceReport) -> list[BounceReport]:
+def _text_bounce(headers: _Headers, parts: _Parts, base: BounceReport) -> list[BounceReport]:
     body = "\n".join(parts.text).replace("\r\n", "\n")
     section = _failure_section(body)
     mta = next((name for name, marker in _TEXT_FORMATS if marker.search(body)), "generic")
     if _DELAY_WORDING.search(section) and not _FINAL_WORDING.search(section):
         return [replace(base, reason="delayed", source=f"heuristic:{mta}")]
-    ours = {address.lower() for _, address in getaddresses(message.get_all("To", []) + message.get_all("From", []))}
+    ours = {
+        address.lower()
+        for value in headers.get_all("To") + headers.get_all("From")
+        for address in _ADDRESS.findall(value)
+    }
     blocks: list[tuple[str | None, str]] = [
         (address, text) for address, text in _address_blocks(section) if address not in ours
     ]
-    named = [_address(value) for value in ",".join(message.get_all("X-Failed-Recipients", [])).split(",")]
+    named = [_address(value) for value in ",".join(headers.get_all("X-Failed-Recipients")).split(",")]
     for address in named:
         if address and all(address != known for known, _ in blocks):
             blocks.append((address, section))

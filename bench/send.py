@@ -1,6 +1,6 @@
 """Benchmark: a campaign to N recipients through fanhub's sender vs a plain smtplib loop, same SMTP server.
 
-    uv run python bench/send.py [--recipients 50000] [--database-url URL]
+    uv run python bench/send.py [--recipients 50000] [--database-url URL] [--dkim]
 
 The SMTP server (aiosmtpd, accepting and discarding) runs in its own process on 127.0.0.1 so it
 does not compete for the sender's GIL. The reference is the simplest honest sender: one
@@ -11,6 +11,10 @@ the whole send: fixing the recipient list from the segment, claiming and marking
 in the database (one commit per message, the crash-safety price), rendering the template with
 tracked links, pixel and unsubscribe headers, over `FANHUB_CAMPAIGN_SEND_CONNECTIONS` (default 2)
 SMTP connections, as a production sender would. The last line is JSON.
+
+`--dkim` adds a DKIM-signed campaign to every round (its organization has a sending domain, so a
+2048-bit key, from `organizations.sending_domains`), the plain and signed sends taking turns going
+first, and adds `dkim_emails_s` and `dkim_ratio` (to the same unsigned reference) to the JSON.
 """
 
 from __future__ import annotations
@@ -77,11 +81,39 @@ def reference_loop(port: int, n: int) -> float:
     return n / elapsed
 
 
+def sign_in_transport(database: Any, organization_of: dict[int, int], from_domain: str) -> None:
+    """Sign each signed campaign's messages as the campaign transport will (issue 19): in the
+    provider connection's push, with one `dkim_signer_for` signer per campaign made up front.
+    Until the pipe signs by itself, this wraps the email transport the pipe makes."""
+    from fanhub.campaigns.sending import pipe
+    from fanhub.organizations.sending_domains import dkim_signer_for
+
+    with database.read() as session:
+        signers = {cid: dkim_signer_for(session, org, from_domain) for cid, org in organization_of.items()}
+    make_transport = pipe.email_transport
+
+    class SigningTransport:
+        def __init__(self, inner: Any) -> None:
+            self.inner, self.name = inner, inner.name
+
+        def push(self, message: Any) -> str | None:
+            sign = signers.get(message.campaign_id)
+            if sign is not None:
+                message.body = sign(message.body)
+            return self.inner.push(message)
+
+        def close(self) -> None:
+            self.inner.close()
+
+    pipe.email_transport = lambda settings: SigningTransport(make_transport(settings))  # type: ignore[assignment]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipients", type=int, default=50_000)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file in a temp folder")
     parser.add_argument("--rounds", type=int, default=5, help="alternations between the two senders")
+    parser.add_argument("--dkim", action="store_true", help="also send DKIM-signed campaigns, in alternation")
     args = parser.parse_args()
     n = args.recipients
 
@@ -106,12 +138,14 @@ def main() -> None:
         from sqlalchemy import insert
 
         from fanhub.audience.models import Contact
+        from fanhub.auth.actor import Actor
         from fanhub.campaigns.sending import run_campaign
         from fanhub.campaigns.service import create_campaign, schedule_campaign
         from fanhub.config import get_settings
         from fanhub.db.base import utcnow
         from fanhub.db.engine import get_database
         from fanhub.db.migrate import upgrade
+        from fanhub.organizations.sending_domains import add_sending_domain
         from fanhub.organizations.service import create_organization
 
         get_settings.cache_clear()
@@ -119,13 +153,17 @@ def main() -> None:
         database = get_database()
         rounds = max(1, min(args.rounds, n))
         sizes = [n // rounds + (1 if r < n % rounds else 0) for r in range(rounds)]
+        variants = ["plain", "dkim"] if args.dkim else ["plain"]
         campaigns: list[int] = []
+        signed_organizations: dict[int, int] = {}  # campaign id -> organization, for the signed ones
         with database.write() as session:
             now = utcnow()
             offset = 0
-            for size in sizes:
-                # One organization per round: each round's campaign reaches exactly its own contacts.
+            for size, variant in ((size, variant) for size in sizes for variant in variants):
+                # One organization per campaign: each campaign reaches exactly its own contacts.
                 org = create_organization(session, f"Bench venue {len(campaigns) + 1}").id
+                if variant == "dkim":
+                    add_sending_domain(session, Actor.cli(org), "bellyup.example")
                 rows = [
                     {
                         "organization_id": org,
@@ -154,46 +192,55 @@ def main() -> None:
                 )
                 schedule_campaign(session, org, campaign.id)
                 campaigns.append(campaign.id)
+                if variant == "dkim":
+                    signed_organizations[campaign.id] = org
+        if args.dkim:
+            sign_in_transport(database, signed_organizations, "bellyup.example")
 
         # Rounds alternate between the two senders so that load from other processes on the
         # machine falls on both alike.
-        reference_seconds = fanhub_seconds = 0.0
+        reference_seconds = 0.0
+        seconds = dict.fromkeys(variants, 0.0)
         profile = None
         if os.environ.get("FANHUB_BENCH_PROFILE"):
             import cProfile
 
             profile = cProfile.Profile()
-        delivered = 0
-        for size, campaign_id in zip(sizes, campaigns, strict=True):
+        delivered = dict.fromkeys(variants, 0)
+        for round_number, size in enumerate(sizes):
             reference_seconds += size / reference_loop(port, size)
-            if profile is not None:
-                profile.enable()
-            started = time.perf_counter()
-            counters = run_campaign(database, campaign_id)
-            fanhub_seconds += time.perf_counter() - started
-            if profile is not None:
-                profile.disable()
-            assert counters["delivered"] == size, counters
-            delivered += counters["delivered"]
+            in_round = dict(zip(variants, campaigns[round_number * len(variants) :], strict=False))
+            # The plain and signed sends take turns going first.
+            for variant in variants if round_number % 2 == 0 else variants[::-1]:
+                if profile is not None:
+                    profile.enable()
+                started = time.perf_counter()
+                counters = run_campaign(database, in_round[variant])
+                seconds[variant] += time.perf_counter() - started
+                if profile is not None:
+                    profile.disable()
+                assert counters["delivered"] == size, counters
+                delivered[variant] += counters["delivered"]
         if profile is not None:
             import pstats
 
             pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(25)
         reference = n / reference_seconds
-        rate = delivered / fanhub_seconds
+        rate = delivered["plain"] / seconds["plain"]
         print(f"reference smtplib loop: {reference:,.0f} emails/s", file=sys.stderr)
         print(f"fanhub campaign: {rate:,.0f} emails/s", file=sys.stderr)
-        print(
-            json.dumps(
-                {
-                    "recipients": n,
-                    "emails_s": round(rate, 1),
-                    "reference_emails_s": round(reference, 1),
-                    "ratio": round(rate / reference, 3),
-                    "database": "sqlite" if url.startswith("sqlite") else "postgresql",
-                }
-            )
-        )
+        result = {
+            "recipients": n,
+            "emails_s": round(rate, 1),
+            "reference_emails_s": round(reference, 1),
+            "ratio": round(rate / reference, 3),
+            "database": "sqlite" if url.startswith("sqlite") else "postgresql",
+        }
+        if args.dkim:
+            signed_rate = delivered["dkim"] / seconds["dkim"]
+            print(f"fanhub campaign, DKIM-signed: {signed_rate:,.0f} emails/s", file=sys.stderr)
+            result.update({"dkim_emails_s": round(signed_rate, 1), "dkim_ratio": round(signed_rate / reference, 3)})
+        print(json.dumps(result))
     finally:
         stop.set()
         server.join(10)

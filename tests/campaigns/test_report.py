@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
+from typer.testing import CliRunner
 
 from fanhub.audience.service import create_tag
 from fanhub.campaigns.models import CampaignLink, Delivery
@@ -37,6 +40,7 @@ from fanhub.campaigns.report_recipients import (
 from fanhub.campaigns.sending import Message, Rejected, Transports, run_campaign
 from fanhub.campaigns.service import create_campaign, schedule_campaign
 from fanhub.campaigns.tracking import record_click, record_open, unsubscribe
+from fanhub.cli import app as cli_app
 from fanhub.db.engine import Database
 from fanhub.errors import InvalidInput, NotFound
 from fanhub.ingest.records import ContactBatch, EventBatch, OrderBatch
@@ -353,3 +357,34 @@ def test_compare_the_last_campaigns_side_by_side(db: Database, tenant: Tenant, s
     assert [r.name for r in one] == ["Summer shows"] and [r.campaign_id for r in chosen] == [sent.spring]
     assert sms_only == []
     assert unsent.value.errors[0]["field"] == "ids" and too_many.value.errors[0]["field"] == "n"
+
+
+def _cli(*args: str) -> tuple[int, dict[str, Any]]:
+    result = CliRunner().invoke(cli_app, ["campaign", "recipients", *args, "--json"])
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stdout  # exactly one JSON object
+    return result.exit_code, json.loads(lines[0])
+
+
+def test_cli_lists_recipients_by_page_and_writes_the_csv(db: Database, sent: Sent, tmp_path: Path) -> None:
+    code, first = _cli(str(sent.spring), "--filter", "opened", "--limit", "1")
+    assert code == 0 and [r["name"] for r in first["recipients"]] == ["Ann Lee"]
+    assert first["recipients"][0]["revenue"] == [{"minor": 4000, "currency": "USD", "text": "$40.00"}]
+    code, second = _cli(str(sent.spring), "--filter", "opened", "--after", str(first["next_after"]))
+    assert code == 0 and [r["name"] for r in second["recipients"]] == ["Bo Park"] and second["next_after"] is None
+    path = tmp_path / "undelivered.csv"
+    code, written = _cli(str(sent.spring), "--filter", "undelivered", "--csv", str(path))
+    assert code == 0 and written == {
+        "campaign_id": sent.spring,
+        "filter": "undelivered",
+        "csv": str(path),
+        "recipients": 1,
+    }
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    assert [r["name"] for r in rows] == ["Eli Berg"] and "550" in rows[0]["failure"]
+    code, bad = _cli(str(sent.spring), "--filter", "bounced")
+    assert code != 0 and bad["error"].startswith("--filter must be one of")
+    code, missing = _cli("999999")
+    assert code != 0 and "not found" in missing["error"]
+    code, unwritable = _cli(str(sent.spring), "--csv", str(tmp_path / "no-such-dir" / "x.csv"))
+    assert code != 0 and unwritable["error"].startswith("--csv: cannot write")

@@ -1,4 +1,4 @@
-"""`fanhub campaign create|edit|duplicate|delete|preview|send|cancel|pause|resume` and `fanhub campaigns`.
+"""`fanhub campaign create|edit|duplicate|delete|preview|send|cancel|pause|resume|recipients` and `fanhub campaigns`.
 
 Which command applies in which state is `campaigns/lifecycle.py`'s rule; a refusal is an error
 saying what the campaign is and what can be done instead.
@@ -7,7 +7,7 @@ saying what the campaign is and what can be done instead.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -21,6 +21,7 @@ from fanhub.clikit import JsonFlag, emit, fail, read_session, write_session
 
 if TYPE_CHECKING:
     from fanhub.campaigns.models import Campaign
+    from fanhub.campaigns.report_recipients import RecipientRow
     from fanhub.campaigns.schemas import CampaignView
 
 app = typer.Typer()  # this domain's commands; fanhub.cli adds them to the root app
@@ -292,6 +293,73 @@ def campaign_resume(campaign_id: int, as_json: JsonFlag = False) -> None:
     from fanhub.campaigns.lifecycle import resume_campaign
 
     _lifecycle(campaign_id, as_json, lambda session, org: resume_campaign(session, org, campaign_id), "Resumed.")
+
+
+@campaign_app.command("recipients")
+def campaign_recipients(
+    campaign_id: int,
+    filter_name: Annotated[
+        str,
+        typer.Option("--filter", help="all, opened, clicked, unsubscribed, undelivered or not_opened."),
+    ] = "all",
+    csv_path: Annotated[
+        Path | None, typer.Option("--csv", help="Write every matching recipient (all pages) to this CSV file.")
+    ] = None,
+    after: Annotated[int | None, typer.Option("--after", help="Page after this delivery id.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Recipients per page.")] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """Who received a campaign and what each did (a page of them, or all of them as CSV)."""
+    from fanhub.campaigns.report_recipients import iter_recipients, parse_filter, recipients_page
+    from fanhub.db.engine import get_database
+    from fanhub.errors import InvalidInput
+
+    org = _org_of(campaign_id, as_json)
+    try:
+        chosen = parse_filter(filter_name)
+    except InvalidInput as exc:
+        fail(as_json, f"--filter {exc.errors[0]['message']}")
+    if csv_path is not None:
+        try:
+            written = _write_recipients_csv(csv_path, iter_recipients(get_database(), org, campaign_id, chosen))
+        except OSError as exc:
+            fail(as_json, f"--csv: cannot write {csv_path}: {exc.strerror or exc}")
+        result = {"campaign_id": campaign_id, "filter": chosen, "csv": str(csv_path), "recipients": written}
+        emit(as_json, result, f"Wrote {written} recipients ({chosen}) of campaign {campaign_id} to {csv_path}")
+        return
+    with read_session(as_json) as session:
+        page = recipients_page(session, org, campaign_id, chosen, after=after, size=limit)
+    result = {
+        "campaign_id": campaign_id,
+        "filter": chosen,
+        "recipients": [row.model_dump() for row in page.rows],
+        "next_after": page.last_id if page.has_next else None,
+    }
+    lines = [
+        f"{r.name}\t{r.address}\t{r.status_label}\t{'opened' if r.opened_at else ''}"
+        f"{'machine open' if r.machine_open else ''}\t{'clicked' if r.clicked_at else ''}"
+        f"\t{'unsubscribed' if r.unsubscribed_at else ''}\t{r.failure or ''}\t{r.revenue_text}"
+        for r in page.rows
+    ]
+    more = f"\nmore: --after {page.last_id}" if page.has_next else ""
+    emit(as_json, result, ("\n".join(lines) or "none") + more)
+
+
+def _write_recipients_csv(path: Path, rows: Iterable[RecipientRow]) -> int:
+    """Write the recipients to `path` as CSV; how many were written."""
+    from fanhub.campaigns.report_recipients import recipients_csv
+
+    written = 0
+
+    def counted() -> Iterator[RecipientRow]:
+        nonlocal written
+        for row in rows:
+            written += 1
+            yield row
+
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.writelines(recipients_csv(counted()))
+    return written
 
 
 @app.command("campaigns")

@@ -39,6 +39,13 @@ CHECKS = (
 )
 
 
+# A P-256 public key (base64 DER, as SendGrid shows it) whose private half nobody kept.
+_SENDGRID_TEST_KEY = (
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEJcpUtD79rcT15blLe9pRoYrlJ0Ofx89oKENn8IiqEnbusPko8uFVxjhoQHUv1AuRZaj8sw4"
+    "PovNUM26CypFINQ=="
+)
+
+
 def _document() -> dict[str, Any]:
     """The app's OpenAPI document; building it touches no database (an unused in-memory one)."""
     return create_app(Settings(), database=Database("sqlite://"), run_worker=False).openapi()
@@ -58,9 +65,17 @@ schema = schemathesis.openapi.from_dict(
 
 
 @pytest.fixture
-def session(client: TestClient, db: Database, tenant: Tenant) -> Iterator[ASGIClient]:
+def session(client: TestClient, db: Database, tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> Iterator[ASGIClient]:
     """Requests for schemathesis, served in-process by the test client's app (lifespan already started),
-    on an organization with an event, an order and a contact (id 1 each), so reads also answer 200."""
+    on an organization with an event, an order and a contact (id 1 each), so reads also answer 200.
+    The bounce routes are configured: unconfigured, they answer 503 by design (providers retry)."""
+    from fanhub.config import get_settings
+
+    monkeypatch.setenv("FANHUB_INBOUND_TOKEN", "contract-inbound-token")
+    monkeypatch.setenv("FANHUB_MAILGUN_WEBHOOK_SIGNING_KEY", "contract-mailgun-key")
+    monkeypatch.setenv("FANHUB_POSTMARK_WEBHOOK_CREDENTIALS", "contract:postmark")
+    monkeypatch.setenv("FANHUB_SENDGRID_WEBHOOK_PUBLIC_KEY", _SENDGRID_TEST_KEY)
+    get_settings.cache_clear()
     contact = {"contact": {"email": "jane@example.com", "first_name": "Jane"}, "opt_ins": {"email": True}}
     for path, body in (("events", EVENTS), ("orders", ORDERS), ("contact", contact)):
         post_and_apply(client, db, tenant, path, body)

@@ -302,12 +302,21 @@ def _add_domain_commands() -> None:
     """Each domain's command bundle, named here so the whole CLI is visible from this file."""
     from fanhub.campaigns import cli as campaigns_cli
     from fanhub.connectors import cli as connectors_cli
+    from fanhub.deliverability import cli as deliverability_cli
     from fanhub.imports import cli as imports_cli
     from fanhub.manager import cli as manager_cli
     from fanhub.mcp import cli as mcp_cli
     from fanhub.organizations import cli as organizations_cli
 
-    for bundle in (connectors_cli.app, campaigns_cli.app, imports_cli.app, manager_cli.app, mcp_cli.app):
+    bundles = (
+        connectors_cli.app,
+        campaigns_cli.app,
+        deliverability_cli.app,
+        imports_cli.app,
+        manager_cli.app,
+        mcp_cli.app,
+    )
+    for bundle in bundles:
         app.add_typer(bundle)
     org_app.add_typer(organizations_cli.app)  # fanhub org sending-domain ...
 

@@ -26,6 +26,7 @@ def load_jobs() -> dict[str, Job]:
     `fanhub org create` does not load the sending and connector code)."""
     from fanhub.campaigns import jobs as campaign_jobs
     from fanhub.connectors import jobs as connector_jobs
+    from fanhub.deliverability import jobs as deliverability_jobs
     from fanhub.imports import jobs as import_jobs
     from fanhub.ingest import jobs as ingest_jobs
 
@@ -36,6 +37,8 @@ def load_jobs() -> dict[str, Job]:
         "campaigns.start_due": campaign_jobs.start_due_campaigns,
         "campaigns.send": campaign_jobs.send_next_slice,
         "imports.run": import_jobs.run_imports,
+        "deliverability.mailbox": deliverability_jobs.poll_mailbox,
+        "deliverability.catch_up": deliverability_jobs.catch_up,
     }
 
 

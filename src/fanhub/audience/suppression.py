@@ -20,6 +20,7 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, delete
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
+from fanhub.addresses import try_normalize_email
 from fanhub.db.base import Base, BigId, utcnow
 from fanhub.organizations import audit
 
@@ -125,13 +126,61 @@ def remove(session: Session, organization_id: int, address: str, actor: str) -> 
 
 
 def page(
-    session: Session, organization_id: int, *, after_id: int | None = None, limit: int = 100, reason: str | None = None
+    session: Session, organization_id: int, *, page: int = 1, per_page: int = 100, reason: str | None = None
 ) -> tuple[Sequence[Suppression], bool]:
-    """Newest first, keyset-paged by id; (entries, has_more)."""
+    """Page `page` (from 1), newest first; (entries, has_more)."""
     query = select(Suppression).where(Suppression.organization_id == organization_id)
     if reason:
         query = query.where(Suppression.reason == reason)
-    if after_id is not None:
-        query = query.where(Suppression.id < after_id)
-    rows = list(session.scalars(query.order_by(Suppression.id.desc()).limit(limit + 1)))
-    return rows[:limit], len(rows) > limit
+    query = query.order_by(Suppression.id.desc()).offset((max(1, page) - 1) * per_page).limit(per_page + 1)
+    rows = list(session.scalars(query))
+    return rows[:per_page], len(rows) > per_page
+
+
+# Column names other providers export their suppression lists with (Mailchimp "Email Address",
+# SendGrid "email", Mailgun "address", Postmark "EmailAddress", SES "EmailAddress").
+ADDRESS_COLUMNS = ("address", "email", "email address", "emailaddress", "email_address", "recipient")
+REASON_COLUMNS = ("reason", "suppression reason", "type")
+
+
+def import_csv(session: Session, organization_id: int, rows: Iterable[dict[str, str]], source: str) -> dict[str, int]:
+    """Adds every address of a CSV export (reason `imported`, the export's own reason kept as the
+    detail); {"read", "added", "already", "invalid"}. Invalid rows are counted, not fatal."""
+    counts = {"read": 0, "added": 0, "already": 0, "invalid": 0}
+    for row in rows:
+        counts["read"] += 1
+        fields = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+        raw = next((fields[c] for c in ADDRESS_COLUMNS if fields.get(c)), "")
+        address = try_normalize_email(raw)
+        if address is None:
+            counts["invalid"] += 1
+            continue
+        detail = next((fields[c] for c in REASON_COLUMNS if fields.get(c)), None)
+        added = suppress(session, organization_id, address, IMPORTED, source, detail)
+        counts["added" if added else "already"] += 1
+    return counts
+
+
+def export_rows(session: Session, organization_id: int, batch: int = 1000) -> Iterable[dict[str, str]]:
+    """Every entry, oldest first, for a CSV export (address, reason, source, detail, created_at)."""
+    after = 0
+    while True:
+        rows = list(
+            session.scalars(
+                select(Suppression)
+                .where(Suppression.organization_id == organization_id, Suppression.id > after)
+                .order_by(Suppression.id)
+                .limit(batch)
+            )
+        )
+        for row in rows:
+            yield {
+                "address": row.address,
+                "reason": row.reason,
+                "source": row.source,
+                "detail": row.detail or "",
+                "created_at": row.created_at.isoformat(),
+            }
+        if len(rows) < batch:
+            return
+        after = rows[-1].id

@@ -255,3 +255,26 @@ def _guard(database: Database, tally: Tally, settings: Settings) -> None:
         with database.write() as session:
             if session.get(CampaignStats, campaign_id) is not None:
                 guard.check(session, campaign_id, settings)
+
+
+def catch_up_smtp_failures(database: Database, since: timedelta = timedelta(days=1), limit: int = 1000) -> int:
+    """SMTP-time failures whose classification a crash cut off (the pipe's hook runs after the slice
+    committed): classify them now. Returns how many were found."""
+    cutoff = utcnow() - since
+    with database.read() as session:
+        missed = session.execute(
+            select(DeliveryFailure.campaign_id, DeliveryFailure.delivery_id)
+            .outerjoin(Bounce, Bounce.replay_key == func.concat("smtp:", DeliveryFailure.delivery_id))
+            .where(
+                DeliveryFailure.kind.in_(("smtp_rejected", "smtp_deferred")),
+                DeliveryFailure.occurred_at >= cutoff,
+                Bounce.id.is_(None),
+            )
+            .limit(limit)
+        ).all()
+    by_campaign: dict[int, list[int]] = {}
+    for campaign_id, delivery_id in missed:
+        by_campaign.setdefault(campaign_id, []).append(delivery_id)
+    for campaign_id, delivery_ids in by_campaign.items():
+        apply_smtp_failures(database, campaign_id, delivery_ids)
+    return len(missed)

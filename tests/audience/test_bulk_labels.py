@@ -122,7 +122,7 @@ def test_undo_of_an_add_removes_the_tag_only_where_it_was_added_and_only_once(db
 
     undone = undo_label_change(db, marketer, change.change_id, batch=4)
 
-    assert undone.changed == 15
+    assert (undone.changed, undone.added) == (15, False)
     assert _tagged(db, venue.vip) == before  # the five fans who were VIP before still are
     assert _consent_state(db) == consent_before
     with pytest.raises(InvalidInput, match="already undone"):

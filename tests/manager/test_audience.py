@@ -10,6 +10,7 @@ from fanhub.audience.models import Contact, ContactTag
 from fanhub.db.engine import Database
 from tests.conftest import make_tenant, post_and_apply
 from tests.manager.conftest import Staff
+from tests.manager.helpers import login, make_user
 
 
 def _contact(
@@ -203,7 +204,7 @@ def test_hostile_input_never_gives_a_500(staff: Staff) -> None:
     ]
     for path in paths:
         assert staff.client.get(path).status_code < 500, path
-    posts = [
+    posts: list[tuple[str, dict[str, object]]] = [
         ("/manager/contacts/bulk", {"contact_id": ["x", "-3"], "bulk_target": "tag:abc"}),
         ("/manager/tags", {"kind": "nope", "name": "x"}),
         ("/manager/tags", {"kind": "tag", "name": "x" * 5000}),
@@ -253,9 +254,124 @@ def test_the_table_shows_the_total_distinct_headers_genres_and_regional_phones(s
     post_and_apply(staff.client, staff.db, staff.tenant, "contact", body)
     page = staff.client.get("/manager/contacts").text  # no "count" parameter
     assert '<strong id="match-count">3 matching contacts</strong>' in page
-    headers = re.findall(r"<th(?: [^>]*)?>([^<]+)</th>", page[page.index('id="contacts-table"') :])
-    assert headers == ["Name", "Email address", "Phone", "Email consent", "SMS consent", "Genres", "Tags · lists"]
+    table = page[page.index('id="contacts-table"') : page.index("</thead>")]
+    cells = [re.sub(r"<[^>]+>", "", cell).strip(" ▲▼") for cell in re.findall(r"<th[^>]*>(.*?)</th>", table)]
+    headers = [cell for cell in cells if cell]
+    assert headers == [
+        "Name",
+        "Email address",
+        "Phone",
+        "Email consent",
+        "SMS consent",
+        "Genres",
+        "Tags · lists",
+        "Created",
+        "Last order",
+    ]
     assert len(set(headers)) == len(headers)
     assert "Folk, Jazz" in page
     # The organization's region is the deployment default (US): its numbers in national form, others international.
     assert "(970) 555-0100" in page and "+44 20 7946 0958" in page and "+19705550100" not in page
+
+
+def _venue_with_fans(staff: Staff, people: int, fans: int) -> tuple[list[int], int, int]:
+    """`people` contacts, the first `fans` on the list Fans; a tag VIP on nobody yet."""
+    from fanhub.audience.service import AudienceWriter, create_list, create_tag
+
+    ids = sorted(_labels_people(staff.db, staff.org, *(f"p{n:03d}@example.com" for n in range(people))))
+    with staff.db.write() as session:
+        vip, fans_list = create_tag(session, staff.org, "VIP").id, create_list(session, staff.org, "Fans").id
+        AudienceWriter(session, staff.org, "test").add_lists([(c, fans_list) for c in ids[:fans]])
+    return ids, vip, fans_list
+
+
+def _tagged(staff: Staff, tag_id: int) -> set[int]:
+    with staff.db.read() as session:
+        return {t.contact_id for t in session.query(ContactTag).filter(ContactTag.tag_id == tag_id)}
+
+
+def test_bulk_over_the_whole_filter_is_confirmed_with_its_count_and_undone_from_the_notice(staff: Staff) -> None:
+    ids, vip, fans_list = _venue_with_fans(staff, 60, 55)
+    listing = staff.client.get(f"/manager/contacts?list={fans_list}").text
+    assert "Select all 55 contacts matching this filter" in listing
+    form: dict[str, object] = {
+        "scope": "matching",
+        "list": str(fans_list),
+        "bulk_target": f"tag:{vip}",
+        "back": "/manager/contacts",
+    }
+    confirm = staff.post("/manager/contacts/bulk", form)
+    assert confirm.status_code == 200 and not _tagged(staff, vip)  # nothing changed before the confirmation
+    assert "Tag all 55 contacts matching this filter with VIP?" in confirm.text
+    assert "55 of them will change; 0 already have the tag" in confirm.text
+
+    done = staff.post("/manager/contacts/bulk", {**form, "confirm": "yes"})
+    assert done.status_code == 303 and _tagged(staff, vip) == set(ids[:55])
+    notice_page = staff.client.get(done.headers["location"]).text
+    assert "Tagged 55 contact(s) with VIP." in notice_page and 'id="undo-change"' in notice_page
+    undo_url = re.search(r'action="(/manager/contacts/changes/\d+/undo)"', notice_page)
+    assert undo_url is not None
+
+    undone = staff.post(undo_url.group(1), {"back": "/manager/contacts"})
+    assert undone.status_code == 303 and not _tagged(staff, vip)
+    assert "Undone. Removed VIP from 55 contact(s)." in staff.client.get(undone.headers["location"]).text
+    again = staff.post(undo_url.group(1), {"back": "/manager/contacts"})
+    assert "Not undone: it was already undone." in staff.client.get(again.headers["location"]).text
+    assert 'id="undo-change"' not in staff.client.get(done.headers["location"]).text
+
+
+def test_selected_rows_lose_a_tag_or_list_with_undo_and_viewers_cannot(staff: Staff) -> None:
+    ids, vip, fans_list = _venue_with_fans(staff, 4, 3)
+    staff.post("/manager/contacts/bulk", {"contact_id": ids, "bulk_target": f"tag:{vip}"})
+    removed = staff.post("/manager/contacts/bulk", {"contact_id": ids[:2], "bulk_target": f"untag:{vip}"})
+    assert removed.status_code == 303 and _tagged(staff, vip) == set(ids[2:])
+    assert "undo=" in removed.headers["location"]
+    unlisted = staff.post("/manager/contacts/bulk", {"contact_id": ids, "bulk_target": f"unlist:{fans_list}"})
+    assert "Removed 3 contact(s) from Fans." in staff.client.get(unlisted.headers["location"]).text
+    change_id = re.search(r"undo=(\d+)", unlisted.headers["location"])
+    assert change_id is not None
+    staff.post(f"/manager/contacts/changes/{change_id.group(1)}/undo", {"back": "/manager/contacts"})
+    listed = staff.client.get(f"/manager/contacts?list={fans_list}").text  # exactly the three fans are back
+    assert all(f"p00{n}@example.com" in listed for n in range(3)) and "p003@example.com" not in listed
+
+    make_user(staff.db, staff.org, "viewer@venue.example", "viewer")
+    staff.client.cookies.clear()
+    login(staff.client, "viewer@venue.example")
+    refused = staff.post("/manager/contacts/bulk", {"contact_id": ids, "bulk_target": f"untag:{vip}"})
+    assert refused.status_code == 403 and _tagged(staff, vip) == set(ids[2:])
+
+
+def test_sorting_keeps_the_filter_and_pages_by_last_order(staff: Staff) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from fanhub.catalog.models import Order
+
+    ids, _, fans_list = _venue_with_fans(staff, 60, 56)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    with staff.db.write() as session:  # every other fan bought, the later the higher the id
+        for n, contact_id in enumerate(ids[:56:2]):
+            placed = start + timedelta(days=n)
+            session.add(
+                Order(
+                    organization_id=staff.org,
+                    source="t",
+                    external_id=str(n),
+                    event_external_id="e",
+                    contact_id=contact_id,
+                    placed_at=placed,
+                )
+            )
+    first = staff.client.get(f"/manager/contacts?list={fans_list}&sort=last_order&dir=desc").text
+    shown = [int(i) for i in re.findall(r'name="contact_id" value="(\d+)"', first)]
+    assert shown == [*ids[:56:2][::-1], *sorted(ids[1:56:2], reverse=True)[:22]]
+    next_link = re.search(r'href="(/manager/contacts\?[^"]+)" id="next-page"', first)
+    assert (
+        next_link is not None and f"list={fans_list}" in next_link.group(1) and "sort=last_order" in next_link.group(1)
+    )
+    second = staff.client.get(next_link.group(1).replace("&amp;", "&")).text
+    rest = [int(i) for i in re.findall(r'name="contact_id" value="(\d+)"', second)]
+    assert rest == sorted(ids[1:56:2], reverse=True)[22:]
+    header = re.search(r'href="(/manager/contacts\?[^"]+)" id="sort-name"', first)
+    assert header is not None and f"list={fans_list}" in header.group(1) and "dir=asc" in header.group(1)
+    for path in ("/manager/contacts?sort=bogus&dir=up", "/manager/contacts?after=%%%", "/manager/contacts?undo=abc"):
+        assert staff.client.get(path).status_code == 200, path

@@ -120,7 +120,7 @@ def change_labels_matching(
         raise
     details = {"change": change_id, kind: name, "added": add, "filter": contact_filter.params(), "contacts": changed}
     _finish(database, change_id, DONE, actor, "labels.bulk", details)
-    return LabelChange(kind, label_id, name, [], changed, change_id if changed else None)
+    return LabelChange(kind, label_id, name, [], changed, change_id if changed else None, add)
 
 
 def _batch_end(session: Session, query: Select[Any], column: Any, batch: int) -> int | None:
@@ -151,7 +151,8 @@ def _finish(
 
 
 def undo_label_change(database: Database, actor: Actor, change_id: int, batch: int = BATCH) -> LabelChange:
-    """Reverse exactly what change `change_id` changed (see above); returns the reversal."""
+    """Reverse exactly what change `change_id` changed (see above); returns the reversal (its `added`
+    is the opposite of the change's)."""
     with database.write() as session:
         log = _claim(session, actor, change_id)
         kind, label_id, added, name, organization_id = (
@@ -187,7 +188,7 @@ def undo_label_change(database: Database, actor: Actor, change_id: int, batch: i
     with database.write() as session:
         details = {"change": change_id, kind: name, "added": added, "contacts": reversed_count}
         audit.record(session, organization_id, actor.audit, "labels.undo", None, details)
-    return LabelChange(kind, label_id, name, [], reversed_count, change_id)
+    return LabelChange(kind, label_id, name, [], reversed_count, change_id, not added)
 
 
 def _claim(session: Session, actor: Actor, change_id: int) -> LabelChangeLog:

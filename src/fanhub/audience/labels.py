@@ -70,6 +70,8 @@ class LabelChange:
     changed: int
     # The recorded change to undo (None when nothing changed).
     change_id: int | None = None
+    # Whether the contacts got the label (False: they lost it).
+    added: bool = True
 
     describe: ClassVar[dict[tuple[str, bool], str]] = {
         (TAG, True): "Tagged {n} contact(s) with {name}.",
@@ -93,7 +95,7 @@ def change_labels(
         record_members(session, log, changed)
         log.status = DONE
         change_id = log.id
-    return LabelChange(kind, label.id, label.name, ids, len(changed), change_id)
+    return LabelChange(kind, label.id, label.name, ids, len(changed), change_id, add)
 
 
 def writable_label(session: Session, actor: Actor, kind: str, label_id: int) -> Tag | AudienceList:

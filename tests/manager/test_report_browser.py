@@ -39,15 +39,19 @@ def test_report_filter_page_download_and_compare(page: Any, db: Database, tenant
         page.click("#recipient-filters a[data-filter=opened]")
         page.wait_for_url("**filter=opened**")
         names = _names(page)
-        assert len(names) == 50 and names[:3] == ["Ann Lee", "Bo Park", "Fan 000"]
+        assert len(names) == 50
         assert page.locator("#recipients-previous").count() == 0
         page.locator("#recipient-table").screenshot(path=str(SHOTS / "campaign-report-recipients.png"))
 
         page.click("#recipients-next")
         page.wait_for_url("**after=**")
-        assert _names(page) == [f"Fan {i:03d}" for i in range(48, 55)]
-        page.click("#recipient-table tbody tr:first-child td:first-child a")
-        page.wait_for_url(f"**/manager/contacts/{sent.contacts['fan048@example.com']}")
+        rest = _names(page)
+        assert sorted(names + rest) == sorted(["Ann Lee", "Bo Park"] + [f"Fan {i:03d}" for i in range(55)])
+        first_link = page.locator("#recipient-table tbody tr:first-child td:first-child a")
+        href = first_link.get_attribute("href")
+        first_link.click()
+        page.wait_for_url(f"**{href}")
+        assert rest[0] in page.inner_text("h1")
         page.go_back()
 
         with page.expect_download() as info:
@@ -55,7 +59,8 @@ def test_report_filter_page_download_and_compare(page: Any, db: Database, tenant
         download = info.value
         assert download.suggested_filename == f"campaign-{sent.spring}-recipients-opened.csv"
         rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
-        assert len(rows) == 57 and rows[0]["name"] == "Ann Lee" and rows[1]["attributed_revenue"] == "€12.50"
+        by_name = {r["name"]: r for r in rows}
+        assert len(by_name) == 57 and by_name["Bo Park"]["attributed_revenue"] == "€12.50"
 
         page.goto(f"{base}/manager/campaigns")
         page.click("#compare-campaigns")

@@ -185,3 +185,28 @@ def test_bounces_by_every_route_then_the_next_campaign_skips_suppressed(
     with db.read() as session:
         assert suppression.is_suppressed(session, org, "fan02@example.com")
         assert suppression.page(session, org)[0][0].reason == "soft_bounce"
+
+
+def test_smtp_failures_a_crash_left_unclassified_are_caught_up(
+    client: TestClient,
+    db: Database,
+    tenant: Tenant,
+    bounce_env: Settings,  # noqa: F811
+    smtp_server: FakeSmtpServer,  # noqa: F811
+) -> None:
+    from fanhub.campaigns.sending import pipe
+    from fanhub.deliverability.apply import apply_smtp_failures, catch_up_smtp_failures
+
+    add_contact(client, db, tenant, "gone@example.com", first_name="Gone")
+    smtp_server.refuse_recipient("gone@example.com", "550 5.1.1 No such user")
+    pipe.on_failures.remove(apply_smtp_failures)  # the process "died" before the hook ran
+    try:
+        run_campaign(db, _campaign(db, tenant, "Crash"))
+    finally:
+        pipe.on_failures.append(apply_smtp_failures)
+    with db.read() as session:
+        assert not suppression.is_suppressed(session, tenant.organization_id, "gone@example.com")
+    assert catch_up_smtp_failures(db) == 1
+    assert catch_up_smtp_failures(db) == 0  # once
+    with db.read() as session:
+        assert suppression.is_suppressed(session, tenant.organization_id, "gone@example.com")

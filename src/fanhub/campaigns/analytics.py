@@ -6,8 +6,10 @@ indexed lookup per page, however many millions of deliveries and orders exist. A
 has not gone out yet (`delivered_at` empty) is not listed.
 
 - `status`: `sending`, `paused`, `sent` or `cancelled` (see `campaigns/lifecycle.py`);
-- `num_recipients`: recipients fixed when sending started; `num_undelivered`: rejected by the
-  provider or reported bounced/undelivered later (an `unknown` crash casualty is not counted);
+- `num_recipients`: recipients fixed when sending started; `num_undelivered`: deliveries that
+  finally failed (SMTP rejections, hard bounces, soft bounces after retries; an `unknown` crash
+  casualty is not counted); `num_suppressed`: addresses left out because they were suppressed;
+  `num_hard_bounces` / `num_soft_bounces` / `num_complaints`: see `fanhub.deliverability`;
 - `num_opens` / `num_links_clicked`: unique recipients (machine opens excluded, see `tracking`);
 - `attributed_tickets_sold` / `attributed_revenue` (minor units, net of refunds): see `attribution`.
 """
@@ -38,6 +40,12 @@ FIGURES = (
     "num_undelivered",
     "attributed_tickets_sold",
     "attributed_revenue",
+    # fanhub's additions (deliverability, issue 19): bounces and complaints reported for the
+    # campaign's deliveries, and addresses left out because they were suppressed (never recipients).
+    "num_hard_bounces",
+    "num_soft_bounces",
+    "num_complaints",
+    "num_suppressed",
 )
 
 
@@ -69,6 +77,8 @@ def analytics_rows(session: Session, campaigns: Sequence[Campaign]) -> list[dict
             "campaign_subject_line": c.subject or "",
             "campaign_type": c.type,
             "status": c.status,  # sending | paused | sent | cancelled (campaigns/lifecycle.py)
+            # Why the reputation guard paused it (campaigns/guard.py), while it is paused.
+            "paused_reason": c.paused_reason if c.status == "paused" else None,
             "delivered_at": iso_utc(c.delivered_at),
             **figures[c.id],
         }
@@ -93,6 +103,10 @@ def _figures(stats: CampaignStats) -> dict[str, int]:
         "num_undelivered": stats.undelivered,
         "attributed_tickets_sold": stats.attributed_tickets,
         "attributed_revenue": stats.attributed_revenue,
+        "num_hard_bounces": stats.hard_bounces,
+        "num_soft_bounces": stats.soft_bounces,
+        "num_complaints": stats.complaints,
+        "num_suppressed": stats.suppressed,
     }
 
 

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -264,7 +264,7 @@ def catch_up_smtp_failures(database: Database, since: timedelta = timedelta(days
     with database.read() as session:
         missed = session.execute(
             select(DeliveryFailure.campaign_id, DeliveryFailure.delivery_id)
-            .outerjoin(Bounce, Bounce.replay_key == func.concat("smtp:", DeliveryFailure.delivery_id))
+            .outerjoin(Bounce, Bounce.replay_key == literal("smtp:") + cast(DeliveryFailure.delivery_id, String))
             .where(
                 DeliveryFailure.kind.in_(("smtp_rejected", "smtp_deferred")),
                 DeliveryFailure.occurred_at >= cutoff,

@@ -71,6 +71,16 @@ class CampaignAnalytics(BaseModel):
     status: Literal["sending", "paused", "sent", "cancelled"] = Field(
         description="Where the send stands: sending, paused, sent or cancelled."
     )
+    # fanhub's additions: deliverability (bounces and complaints reported, suppressed addresses).
+    paused_reason: str | None = Field(
+        default=None, description="Why fanhub paused the campaign itself (bounce or complaint rate), while paused."
+    )
+    num_hard_bounces: int = Field(default=0, description="Hard bounces (SMTP-time or reported later).")
+    num_soft_bounces: int = Field(default=0, description="Soft bounces (mailbox full, blocked, retries ran out).")
+    num_complaints: int = Field(default=0, description="Spam complaints (these also unsubscribe).")
+    num_suppressed: int = Field(
+        default=0, description="Addresses left out because they were on the suppression list (never recipients)."
+    )
 
 
 class CampaignAnalyticsResponse(BaseModel):

@@ -49,6 +49,7 @@ from fanhub.campaigns.service import (
 from fanhub.catalog.queries import event_choices
 from fanhub.catalog.repository import EventRepository
 from fanhub.db.base import utcnow
+from fanhub.deliverability.queries import campaign_deliverability
 from fanhub.errors import InvalidInput
 from fanhub.manager import charts
 from fanhub.manager.report_pages import report_context
@@ -403,6 +404,7 @@ def campaign_page(request: Request, user: Staff) -> Response:
         progress = campaign_progress(session, org, campaign_id) if campaign.delivered_at else None
         links = links_clicked(session, org, campaign_id)
         report = report_context(request, session, org, campaign_id)
+        deliverability = campaign_deliverability(session, org, campaign_id)
         zone = org_zone(request, org)
     engagement, revenue = _series_chart(detail)
     return html(
@@ -422,6 +424,7 @@ def campaign_page(request: Request, user: Staff) -> Response:
             "revenue_chart": revenue,
             "can_edit": user.can(MARKETER),
             "interval": interval,
+            "deliverability": deliverability,
         },
         user=user,
         zone=zone,

@@ -16,6 +16,7 @@ from fanhub.auth.users import ADMIN
 from fanhub.campaigns.analytics import event_campaigns
 from fanhub.catalog.queries import event_views, get_event, list_orders, upcoming_event_rows
 from fanhub.catalog.reports import event_sales, sales_report, search_events
+from fanhub.deliverability.queries import sender_warning
 from fanhub.errors import InvalidInput
 from fanhub.imports.review import needs_review
 from fanhub.ingest.service import list_batches
@@ -47,6 +48,7 @@ def dashboard(request: Request, user: Staff) -> Response:
         campaigns = _campaign_rows(session, org, 5)
         sms_review = user.can(ADMIN) and needs_review(session, org)
         first_steps = _first_steps(session, org)
+        warning = sender_warning(session, org)  # a rejection about the sender's own domain, last 7 days
     chart = charts.line_chart(
         series["labels"],
         [("New subscriptions", series["subscribed"]), ("Unsubscribes", series["unsubscribed"])],
@@ -63,6 +65,7 @@ def dashboard(request: Request, user: Staff) -> Response:
             "upcoming": upcoming,
             "campaigns": campaigns,
             "sms_review": sms_review,
+            "warning": warning,
             # Shown until every first step is done: what an empty organization does first.
             "first_steps": first_steps if not all(step["done"] for step in first_steps) else [],
         },

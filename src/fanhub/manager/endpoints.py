@@ -19,6 +19,7 @@ from fanhub.manager import (
     report_pages,
     sending_domain_pages,
     settings_pages,
+    suppression_pages,
 )
 from fanhub.manager.web import new_router
 
@@ -32,6 +33,7 @@ sending_domain_pages.register(router)
 report_pages.register(router)  # before campaign_pages: /campaigns/compare is no campaign id
 campaign_pages.register(router)
 connection_pages.register(router)
+suppression_pages.register(router)
 
 
 def _not_found(request: Request) -> Response:

@@ -210,3 +210,30 @@ def test_smtp_failures_a_crash_left_unclassified_are_caught_up(
     assert catch_up_smtp_failures(db) == 0  # once
     with db.read() as session:
         assert suppression.is_suppressed(session, tenant.organization_id, "gone@example.com")
+
+
+def test_campaign_mail_is_dkim_signed_when_the_organization_has_a_sending_domain(
+    client: TestClient,
+    db: Database,
+    tenant: Tenant,
+    bounce_env: Settings,  # noqa: F811
+    smtp_server: FakeSmtpServer,  # noqa: F811
+) -> None:
+    import dkim
+
+    from fanhub.auth.actor import Actor
+    from fanhub.organizations.sending_domains import add_sending_domain, dns_records
+
+    with db.write() as session:  # campaign_env's From is news@bellyup.example
+        domain = add_sending_domain(session, Actor.cli(tenant.organization_id), "bellyup.example")
+        record = next(r for r in dns_records(domain) if r.purpose == "dkim")
+    add_contact(client, db, tenant, "fan@example.com", first_name="Fan")
+    run_campaign(db, _campaign(db, tenant, "Signed"))
+    (received,) = smtp_server.received()
+    assert received.data.startswith(b"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=bellyup.example;")
+
+    def dns(name: bytes, timeout: int = 5) -> bytes | None:
+        return record.value.encode() if name.decode().rstrip(".") == record.name else None
+
+    # aiosmtpd hands over the DATA as sent, so the signature must verify as the recipient's MTA sees it.
+    assert dkim.verify(received.data.replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n"), dnsfunc=dns)

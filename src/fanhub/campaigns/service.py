@@ -40,6 +40,7 @@ from fanhub.config import Settings, get_settings
 from fanhub.db.base import utcnow
 from fanhub.db.engine import Database
 from fanhub.errors import InvalidInput, NotFound
+from fanhub.organizations.sending_domains import dkim_signer_for
 from fanhub.organizations.service import get_organization, sender_address
 from fanhub.pagination import Page, PageRequest
 from fanhub.timeutil import iso_utc
@@ -415,6 +416,7 @@ def send_test(
         person = _test_contact(session, organization_id, contact.strip()) if contact and contact.strip() else None
         renderer = renderer_for(session, campaign)
         sender = sender_address(get_organization(session, organization_id), settings)
+        sign = dkim_signer_for(session, organization_id, parseaddr(sender)[1].rpartition("@")[2])
     messages = []
     for address in addresses:
         recipient = (
@@ -440,6 +442,8 @@ def send_test(
             message_id=f"<test-{secrets.token_hex(8)}@fanhub.local>",
             campaign_id=campaign_id,
         )
+        if sign is not None:
+            body = sign(body)
         messages.append(Message(campaign_id, 0, address, sender=parseaddr(sender)[1], body=body))
     transport = email_transport(settings)
     try:

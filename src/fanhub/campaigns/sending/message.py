@@ -7,7 +7,7 @@ from __future__ import annotations
 import binascii
 import functools
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 
@@ -97,7 +97,7 @@ def _header_addr(value: str) -> str:
     return formataddr((name, address)) if name else address
 
 
-def _message_domain(mail_from: str) -> str:
+def message_domain(mail_from: str) -> str:
     address = parseaddr(mail_from)[1]
     return address.rpartition("@")[2] or "fanhub.local"
 
@@ -106,14 +106,25 @@ class MessageBuilder:
     """Builds each recipient's `Message` for one campaign; the per-campaign constants (sender,
     Message-ID domain, status callback base) are parsed once, not per message."""
 
-    def __init__(self, settings: Settings, campaign_id: int, channel: str, mail_from: str, renderer: CampaignRenderer):
+    def __init__(
+        self,
+        settings: Settings,
+        campaign_id: int,
+        channel: str,
+        mail_from: str,
+        renderer: CampaignRenderer,
+        sign: Callable[[bytes], bytes] | None = None,
+    ):
         self.campaign_id = campaign_id
         self.channel = channel
         self.renderer = renderer
         self.mail_from = mail_from
         self.envelope_from = parseaddr(mail_from)[1] or "no-reply@localhost"
         self.bounce_address = settings.bounce_address
-        self.domain = _message_domain(mail_from)
+        # DKIM (organizations.sending_domains): prepends a DKIM-Signature, when the organization
+        # has a sending domain for the From address.
+        self.sign = sign
+        self.domain = message_domain(mail_from)
         self.status_base = f"{settings.public_url.rstrip('/')}/t/sms/status/"
 
     def build(self, recipient: Recipient) -> Message:
@@ -132,6 +143,8 @@ class MessageBuilder:
                 campaign_id=self.campaign_id,
                 extra_headers=trace.metadata_headers(token, self.campaign_id),
             )
+            if self.sign is not None:
+                data = self.sign(data)
             return Message(
                 self.campaign_id,
                 recipient.delivery_id,

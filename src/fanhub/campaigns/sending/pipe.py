@@ -42,7 +42,7 @@ from fanhub.campaigns.models import (
 from fanhub.campaigns.render import Recipient
 from fanhub.campaigns.sending import deliveries
 from fanhub.campaigns.sending.deliveries import LEASE_SECONDS, WORKER_ID, Mark, OutcomeWriter, failure_mark
-from fanhub.campaigns.sending.message import LinkBook, MessageBuilder
+from fanhub.campaigns.sending.message import LinkBook, MessageBuilder, message_domain
 from fanhub.campaigns.sending.transport import (
     Deferred,
     EmailTransport,
@@ -57,6 +57,7 @@ from fanhub.catalog.models import Event
 from fanhub.config import Settings, get_settings
 from fanhub.db.base import utcnow
 from fanhub.db.engine import Database
+from fanhub.organizations.sending_domains import dkim_signer_for
 from fanhub.organizations.service import get_organization, sender_address
 
 # A provider that keeps saying "try later" for a message: it fails after this many attempts.
@@ -469,4 +470,6 @@ def _builder(session: Session, database: Database, campaign: Campaign, settings:
         event_url = event.url if event else None
     links = LinkBook(database, campaign.id, event_url)
     from_header = sender_address(get_organization(session, campaign.organization_id), settings)
-    return MessageBuilder(settings, campaign.id, campaign.type, from_header, renderer_for(session, campaign, links))
+    sign = dkim_signer_for(session, campaign.organization_id, message_domain(from_header))
+    renderer = renderer_for(session, campaign, links)
+    return MessageBuilder(settings, campaign.id, campaign.type, from_header, renderer, sign)

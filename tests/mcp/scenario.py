@@ -35,6 +35,7 @@ READ_TOOLS = {
     "list_tags",
     "list_lists",
     "list_orders",
+    "list_suppressions",
 }
 WRITE_TOOLS = {"create_campaign_draft", "tag_contacts", "untag_contacts", "sync_connection"}
 

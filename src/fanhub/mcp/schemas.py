@@ -370,7 +370,9 @@ class CampaignAnalytics(Out):
     figures: dict[str, Any] = Field(
         description="num_recipients, num_opens (unique), num_links_clicked (unique), num_unsubscribes, "
         "num_undelivered, attributed_tickets_sold, attributed_revenue (minor units, e.g. cents) as the analytics "
-        "endpoint reports them, plus num_delivered, num_skipped, attributed_orders and event counts."
+        "endpoint reports them, plus num_delivered, num_skipped, attributed_orders and event counts; deliverability: "
+        "num_hard_bounces, num_soft_bounces, num_complaints (spam reports) and num_suppressed (left out, never "
+        "recipients)."
     )
     interval: str = Field(description="day or hour: the bucket of the time series (UTC).")
     time_series: dict[str, list[dict[str, Any]]] = Field(
@@ -379,7 +381,8 @@ class CampaignAnalytics(Out):
     )
 
     def summary(self) -> str:
-        shown = ("num_recipients", "num_opens", "num_links_clicked", "num_unsubscribes", "attributed_tickets_sold")
+        shown: tuple[str, ...] = ("num_recipients", "num_opens", "num_links_clicked", "num_unsubscribes")
+        shown += ("attributed_tickets_sold", "num_hard_bounces", "num_soft_bounces", "num_complaints", "num_suppressed")
         figures = ", ".join(f"{k.removeprefix('num_')} {self.figures[k]}" for k in shown if k in self.figures)
         return f"Campaign {self.campaign.label()}: {figures or 'no figures yet'}."
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from fanhub.mcp.tools import campaigns, contacts, events, lookups, sales, writes
+from fanhub.mcp.tools import campaigns, contacts, events, lookups, sales, suppressions, writes
 
 # In the order they are listed to clients.
-TOOL_MODULES: tuple[ModuleType, ...] = (events, contacts, lookups, sales, campaigns, writes)
+TOOL_MODULES: tuple[ModuleType, ...] = (events, contacts, lookups, sales, campaigns, suppressions, writes)

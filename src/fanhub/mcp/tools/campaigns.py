@@ -14,6 +14,8 @@ from fanhub.campaigns.service import get_campaign, page_campaigns
 from fanhub.mcp import schemas as s
 from fanhub.mcp.tools.base import DEFAULT_PAGE_SIZE, CampaignId, Page, PageSize, page_request, read_tool
 
+DELIVERABILITY_FIGURES = ("num_hard_bounces", "num_soft_bounces", "num_complaints", "num_suppressed")
+
 
 def campaign_view(session: Session, organization_id: int, campaign_id: int) -> s.CampaignSummary:
     """The campaigns service's view of the campaign, with who created it and its resource URI."""
@@ -52,10 +54,13 @@ def campaign_analytics(
     interval: Annotated[Literal["day", "hour"], Field(description="Time series bucket (UTC).")] = "day",
 ) -> s.CampaignAnalytics:
     """A campaign's results: recipients, unique opens and clicks, unsubscribes, undelivered, attributed
-    tickets and revenue (the same figures as the analytics endpoint), plus time series."""
+    tickets and revenue (the same figures as the analytics endpoint), its deliverability (hard and
+    soft bounces, spam complaints, addresses left out as suppressed), plus time series."""
     campaign = campaign_view(session, actor.organization_id, campaign_id)
     detail = campaign_detail(session, actor.organization_id, campaign_id, interval=interval)
     figures = {k: v for k, v in detail.items() if k.startswith(("num_", "attributed_"))}
+    for name in DELIVERABILITY_FIGURES:  # always present, so a model can rely on them
+        figures.setdefault(name, 0)
     return s.CampaignAnalytics(
         campaign=campaign,
         figures=figures,

@@ -210,6 +210,7 @@ def test_a_recent_rejection_about_the_sender_shows_a_notice(staff: Staff) -> Non
     page = staff.client.get(PAGE).text
     assert "rejected mail for a reason about your sending domain or reputation (SPF, DKIM, DMARC, blocklist)" in page
     assert "2 such rejections in the last 7 days" in page and "latest@gmail.example" in page
+    assert 'href="/manager/settings/sending-domains"' in page  # an admin can open it
     assert "550 5.7.26 unauthenticated: DMARC policy</code>" in page
     dashboard = staff.client.get("/manager/").text
     assert 'id="sender-warning"' in dashboard and "5.7.26 unauthenticated: DMARC policy" in dashboard

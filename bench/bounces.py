@@ -12,7 +12,10 @@ Message-ID. Then, in the same run and with the files in the page cache for both:
 - fanhub (`messages_s`): `read_messages` + `parse_bounce` on every message, reports counted by kind.
 
 Rounds alternate between the two so that load from other processes falls on both alike.
-The database step (`deliverability.apply`) is not part of this yet: see APPLY HOOK below.
+With `--apply` (the default) the fanhub figure also includes `deliverability.apply` on a real SQLite
+database holding one sent delivery per bounced recipient, so every report is matched (by address,
+the slowest path: the samples' tokens are not signed), recorded, and suppresses or unsubscribes;
+each round uses fresh replay keys so no round is a cheap replay. `--no-apply` measures classify only.
 The last line is one JSON object with the figures.
 """
 
@@ -39,14 +42,71 @@ SAMPLES = Path(__file__).resolve().parent.parent / "tests" / "deliverability" / 
 _TOKEN = re.compile(rb"c1(\d\d)-0a1b2c3d\d\d")
 _MESSAGE_ID = re.compile(rb"c1(\d\d)\.abc@")
 
-# --- APPLY HOOK ------------------------------------------------------------------------------------
-# When fanhub.deliverability.apply lands, set APPLY to a function taking one batch of reports (the
-# reports of BATCH messages) and writing them to the database: failures, suppressions, complaints.
-# main() then times it inside the fanhub figure (messages_s covers read + classify + apply) and the
-# JSON line says "apply": true. Until then the figure is read + classify only.
+# The database step: set by `database_apply` (main), timed inside the fanhub figure.
 APPLY: Callable[[list[BounceReport]], None] | None = None
 BATCH = 500
-# ---------------------------------------------------------------------------------------------------
+
+
+def database_apply(workdir: Path, count: int) -> Callable[[list[BounceReport]], None]:
+    """A migrated SQLite database with one organization, one sent campaign and a delivery (sent now)
+    for every recipient the generated messages name; returns the function applying a batch."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from fanhub.audience.models import Contact
+    from fanhub.campaigns.models import Campaign, CampaignStats, Delivery
+    from fanhub.db.engine import Database
+    from fanhub.db.migrate import upgrade
+    from fanhub.deliverability.apply import apply_reports
+    from fanhub.organizations.models import Organization
+
+    url = f"sqlite:///{workdir / 'bench.db'}"
+    upgrade(url)
+    database = Database(url)
+    shapes = templates()
+    now = datetime.now(UTC)
+    with database.write() as session:
+        session.execute(insert(Organization).values(id=1, name="Bench", created_at=now))
+        session.execute(insert(Campaign).values(id=1, organization_id=1, type="email", name="B", status="sent"))
+        session.execute(insert(CampaignStats).values(campaign_id=1, organization_id=1, recipients=count))
+        addresses = [
+            f"fan{1000 + n}x{k}@{a.partition('@')[2]}"
+            for n in range(count)
+            for k, a in enumerate(shapes[n % len(shapes)][1])
+        ]
+        for start in range(0, len(addresses), 5000):
+            chunk = addresses[start : start + 5000]
+            first = start + 1
+            session.execute(
+                insert(Contact),
+                [
+                    {"id": first + i, "organization_id": 1, "email": a, "email_status": "subscribed"}
+                    for i, a in enumerate(chunk)
+                ],
+            )
+            session.execute(
+                insert(Delivery),
+                [
+                    {
+                        "organization_id": 1,
+                        "campaign_id": 1,
+                        "contact_id": first + i,
+                        "channel": "email",
+                        "address": a,
+                        "status": "sent",
+                        "attempts": 1,
+                        "sent_at": now,
+                    }
+                    for i, a in enumerate(chunk)
+                ],
+            )
+    keys = iter(range(10**12))
+
+    def apply(batch: list[BounceReport]) -> None:
+        apply_reports(database, [(report, f"bench:{next(keys)}") for report in batch])
+
+    return apply
 
 
 def templates() -> list[tuple[bytes, list[str]]]:
@@ -112,11 +172,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=2, help="alternations between the two readers")
+    parser.add_argument(
+        "--apply", action=argparse.BooleanOptionalAction, default=True, help="include the database step"
+    )
     args = parser.parse_args()
+    global APPLY
     workdir = Path(tempfile.mkdtemp(prefix="fanhub-bench-bounces-"))
     try:
         started = time.perf_counter()
         maildir = build_maildir(workdir, args.messages)
+        if args.apply:
+            APPLY = database_apply(workdir, args.messages)
         print(f"built {args.messages:,} messages in {time.perf_counter() - started:.1f}s", file=sys.stderr)
         # CPU figures too: on a shared machine the wall clock also measures other processes' load.
         reference_seconds = fanhub_seconds = reference_cpu = fanhub_cpu = 0.0

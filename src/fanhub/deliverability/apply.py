@@ -23,12 +23,13 @@ Effects, per organization and address:
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import String, cast, func, literal, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import String, cast, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from fanhub.audience import suppression
@@ -70,28 +71,141 @@ class Tally:
         return {"read": self.read, **{name: getattr(self, name) for name in OUTCOMES}}
 
 
-def _match(session: Session, report: BounceReport, now: datetime) -> tuple[Delivery | None, str]:
+_DELIVERY = (
+    Delivery.id,
+    Delivery.organization_id,
+    Delivery.campaign_id,
+    Delivery.contact_id,
+    Delivery.channel,
+    Delivery.address,
+)
+
+
+def _match(session: Session, report: BounceReport, now: datetime) -> tuple[Any, str]:
     for token, how in ((report.verp_token, "verp"), (report.delivery_ref, "metadata")):
         delivery_id = trace.read_delivery_token(token)
         if delivery_id is not None:
-            delivery = session.get(Delivery, delivery_id)
-            if delivery is not None:
-                return delivery, how
+            row = session.execute(select(*_DELIVERY).where(Delivery.id == delivery_id)).first()
+            if row is not None:
+                return row, how
     if report.message_id:
         mid = report.message_id.strip().strip("<>")
-        found = session.scalars(select(Delivery).where(Delivery.provider_id == f"<{mid}>").limit(1)).first()
-        if found is not None:
-            return found, "message_id"
+        row = session.execute(select(*_DELIVERY).where(Delivery.provider_id == f"<{mid}>").limit(1)).first()
+        if row is not None:
+            return row, "message_id"
     if report.recipient:
-        latest = session.scalars(
-            select(Delivery)
+        row = session.execute(
+            select(*_DELIVERY)
             .where(Delivery.address == suppression.normalized(report.recipient), Delivery.sent_at >= now - LOOKBACK)
             .order_by(Delivery.sent_at.desc())
             .limit(1)
         ).first()
-        if latest is not None:
-            return latest, "address"
+        if row is not None:
+            return row, "address"
     return None, ""
+
+
+def _when(report: BounceReport, now: datetime) -> datetime:
+    """When it happened: the report's own time (a naive one is UTC: some MTAs omit the zone), else now."""
+    moment = report.occurred_at
+    if moment is None:
+        return now
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class Applier:
+    """Applies reports in the caller's transaction. Rows and counters are written in bulk by
+    `finish()` (one INSERT per table, one UPDATE per campaign), so a mailbox of thousands of
+    bounces costs a few statements per report, not a unit-of-work flush each."""
+
+    def __init__(self, session: Session, settings: Settings, now: datetime | None = None) -> None:
+        self.session, self.settings, self.now = session, settings, now or utcnow()
+        self.bounces: list[dict[str, Any]] = []
+        self.failures: list[dict[str, Any]] = []
+        self.counters: dict[int, Counter[str]] = {}
+        self.keys: set[str] = set()
+        self.pending_soft: Counter[tuple[int, str]] = Counter()
+        self.suppressed: set[tuple[int, str]] = set()
+
+    def seen(self, keys: Iterable[str]) -> None:
+        """Replay keys already stored (looked up once per batch)."""
+        wanted = [k[:200] for k in keys]
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            self.keys.update(self.session.scalars(select(Bounce.replay_key).where(Bounce.replay_key.in_(chunk))))
+
+    def apply(
+        self, report: BounceReport, replay_key: str, matched: tuple[Any, str] | None = None
+    ) -> tuple[str, int | None]:
+        """(outcome, a `Tally` field name; the campaign it touched)."""
+        if report.kind == "ignored":
+            return "ignored", None
+        key = replay_key[:200]
+        if key in self.keys:
+            return "duplicates", None
+        delivery, matched_by = matched or _match(self.session, report, self.now)
+        if delivery is None:
+            return "unmatched", None
+        self.keys.add(key)
+        self.bounces.append(_bounce_row(report, delivery, matched_by, key, self.now))
+        self._effects(report, delivery)
+        return ("complaints" if report.kind == "complaint" else report.kind), delivery.campaign_id
+
+    def _effects(self, report: BounceReport, delivery: Any) -> None:
+        org, address, source = delivery.organization_id, delivery.address, f"bounce:{report.source}"
+        detail = " ".join(filter(None, (report.status, report.diagnostic))) or report.reason
+        counters = self.counters.setdefault(delivery.campaign_id, Counter())
+        if report.kind == "complaint":
+            counters["complaints"] += 1
+            if delivery.channel == EMAIL:
+                change = ConsentChange(EMAIL, False, "complaint", source, _when(report, self.now))
+                change_consent(self.session, org, delivery.contact_id, change)
+            self._suppress(org, address, suppression.COMPLAINT, source, detail)
+            return
+        counters["hard_bounces" if report.kind == "hard" else "soft_bounces"] += 1
+        self._undelivered(delivery, report, detail, counters)
+        if report.kind == "hard":
+            self._suppress(org, address, suppression.HARD_BOUNCE, source, detail)
+            return
+        self.pending_soft[(org, address)] += 1
+        recent = _recent_soft_bounces(self.session, org, address, self.now) + self.pending_soft[(org, address)]
+        if recent >= self.settings.soft_bounce_limit:
+            self._suppress(org, address, suppression.SOFT_BOUNCE, source, detail)
+
+    def _undelivered(self, delivery: Any, report: BounceReport, detail: str, counters: Counter[str]) -> None:
+        """A delivery the provider had accepted that bounced later now counts as undelivered."""
+        changed = self.session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery.id, Delivery.status == DELIVERED)
+            .values(status=FAILED, error=f"bounce {report.kind}: {detail}"[:2000])
+        )
+        if getattr(changed, "rowcount", 0) == 1:
+            counters.update({"delivered": -1, "undelivered": 1})
+            self.failures.append(
+                {
+                    "delivery_id": delivery.id,
+                    "campaign_id": delivery.campaign_id,
+                    "kind": f"bounce_{report.kind}",
+                    "code": report.status,
+                    "detail": detail[:2000],
+                    "permanent": report.kind == "hard",
+                    "occurred_at": self.now,
+                }
+            )
+
+    def _suppress(self, org: int, address: str, reason: str, source: str, detail: str) -> None:
+        if (org, address) not in self.suppressed:
+            self.suppressed.add((org, address))
+            suppression.suppress(self.session, org, address, reason, source, detail)
+
+    def finish(self) -> None:
+        if self.bounces:
+            self.session.execute(insert(Bounce), self.bounces)
+        if self.failures:
+            self.session.execute(insert(DeliveryFailure), self.failures)
+        for campaign_id, counters in self.counters.items():
+            bump_stats(self.session, campaign_id, **counters)
+        self.bounces, self.failures, self.counters = [], [], {}
 
 
 def apply_report(
@@ -99,77 +213,30 @@ def apply_report(
 ) -> tuple[str, int | None]:
     """Apply one report in the caller's transaction; (its outcome, a `Tally` field name, and the
     campaign it touched)."""
-    if report.kind == "ignored":
-        return "ignored", None
-    now = now or utcnow()
-    delivery, matched_by = _match(session, report, now)
-    if delivery is None:
-        return "unmatched", None
-    try:
-        with session.begin_nested():
-            session.add(_bounce_row(report, delivery, matched_by, replay_key, now))
-    except IntegrityError:
-        return "duplicates", None
-    _apply_effects(session, report, delivery, settings, now)
-    return ("complaints" if report.kind == "complaint" else report.kind), delivery.campaign_id
+    applier = Applier(session, settings, now)
+    applier.seen([replay_key])
+    outcome = applier.apply(report, replay_key)
+    applier.finish()
+    return outcome
 
 
-def _bounce_row(report: BounceReport, delivery: Delivery, matched_by: str, replay_key: str, now: datetime) -> Bounce:
-    return Bounce(
-        organization_id=delivery.organization_id,
-        address=delivery.address,
-        kind=report.kind,
-        reason=report.reason[:60],
-        status=report.status,
-        diagnostic=report.diagnostic,
-        source=report.source[:40],
-        campaign_id=delivery.campaign_id,
-        delivery_id=delivery.id,
-        matched_by=matched_by,
-        sender_warning=report.sender_warning,
-        replay_key=replay_key[:200],
-        occurred_at=report.occurred_at or now,
-    )
-
-
-def _apply_effects(
-    session: Session, report: BounceReport, delivery: Delivery, settings: Settings, now: datetime
-) -> None:
-    org, address, source = delivery.organization_id, delivery.address, f"bounce:{report.source}"
-    detail = " ".join(filter(None, (report.status, report.diagnostic))) or report.reason
-    if report.kind == "complaint":
-        bump_stats(session, delivery.campaign_id, complaints=1)
-        if delivery.channel == EMAIL:
-            change = ConsentChange(EMAIL, False, "complaint", source, report.occurred_at or now)
-            change_consent(session, org, delivery.contact_id, change)
-        suppression.suppress(session, org, address, suppression.COMPLAINT, source, detail)
-        return
-    counter = "hard_bounces" if report.kind == "hard" else "soft_bounces"
-    _undelivered(session, delivery, report, detail, counter)
-    if report.kind == "hard":
-        suppression.suppress(session, org, address, suppression.HARD_BOUNCE, source, detail)
-    elif _recent_soft_bounces(session, org, address, now) >= settings.soft_bounce_limit:
-        suppression.suppress(session, org, address, suppression.SOFT_BOUNCE, source, detail)
-
-
-def _undelivered(session: Session, delivery: Delivery, report: BounceReport, detail: str, counter: str) -> None:
-    """A delivery the provider had accepted that bounced later now counts as undelivered."""
-    if delivery.status == DELIVERED:
-        delivery.status = FAILED
-        delivery.error = f"bounce {report.kind}: {detail}"[:2000]
-        session.add(
-            DeliveryFailure(
-                delivery_id=delivery.id,
-                campaign_id=delivery.campaign_id,
-                kind=f"bounce_{report.kind}",
-                code=report.status,
-                detail=detail[:2000],
-                permanent=report.kind == "hard",
-            )
-        )
-        bump_stats(session, delivery.campaign_id, delivered=-1, undelivered=1, **{counter: 1})
-    else:
-        bump_stats(session, delivery.campaign_id, **{counter: 1})
+def _bounce_row(report: BounceReport, delivery: Any, matched_by: str, replay_key: str, now: datetime) -> dict[str, Any]:
+    return {
+        "organization_id": delivery.organization_id,
+        "address": delivery.address,
+        "kind": report.kind,
+        "reason": report.reason[:60],
+        "status": report.status,
+        "diagnostic": report.diagnostic,
+        "source": report.source[:40],
+        "campaign_id": delivery.campaign_id,
+        "delivery_id": delivery.id,
+        "matched_by": matched_by,
+        "sender_warning": report.sender_warning,
+        "replay_key": replay_key,
+        "occurred_at": _when(report, now),
+        "created_at": now,
+    }
 
 
 def _recent_soft_bounces(session: Session, organization_id: int, address: str, now: datetime) -> int:
@@ -188,13 +255,17 @@ def apply_reports(
     """Apply (report, replay key) pairs in one transaction, then let the reputation guard look at
     the campaigns they touched."""
     settings = settings or get_settings()
+    pairs = list(reports)
     tally = Tally()
     with database.write() as session:
-        for report, replay_key in reports:
-            outcome, campaign_id = apply_report(session, report, replay_key, settings)
+        applier = Applier(session, settings)
+        applier.seen(key for _, key in pairs)
+        for report, replay_key in pairs:
+            outcome, campaign_id = applier.apply(report, replay_key)
             tally.add(outcome)
             if campaign_id is not None:
                 tally.campaigns.add(campaign_id)
+        applier.finish()
     _guard(database, tally, settings)
     return tally
 
@@ -222,31 +293,30 @@ def apply_smtp_failures(database: Database, campaign_id: int, delivery_ids: list
     with database.write() as session:
         failures = session.execute(
             select(DeliveryFailure.delivery_id, DeliveryFailure.kind, DeliveryFailure.code, DeliveryFailure.detail)
-            .where(DeliveryFailure.delivery_id.in_(delivery_ids))
+            .where(
+                DeliveryFailure.delivery_id.in_(delivery_ids),
+                DeliveryFailure.kind.in_(("smtp_rejected", "smtp_deferred")),
+            )
             .order_by(DeliveryFailure.id)
         ).all()
+        applier = Applier(session, settings)
+        applier.seen(f"smtp:{row.delivery_id}" for row in failures)
         for delivery_id, kind, code, detail in failures:
-            text = f"{code or ''} {detail or ''}".strip()
-            verdict = classify(None, text)
-            if kind == "smtp_deferred":  # the retries ran out: never proof the address is dead
-                verdict = type(verdict)("soft", verdict.reason, verdict.sender_warning)
-            delivery = session.get(Delivery, delivery_id)
-            if delivery is None or kind not in ("smtp_rejected", "smtp_deferred"):
+            verdict = classify(None, f"{code or ''} {detail or ''}".strip())
+            delivery = session.execute(select(*_DELIVERY).where(Delivery.id == delivery_id)).first()
+            if delivery is None:
                 continue
             report = BounceReport(
-                kind=verdict.kind,
+                # Deferrals that ran out are never proof that the address is dead.
+                kind="soft" if kind == "smtp_deferred" else verdict.kind,
                 reason=verdict.reason,
                 recipient=delivery.address,
                 diagnostic=(detail or "")[:500],
                 source="smtp",
                 sender_warning=verdict.sender_warning,
             )
-            try:
-                with session.begin_nested():
-                    session.add(_bounce_row(report, delivery, "smtp", f"smtp:{delivery_id}", utcnow()))
-            except IntegrityError:
-                continue
-            _apply_effects(session, report, delivery, settings, utcnow())
+            applier.apply(report, f"smtp:{delivery_id}", matched=(delivery, "smtp"))
+        applier.finish()
     _guard(database, Tally(campaigns={campaign_id}), settings)
 
 

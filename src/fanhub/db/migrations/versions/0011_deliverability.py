@@ -11,7 +11,6 @@ from alembic import op
 
 import fanhub.db.base
 
-
 revision = "0011_deliverability"
 down_revision = "0010_audit_log"
 branch_labels = None

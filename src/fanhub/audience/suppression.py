@@ -12,11 +12,11 @@ an import stays suppressed; only staff lift one (`remove`, audited).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, delete, exists, select
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, delete, exists, insert, select
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -102,6 +102,32 @@ def suppress(
             )
         )
     return True
+
+
+def suppress_many(session: Session, organization_id: int, entries: Mapping[str, tuple[str, str, str | None]]) -> int:
+    """`suppress` for many addresses at once ({address: (reason, source, detail)}): one lookup and
+    one INSERT per 500; addresses already listed keep their entry. Returns how many were added."""
+    added = 0
+    items = [(normalized(a), entry) for a, entry in entries.items()]
+    for start in range(0, len(items), 500):
+        chunk = dict(items[start : start + 500])
+        listed = suppressed_among(session, organization_id, chunk)
+        rows = [
+            {
+                "organization_id": organization_id,
+                "address": address,
+                "reason": reason,
+                "source": source[:200],
+                "detail": (detail or None) and detail[:1000],
+                "created_at": utcnow(),
+            }
+            for address, (reason, source, detail) in chunk.items()
+            if address not in listed
+        ]
+        if rows:
+            session.execute(insert(Suppression), rows)
+            added += len(rows)
+    return added
 
 
 def remove(session: Session, organization_id: int, address: str, actor: str) -> bool:

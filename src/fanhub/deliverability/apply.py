@@ -125,7 +125,8 @@ class Applier:
         self.counters: dict[int, Counter[str]] = {}
         self.keys: set[str] = set()
         self.pending_soft: Counter[tuple[int, str]] = Counter()
-        self.suppressed: set[tuple[int, str]] = set()
+        # (organization, address) -> (reason, source, detail); the first reason in a batch stands.
+        self.to_suppress: dict[tuple[int, str], tuple[str, str, str]] = {}
 
     def seen(self, keys: Iterable[str]) -> None:
         """Replay keys already stored (looked up once per batch)."""
@@ -194,9 +195,7 @@ class Applier:
             )
 
     def _suppress(self, org: int, address: str, reason: str, source: str, detail: str) -> None:
-        if (org, address) not in self.suppressed:
-            self.suppressed.add((org, address))
-            suppression.suppress(self.session, org, address, reason, source, detail)
+        self.to_suppress.setdefault((org, address), (reason, source, detail))
 
     def finish(self) -> None:
         if self.bounces:
@@ -205,7 +204,12 @@ class Applier:
             self.session.execute(insert(DeliveryFailure), self.failures)
         for campaign_id, counters in self.counters.items():
             bump_stats(self.session, campaign_id, **counters)
-        self.bounces, self.failures, self.counters = [], [], {}
+        by_org: dict[int, dict[str, tuple[str, str, str]]] = {}
+        for (org, address), entry in self.to_suppress.items():
+            by_org.setdefault(org, {})[address] = entry
+        for org, entries in by_org.items():
+            suppression.suppress_many(self.session, org, entries)
+        self.bounces, self.failures, self.counters, self.to_suppress = [], [], {}, {}
 
 
 def apply_report(

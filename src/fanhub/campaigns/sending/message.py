@@ -143,8 +143,6 @@ class MessageBuilder:
                 campaign_id=self.campaign_id,
                 extra_headers=trace.metadata_headers(token, self.campaign_id),
             )
-            if self.sign is not None:
-                data = self.sign(data)
             return Message(
                 self.campaign_id,
                 recipient.delivery_id,
@@ -152,6 +150,7 @@ class MessageBuilder:
                 sender=trace.verp_sender(self.bounce_address, token, self.envelope_from),
                 body=data,
                 message_id=message_id,
+                sign=self.sign,
             )
         callback = self.status_base + tokens.make_token(tokens.SMS_STATUS, recipient.delivery_id)
         return Message(

@@ -205,6 +205,8 @@ class _Lanes:
         """The provider id (or None) on success, else the exception the provider call raised."""
         transport = self._free.get()
         try:
+            if message.sign is not None:
+                message.body, message.sign = message.sign(message.body), None  # once, even if pushed again
             return transport.push(message)
         except BaseException as exc:  # _settle() decides; a dying process's exceptions are re-raised there
             return exc

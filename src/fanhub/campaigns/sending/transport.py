@@ -20,6 +20,7 @@ import json
 import smtplib
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -71,6 +72,9 @@ class Message:
     text: str = ""  # SMS
     message_id: str | None = None  # email: the Message-ID header, recorded when the provider returns no id
     status_callback: str | None = None  # SMS: where the provider reports delivery
+    # DKIM: applied by the lane that pushes the message, in its own thread (OpenSSL releases the
+    # GIL), so signing is off the sender's critical path.
+    sign: Callable[[bytes], bytes] | None = None
 
 
 class Transport(Protocol):

@@ -187,26 +187,27 @@ def import_csv(session: Session, organization_id: int, rows: Iterable[dict[str, 
     return counts
 
 
-def export_rows(session: Session, organization_id: int, batch: int = 1000) -> Iterable[dict[str, str]]:
-    """Every entry, oldest first, for a CSV export (address, reason, source, detail, created_at)."""
-    after = 0
-    while True:
-        rows = list(
-            session.scalars(
-                select(Suppression)
-                .where(Suppression.organization_id == organization_id, Suppression.id > after)
-                .order_by(Suppression.id)
-                .limit(batch)
-            )
+def export_chunk(
+    session: Session, organization_id: int, after_id: int = 0, limit: int = 2000
+) -> tuple[list[dict[str, str]], int | None]:
+    """Entries after `after_id`, oldest first, as CSV rows (address, reason, source, detail,
+    created_at), and the id to continue after (None at the end)."""
+    entries = list(
+        session.scalars(
+            select(Suppression)
+            .where(Suppression.organization_id == organization_id, Suppression.id > after_id)
+            .order_by(Suppression.id)
+            .limit(limit)
         )
-        for row in rows:
-            yield {
-                "address": row.address,
-                "reason": row.reason,
-                "source": row.source,
-                "detail": row.detail or "",
-                "created_at": row.created_at.isoformat(),
-            }
-        if len(rows) < batch:
-            return
-        after = rows[-1].id
+    )
+    rows = [
+        {
+            "address": e.address,
+            "reason": e.reason,
+            "source": e.source,
+            "detail": e.detail or "",
+            "created_at": e.created_at.isoformat(),
+        }
+        for e in entries
+    ]
+    return rows, (entries[-1].id if len(entries) == limit else None)

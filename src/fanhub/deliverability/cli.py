@@ -135,7 +135,8 @@ def suppressions_export(
     as_json: JsonFlag = False,
 ) -> None:
     """Write the suppression list as CSV (address, reason, source, detail, created_at)."""
-    from fanhub.audience import suppression
+    from fanhub.db.engine import get_database
+    from fanhub.deliverability.queries import iter_export_rows
 
     if output is None and as_json:
         fail(as_json, "--output: with --json the CSV needs a file")
@@ -146,9 +147,9 @@ def suppressions_export(
         writer.writeheader()
         with read_session(as_json) as session:
             _require_org(session, org)
-            for row in suppression.export_rows(session, org):
-                writer.writerow(row)
-                count += 1
+        for row in iter_export_rows(get_database(), org):
+            writer.writerow(row)
+            count += 1
     finally:
         if output:
             handle.close()

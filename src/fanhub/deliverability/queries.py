@@ -57,33 +57,13 @@ def add_by_staff(session: Session, organization_id: int, address: str, actor: st
 
 
 def iter_export_rows(database: Database, organization_id: int, chunk: int = 2000) -> Iterator[dict[str, str]]:
-    """Every entry, oldest first, as `export_rows` gives them, but each chunk read in its own short
+    """Every entry, oldest first (`suppression.export_chunk`), each chunk read in its own short
     transaction: a download of a large list never holds one open while the client reads slowly."""
-    after = 0
-    while True:
+    after: int | None = 0
+    while after is not None:
         with database.read() as session:
-            entries = list(
-                session.scalars(
-                    select(Suppression)
-                    .where(Suppression.organization_id == organization_id, Suppression.id > after)
-                    .order_by(Suppression.id)
-                    .limit(chunk)
-                )
-            )
-            rows = [
-                {
-                    "address": e.address,
-                    "reason": e.reason,
-                    "source": e.source,
-                    "detail": e.detail or "",
-                    "created_at": e.created_at.isoformat(),
-                }
-                for e in entries
-            ]
+            rows, after = suppression.export_chunk(session, organization_id, after, chunk)
         yield from rows
-        if len(entries) < chunk:
-            return
-        after = entries[-1].id
 
 
 # --- the sender warning ------------------------------------------------------------------------------

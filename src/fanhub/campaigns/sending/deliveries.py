@@ -97,6 +97,9 @@ def create_deliveries(session: Session, campaign: Campaign) -> int:
         literal(PENDING),
         literal(0),
     ).where(Contact.id.in_(select(ids.c.id)))
+    # In contact order: deliveries are sent in id order, so recipients go out in a stable order
+    # whatever plan the database picks for the segment (PostgreSQL's anti-join reorders rows).
+    source = source.order_by(Contact.id)
     result = session.execute(
         insert(Delivery).from_select(
             ["organization_id", "campaign_id", "contact_id", "channel", "address", "status", "attempts"], source

@@ -237,3 +237,50 @@ def test_campaign_mail_is_dkim_signed_when_the_organization_has_a_sending_domain
 
     # aiosmtpd hands over the DATA as sent, so the signature must verify as the recipient's MTA sees it.
     assert dkim.verify(received.data.replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n"), dnsfunc=dns)
+
+
+def test_no_suppression_change_ever_undoes_an_opt_out(
+    client: TestClient,
+    db: Database,
+    tenant: Tenant,
+    bounce_env: Settings,  # noqa: F811
+    smtp_server: FakeSmtpServer,  # noqa: F811
+) -> None:
+    """A complaint from someone who has since opted out changes nothing in the ledger; lifting the
+    suppression a complaint made leaves the person unsubscribed; a bounce of a subscriber leaves
+    them subscribed (suppressed, not unsubscribed)."""
+    org = tenant.organization_id
+    for name in ("opted", "bounced"):
+        add_contact(client, db, tenant, f"{name}@example.com", first_name=name)
+    run_campaign(db, _campaign(db, tenant, "News"))
+    with db.write() as session:  # opted@ unsubscribes after the campaign went out
+        contact = session.scalar(select(Contact).where(Contact.email == "opted@example.com"))
+        assert contact is not None
+        from fanhub.audience.consent import ConsentChange
+        from fanhub.audience.service import change_consent
+        from fanhub.db.base import utcnow
+
+        change_consent(session, org, contact.id, ConsentChange("email", False, "unsubscribe_link", "t", utcnow()))
+        opted_id = contact.id
+
+    def ledger(contact_id: int) -> list[tuple[str, str]]:
+        with db.read() as session:
+            rows = session.scalars(select(ConsentEvent).where(ConsentEvent.contact_id == contact_id)).all()
+            return [(e.status, e.via) for e in rows]
+
+    before = ledger(opted_id)
+    assert apply_message(db, arf(BOUNCES, "opted@example.com")).complaints == 1
+    assert ledger(opted_id) == before  # already unsubscribed: no new entry, nothing undone
+    with db.write() as session:
+        assert suppression.remove(session, org, "opted@example.com", "staff:1")
+    with db.read() as session:
+        opted = session.get(Contact, opted_id)
+        assert opted is not None and opted.email_status == "unsubscribed"
+        assert not suppression.is_suppressed(session, org, "opted@example.com")
+
+    assert apply_message(db, dsn(BOUNCES, "bounced@example.com", "5.1.1", "550 5.1.1 unknown")).hard == 1
+    with db.read() as session:
+        bounced = session.scalar(select(Contact).where(Contact.email == "bounced@example.com"))
+        assert bounced is not None and bounced.email_status == "subscribed"
+        assert suppression.is_suppressed(session, org, "bounced@example.com")
+    assert ledger(bounced.id)[-1][0] == "subscribed"

@@ -6,7 +6,7 @@ made `FANHUB_GUARD_MIN_DELIVERIES` (1,000) deliveries, a hard-bounce rate over
 `FANHUB_GUARD_HARD_BOUNCE_RATE` (5%) of them, or a complaint rate over
 `FANHUB_GUARD_COMPLAINT_RATE` (0.3%) of those delivered, pauses it with the reason written on the
 campaign (`paused_reason`), shown in the manager and `fanhub campaigns`. Staff may resume it
-(`lifecycle.resume_campaign`): the reason is then marked acknowledged and the guard does not trip
+(`lifecycle.resume_campaign`): the reason is then prefixed `lifecycle.ACKNOWLEDGED` and the guard does not trip
 again for that campaign.
 """
 
@@ -14,12 +14,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from fanhub.campaigns.lifecycle import ACKNOWLEDGED
 from fanhub.campaigns.models import PAUSED, SENDING, Campaign, CampaignStats
 from fanhub.config import Settings
 from fanhub.db.base import utcnow
-
-__all__ = ["ACKNOWLEDGED", "check", "trip_reason"]
 
 
 def trip_reason(stats: CampaignStats, settings: Settings) -> str | None:

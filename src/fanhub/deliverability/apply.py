@@ -67,6 +67,12 @@ class Tally:
     def add(self, outcome: str) -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)
 
+    def merge(self, other: Tally) -> None:
+        self.read += other.read
+        for name in OUTCOMES:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.campaigns |= other.campaigns
+
     def as_dict(self) -> dict[str, int]:
         return {"read": self.read, **{name: getattr(self, name) for name in OUTCOMES}}
 
@@ -210,18 +216,6 @@ class Applier:
         for org, entries in by_org.items():
             suppression.suppress_many(self.session, org, entries)
         self.bounces, self.failures, self.counters, self.to_suppress = [], [], {}, {}
-
-
-def apply_report(
-    session: Session, report: BounceReport, replay_key: str, settings: Settings, now: datetime | None = None
-) -> tuple[str, int | None]:
-    """Apply one report in the caller's transaction; (its outcome, a `Tally` field name, and the
-    campaign it touched)."""
-    applier = Applier(session, settings, now)
-    applier.seen([replay_key])
-    outcome = applier.apply(report, replay_key)
-    applier.finish()
-    return outcome
 
 
 def _bounce_row(report: BounceReport, delivery: Any, matched_by: str, replay_key: str, now: datetime) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -101,23 +101,17 @@ def receive_inbound(
 
 
 def import_path(
-    database: Database, path: Path, settings: Settings | None = None, progress: object = None
+    database: Database, path: Path, settings: Settings | None = None, progress: Callable[[], None] | None = None
 ) -> apply.Tally:
     """`fanhub bounces import PATH`: a .eml file, a folder of them, a Maildir or an mbox."""
     settings = settings or get_settings()
     total = apply.Tally()
     for _name, raw in mailbox.read_messages(path):
         tally = apply.apply_message(database, raw, settings)
-        _merge(total, tally)
-        if callable(progress):
+        total.merge(tally)
+        if progress is not None:
             progress()
     return total
-
-
-def _merge(total: apply.Tally, tally: apply.Tally) -> None:
-    total.read += tally.read
-    for name in apply.OUTCOMES:
-        setattr(total, name, getattr(total, name) + getattr(tally, name))
 
 
 def poll_bounce_mailbox(database: Database, settings: Settings | None = None, limit: int = 500) -> int:

@@ -1,0 +1,1 @@
+"""Automations: flows (a trigger, steps, an exit goal), their enrollments and the engine that advances them."""

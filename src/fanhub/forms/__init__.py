@@ -1,0 +1,1 @@
+"""Growing the audience: signup forms, double opt-in and the preference center (public pages under /f/ and /p/)."""

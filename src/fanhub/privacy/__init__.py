@@ -1,0 +1,1 @@
+"""Data rights: everything fanhub holds about a person (export) and erasing it."""

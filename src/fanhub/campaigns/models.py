@@ -44,7 +44,10 @@ DEFERRED = "deferred"
 
 class Campaign(Base):
     __tablename__ = "campaigns"
-    __table_args__ = (Index("ix_campaigns_org_type", "organization_id", "type", "id"),)
+    __table_args__ = (
+        Index("ix_campaigns_org_type", "organization_id", "type", "id"),
+        Index("ix_campaigns_flow_step", "flow_id", "flow_step", "flow_round"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
@@ -64,6 +67,12 @@ class Campaign(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(default=None)
     created_by: Mapped[str | None] = mapped_column(String(120), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A hidden step campaign of an automation (flows/engine.py): the flow, the step's index and the
+    # round (a contact's n-th pass through that step, for reentry per_trigger). Campaign lists,
+    # the scheduler and the campaign analytics leave these out.
+    flow_id: Mapped[int | None] = mapped_column(BigId, default=None)  # flows.id; no FK, campaigns sit below flows
+    flow_step: Mapped[int | None] = mapped_column(default=None)
+    flow_round: Mapped[int | None] = mapped_column(default=None)
 
 
 class CampaignStats(Base):

@@ -23,6 +23,13 @@ class Organization(Base):
     # The From of the organization's campaign emails; FANHUB_MAIL_FROM when unset.
     sender_name: Mapped[str | None] = mapped_column(String(200), default=None)
     sender_email: Mapped[str | None] = mapped_column(String(320), default=None)
+    # Automations (issue 20), in the organization's time zone: no SMS from start to end ("HH:MM"),
+    # at most max_messages_per_day marketing messages (campaigns and flows) per contact per calendar
+    # day, and what a flow step over that cap does unless the flow says: "defer" or "drop".
+    quiet_hours_start: Mapped[str] = mapped_column(String(5), default="21:00", server_default="21:00")
+    quiet_hours_end: Mapped[str] = mapped_column(String(5), default="08:00", server_default="08:00")
+    max_messages_per_day: Mapped[int] = mapped_column(default=2, server_default="2")
+    over_cap: Mapped[str] = mapped_column(String(8), default="defer", server_default="defer")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

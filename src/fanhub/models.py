@@ -12,6 +12,7 @@ from fanhub.catalog import models as catalog_models
 from fanhub.connectors import models as connector_models
 from fanhub.deliverability import models as deliverability_models
 from fanhub.flows import models as flow_models
+from fanhub.forms import models as form_models
 from fanhub.imports import models as import_models
 from fanhub.ingest import models as ingest_models
 from fanhub.mcp import models as mcp_models  # noqa: F401
@@ -24,6 +25,7 @@ __all__ = [
     "audience_suppression_models",
     "deliverability_models",
     "flow_models",
+    "form_models",
     "auth_models",
     "auth_user_models",
     "campaign_models",

@@ -23,6 +23,23 @@ Rules:
   and the START restores the state before that STOP: "subscribed" again, or "unknown" when the
   number had never subscribed, so a START never creates consent. An opt-out made any other way
   (unsubscribe link, staff, import, partner) is never lifted by a START.
+
+Signup forms (`fanhub.forms`) and the "pending" state:
+- A form without double opt-in subscribes at once (`FORM`): an explicit, deliberate opt-in, so it
+  may lift a previous opt-out like `/subscribe` does.
+- A double opt-in form asks first (`FORM_PENDING`, `ConsentChange.pending`): it sets "pending" only
+  over "unknown" or "pending" (a new request renews the old one). It never touches "unsubscribed"
+  (an opt-out stays in force until the person confirms) and never downgrades "subscribed".
+- The email confirmation (`FORM_CONFIRM`: the person pressed the button of the signed link) makes
+  "subscribed": a deliberate opt-in that may lift a previous opt-out.
+- An SMS `YES` reply (`SMS_CONFIRM`) subscribes only a number whose SMS state is "pending" (its own
+  form request): it never lifts an opt-out and never creates consent out of "unknown", because the
+  sender of a text can be forged. Confirming the email never confirms SMS, nor the reverse.
+- A pending request not confirmed within `PENDING_DAYS` expires (`FORM_EXPIRED`): the state goes
+  back to what the ledger held before the request (`pending_expiry_change`), only while still
+  "pending".
+- "pending" never receives marketing: campaign segments select "subscribed" only.
+- Every change a form makes carries its proof (`ConsentProof`) into the ledger.
 """
 
 from __future__ import annotations
@@ -33,7 +50,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from fanhub.audience.models import SUBSCRIBED, UNKNOWN, UNSUBSCRIBED
+from fanhub.audience.models import PENDING, SUBSCRIBED, UNKNOWN, UNSUBSCRIBED
 
 EMAIL = "email"
 SMS = "sms"
@@ -47,10 +64,19 @@ class Resubscribe(enum.Enum):
     # Undoes only the opt-out its own sender made (`sms_start_change` checks the ledger) and never
     # subscribes over "unknown".
     OWN_STOP = "own_stop"
+    # Subscribes only over "pending" (an SMS YES confirming its own form request).
+    CONFIRM_PENDING = "confirm_pending"
 
 
 SMS_STOP = "sms_stop"
 SMS_START = "sms_start"
+SMS_CONFIRM = "sms_confirm"
+FORM = "form"
+FORM_PENDING = "form.pending"
+FORM_CONFIRM = "form.confirm"
+FORM_EXPIRED = "form.expired"
+# How long a double opt-in request waits for its confirmation.
+PENDING_DAYS = 7
 
 # How each way of asking for a subscription may treat a previous opt-out.
 RESUBSCRIBE_POLICY: dict[str, Resubscribe] = {
@@ -58,6 +84,9 @@ RESUBSCRIBE_POLICY: dict[str, Resubscribe] = {
     "subscribe": Resubscribe.ALWAYS,
     "staff": Resubscribe.ALWAYS,
     "import.subscribe_everyone": Resubscribe.ALWAYS,
+    FORM: Resubscribe.ALWAYS,
+    FORM_CONFIRM: Resubscribe.ALWAYS,
+    SMS_CONFIRM: Resubscribe.CONFIRM_PENDING,
     SMS_START: Resubscribe.OWN_STOP,
     "order.marketing_opt_ins": Resubscribe.IF_NEWER,
     "import.subscribe_if_not_opted_out": Resubscribe.NEVER,
@@ -72,6 +101,17 @@ IMPORT_REVERT = "import.revert"
 
 
 @dataclass(frozen=True)
+class ConsentProof:
+    """What a signup form showed and where (kept on the ledger entry as proof of consent)."""
+
+    form_id: int
+    consent_text: str
+    page_url: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True)
 class ConsentChange:
     channel: str
     # True subscribes, False unsubscribes, None returns to "unknown" (only `IMPORT_REVERT`).
@@ -82,10 +122,15 @@ class ConsentChange:
     raw_value: str | None = None
     # The person who confirmed the change when one did ("staff:3"), kept in the ledger.
     actor: str | None = None
+    # A double opt-in request (`FORM_PENDING`): leads to "pending"; `subscribed` is then None.
+    pending: bool = False
+    proof: ConsentProof | None = None
 
     @property
     def status(self) -> str:
         """The state the change leads to."""
+        if self.pending:
+            return PENDING
         if self.subscribed is None:
             return UNKNOWN
         return SUBSCRIBED if self.subscribed else UNSUBSCRIBED
@@ -125,6 +170,23 @@ def sms_start_change(
     return ConsentChange(SMS, subscribed, SMS_START, sms_reply_source(phone), observed_at, raw_value)
 
 
+def pending_expiry_change(
+    channel: str, history: Sequence[LedgerEntry], observed_at: datetime, source: str = "form"
+) -> ConsentChange | None:
+    """The change that ends an unconfirmed request on one channel, or None when the channel is not pending.
+
+    `history` is the channel's ledger, newest first. The state goes back to the latest one before
+    the run of "pending" entries; a request is only ever made over "unknown", so that is "unknown"
+    (a ledger saying otherwise is left for a person to look at rather than guessed).
+    """
+    if not history or history[0].status != PENDING:
+        return None
+    before = next((entry.status for entry in history if entry.status != PENDING), UNKNOWN)
+    if before != UNKNOWN:
+        return None
+    return ConsentChange(channel, None, FORM_EXPIRED, source, observed_at)
+
+
 def policy_for(via: str) -> Resubscribe:
     if via.startswith("connector"):
         return Resubscribe.NEVER
@@ -132,8 +194,13 @@ def policy_for(via: str) -> Resubscribe:
 
 
 def should_apply(current_status: str, current_status_at: datetime | None, change: ConsentChange) -> bool:
-    """Whether `change` moves the contact's state; False also for changes that would be no-ops."""
+    """Whether `change` moves the contact's state; False also for changes that would be no-ops
+    (except a renewed double opt-in request, which records its new proof)."""
+    if change.pending:
+        return current_status in (UNKNOWN, PENDING)
     if change.subscribed is None:
+        if change.via == FORM_EXPIRED:
+            return current_status == PENDING
         if change.via == SMS_START:  # a START taking back its own STOP of a never-subscribed number
             return current_status == UNSUBSCRIBED
         return change.via == IMPORT_REVERT and current_status == SUBSCRIBED
@@ -144,6 +211,8 @@ def should_apply(current_status: str, current_status_at: datetime | None, change
     if current_status == SUBSCRIBED:
         return False
     policy = policy_for(change.via)
+    if policy is Resubscribe.CONFIRM_PENDING:
+        return current_status == PENDING
     if current_status != UNSUBSCRIBED:
         return policy is not Resubscribe.OWN_STOP
     if policy in (Resubscribe.ALWAYS, Resubscribe.OWN_STOP):

@@ -12,6 +12,11 @@ from fanhub.db.base import Base, BigId, utcnow
 SUBSCRIBED = "subscribed"
 UNSUBSCRIBED = "unsubscribed"
 UNKNOWN = "unknown"
+# Asked for through a double opt-in form and not yet confirmed: never receives marketing.
+PENDING = "pending"
+# Every consent state a contact's channel can be in (read API, manager, MCP schemas).
+CONSENT_STATES = (SUBSCRIBED, UNSUBSCRIBED, PENDING, UNKNOWN)
+
 
 
 class Contact(Base):
@@ -82,8 +87,9 @@ class ConsentEvent(Base):
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(8))
-    # The state after the change: "subscribed", "unsubscribed", or "unknown" (an import's SMS
-    # subscription reverted by `fanhub contacts import-review --revert`). `subscribed` is True exactly
+    # The state after the change: "subscribed", "unsubscribed", "pending" (a double opt-in form
+    # waiting for its confirmation), or "unknown" (an import's SMS subscription reverted by
+    # `fanhub contacts import-review --revert`, or a pending form consent that expired). `subscribed` is True exactly
     # when the state is "subscribed" (kept for the subscriptions-over-time index).
     status: Mapped[str] = mapped_column(String(16))
     subscribed: Mapped[bool] = mapped_column(Boolean)
@@ -96,6 +102,15 @@ class ConsentEvent(Base):
     batch_id: Mapped[str | None] = mapped_column(String(32), default=None)
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Proof of consent for changes made through a signup form (`fanhub.forms`): which form, the exact
+    # wording shown, the page it was on (Referer, or Origin for an embedded form), IP and user agent.
+    # No foreign key to forms: the ledger sits below the forms layer and outlives a deleted form.
+    form_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    consent_text: Mapped[str | None] = mapped_column(Text, default=None)
+    page_url: Mapped[str | None] = mapped_column(Text, default=None)
+    ip: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_agent: Mapped[str | None] = mapped_column(String(400), default=None)
+
 
 
 class Tag(Base):

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from fanhub.addresses import try_normalize_email, try_normalize_phone
 from fanhub.audience.models import (
+    CONSENT_STATES,
     AudienceList,
     ConsentEvent,
     Contact,
@@ -29,7 +30,7 @@ from fanhub.errors import NotFound
 from fanhub.pagination import Page, PageRequest, paginate
 from fanhub.timeutil import iso_utc
 
-STATUSES = ("subscribed", "unsubscribed", "unknown")
+STATUSES = CONSENT_STATES
 
 
 @dataclass
@@ -204,6 +205,12 @@ def consent_history(session: Session, contact_id: int) -> list[dict[str, Any]]:
             "batch_id": e.batch_id,
             "occurred_at": iso_utc(e.occurred_at),
             "recorded_at": iso_utc(e.recorded_at),
+            # Proof of consent, set when a signup form made the change (else None).
+            "form_id": e.form_id,
+            "consent_text": e.consent_text,
+            "page_url": e.page_url,
+            "ip": e.ip,
+            "user_agent": e.user_agent,
         }
         for e in session.scalars(query)
     ]

@@ -70,6 +70,18 @@ class _ContactRow:
     dirty: set[str] = field(default_factory=set)
 
 
+def _proof_columns(change: ConsentChange) -> dict[str, Any]:
+    """The ledger's proof-of-consent columns (None unless a signup form made the change)."""
+    proof = change.proof
+    return {
+        "form_id": proof.form_id if proof else None,
+        "consent_text": proof.consent_text if proof else None,
+        "page_url": proof.page_url if proof else None,
+        "ip": proof.ip if proof else None,
+        "user_agent": proof.user_agent if proof else None,
+    }
+
+
 def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -200,6 +212,7 @@ class AudienceWriter:
                         "batch_id": self.batch_id,
                         "occurred_at": change.observed_at,
                         "recorded_at": now,
+                        **_proof_columns(change),
                     },
                 )
             )

@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 SUMMARY_ITEMS = 10
 
 
+SUBSCRIPTION_STATES = "subscribed, unsubscribed, pending (double opt-in not yet confirmed) or unknown."
+
+
 class Out(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -157,8 +160,8 @@ class Attendee(Out):
     first_name: str | None
     last_name: str | None
     tickets: int = Field(description="Tickets held (completed orders).")
-    email_subscription: str = Field(description="subscribed, unsubscribed or unknown.")
-    sms_subscription: str = Field(description="subscribed, unsubscribed or unknown.")
+    email_subscription: str = Field(description=SUBSCRIPTION_STATES)
+    sms_subscription: str = Field(description=SUBSCRIPTION_STATES)
     orders: list[AttendeeOrder]
 
 
@@ -189,8 +192,8 @@ class ContactSummary(Out):
     first_name: str | None
     last_name: str | None
     full_name: str | None
-    email_subscription: str = Field(description="subscribed, unsubscribed or unknown.")
-    sms_subscription: str = Field(description="subscribed, unsubscribed or unknown.")
+    email_subscription: str = Field(description=SUBSCRIPTION_STATES)
+    sms_subscription: str = Field(description=SUBSCRIPTION_STATES)
     tags: list[str]
     lists: list[str]
     genres: list[str]
@@ -219,10 +222,17 @@ class SourceRecord(Out):
 class ConsentEntry(Out):
     channel: str
     subscribed: bool
+    status: str = Field(description="The state after the change: subscribed, unsubscribed, pending or unknown.")
     source: str
-    via: str = Field(description="How the source expressed it, e.g. order.marketing_opt_ins, unsubscribe_link.")
+    via: str = Field(
+        description="How the source expressed it, e.g. order.marketing_opt_ins, unsubscribe_link, "
+        "form (signup form), form.pending (double opt-in asked), form.confirm, sms_confirm."
+    )
     occurred_at: str | None
     recorded_at: str | None
+    form_id: int | None = Field(default=None, description="The signup form that made the change (proof of consent).")
+    consent_text: str | None = Field(default=None, description="The exact consent wording the form showed.")
+    page_url: str | None = Field(default=None, description="The page the form was on.")
 
 
 class CampaignTouch(Out):

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, cast, func, insert, literal, select, update
+from sqlalchemy import String, bindparam, cast, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from fanhub.audience import suppression
@@ -85,30 +85,80 @@ _DELIVERY = (
     Delivery.channel,
     Delivery.address,
 )
+CHUNK = 500  # values per IN list (well under every database's bound-parameter limit)
+Match = tuple[Any, str]  # (the delivery row or None, how it was matched or "")
 
 
-def _match(session: Session, report: BounceReport, now: datetime) -> tuple[Any, str]:
-    for token, how in ((report.verp_token, "verp"), (report.delivery_ref, "metadata")):
-        delivery_id = trace.read_delivery_token(token)
-        if delivery_id is not None:
-            row = session.execute(select(*_DELIVERY).where(Delivery.id == delivery_id)).first()
-            if row is not None:
-                return row, how
-    if report.message_id:
-        mid = report.message_id.strip().strip("<>")
-        row = session.execute(select(*_DELIVERY).where(Delivery.provider_id == f"<{mid}>").limit(1)).first()
-        if row is not None:
-            return row, "message_id"
-    if report.recipient:
-        row = session.execute(
-            select(*_DELIVERY)
-            .where(Delivery.address == suppression.normalized(report.recipient), Delivery.sent_at >= now - LOOKBACK)
-            .order_by(Delivery.sent_at.desc())
-            .limit(1)
-        ).first()
-        if row is not None:
-            return row, "address"
-    return None, ""
+def _chunks(values: Iterable[Any]) -> Iterator[list[Any]]:
+    items = list(values)
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+def match_all(session: Session, reports: Sequence[BounceReport], now: datetime) -> list[Match]:
+    """Each report's delivery and how it was found, in the order of the module docstring, for a
+    whole batch in three set-based lookups: the tokens' delivery ids, then the Message-IDs of the
+    reports still unmatched, then their addresses (the latest delivery in the 30 days before `now`)."""
+    found: list[Match] = [(None, "")] * len(reports)
+    token_ids = [
+        (trace.read_delivery_token(report.verp_token), trace.read_delivery_token(report.delivery_ref))
+        for report in reports
+    ]
+    wanted = {delivery_id for pair in token_ids for delivery_id in pair if delivery_id is not None}
+    by_id = {
+        row.id: row
+        for chunk in _chunks(wanted)
+        for row in session.execute(select(*_DELIVERY).where(Delivery.id.in_(chunk)))
+    }
+    for index, (verp_id, metadata_id) in enumerate(token_ids):
+        if verp_id in by_id:
+            found[index] = (by_id[verp_id], "verp")
+        elif metadata_id in by_id:
+            found[index] = (by_id[metadata_id], "metadata")
+    message_ids = {
+        index: f"<{report.message_id.strip().strip('<>')}>"
+        for index, report in enumerate(reports)
+        if found[index][0] is None and report.message_id
+    }
+    by_message_id = _by_message_id(session, set(message_ids.values()))
+    for index, message_id in message_ids.items():
+        if message_id in by_message_id:
+            found[index] = (by_message_id[message_id], "message_id")
+    addresses = {
+        index: suppression.normalized(report.recipient)
+        for index, report in enumerate(reports)
+        if found[index][0] is None and report.recipient
+    }
+    latest = _latest_by_address(session, set(addresses.values()), now - LOOKBACK)
+    for index, address in addresses.items():
+        if address in latest:
+            found[index] = (latest[address], "address")
+    return found
+
+
+def _by_message_id(session: Session, message_ids: set[str]) -> dict[str, Any]:
+    """The delivery each Message-ID (as SMTP deliveries record it in `provider_id`) names."""
+    found: dict[str, Any] = {}
+    for chunk in _chunks(sorted(message_ids)):
+        query = select(*_DELIVERY, Delivery.provider_id).where(Delivery.provider_id.in_(chunk)).order_by(Delivery.id)
+        for row in session.execute(query):
+            found.setdefault(row.provider_id, row)
+    return found
+
+
+def _latest_by_address(session: Session, addresses: set[str], since: datetime) -> dict[str, Any]:
+    """The latest delivery sent to each address since `since` (ranked per address in the database, so
+    an address mailed by many campaigns still costs one row)."""
+    found: dict[str, Any] = {}
+    for chunk in _chunks(sorted(addresses)):
+        rank = func.row_number().over(
+            partition_by=Delivery.address, order_by=(Delivery.sent_at.desc(), Delivery.id.desc())
+        )
+        ranked = select(*_DELIVERY, rank.label("rank")).where(Delivery.address.in_(chunk), Delivery.sent_at >= since)
+        inner = ranked.subquery()
+        for row in session.execute(select(*(inner.c[column.key] for column in _DELIVERY)).where(inner.c.rank == 1)):
+            found[row.address] = row
+    return found
 
 
 def _when(report: BounceReport, now: datetime) -> datetime:
@@ -120,9 +170,14 @@ def _when(report: BounceReport, now: datetime) -> datetime:
 
 
 class Applier:
-    """Applies reports in the caller's transaction. Rows and counters are written in bulk by
-    `finish()` (one INSERT per table, one UPDATE per campaign), so a mailbox of thousands of
-    bounces costs a few statements per report, not a unit-of-work flush each."""
+    """Applies reports in the caller's transaction, a batch at a time (`apply_all`).
+
+    A batch is matched in a few set-based lookups (`match_all`), and what the effects depend on is
+    read once for the batch too (which matched deliveries still count as delivered, each bounced
+    address's soft bounces of the last 30 days). Rows, counters and status changes are written by
+    `finish()`: one statement per table and chunk, one UPDATE per campaign. So a mailbox of
+    thousands of bounces costs a few statements per batch, not several per report.
+    """
 
     def __init__(self, session: Session, settings: Settings, now: datetime | None = None) -> None:
         self.session, self.settings, self.now = session, settings, now or utcnow()
@@ -130,27 +185,68 @@ class Applier:
         self.failures: list[dict[str, Any]] = []
         self.counters: dict[int, Counter[str]] = {}
         self.keys: set[str] = set()
+        # Matched deliveries that still count as delivered (read per batch); the ones a bounce
+        # turned undelivered, with their error, wait in `failed` for finish()'s UPDATE.
+        self.delivered: set[int] = set()
+        self.failed: dict[int, str] = {}
+        # Soft bounces per (organization, address): stored in the last 30 days (read once per
+        # address) and added by this Applier (not stored before finish()).
+        self.stored_soft: dict[tuple[int, str], int] = {}
         self.pending_soft: Counter[tuple[int, str]] = Counter()
         # (organization, address) -> (reason, source, detail); the first reason in a batch stands.
         self.to_suppress: dict[tuple[int, str], tuple[str, str, str]] = {}
 
     def seen(self, keys: Iterable[str]) -> None:
         """Replay keys already stored (looked up once per batch)."""
-        wanted = [k[:200] for k in keys]
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
+        for chunk in _chunks(k[:200] for k in keys):
             self.keys.update(self.session.scalars(select(Bounce.replay_key).where(Bounce.replay_key.in_(chunk))))
 
-    def apply(
-        self, report: BounceReport, replay_key: str, matched: tuple[Any, str] | None = None
-    ) -> tuple[str, int | None]:
-        """(outcome, a `Tally` field name; the campaign it touched)."""
-        if report.kind == "ignored":
+    def apply_all(
+        self, items: Sequence[tuple[BounceReport, str]], matches: Sequence[Match] | None = None
+    ) -> list[tuple[str, int | None]]:
+        """Each (report, replay key)'s (outcome, a `Tally` field name; the campaign it touched), in
+        order. `matches`, when given, are the reports' deliveries already known (SMTP failures)."""
+        self.seen(key for _, key in items)
+        if matches is None:
+            wanted = [i for i, (report, key) in enumerate(items) if _counts(report) and key[:200] not in self.keys]
+            found: list[Match] = [(None, "")] * len(items)
+            for index, match in zip(
+                wanted, match_all(self.session, [items[i][0] for i in wanted], self.now), strict=True
+            ):
+                found[index] = match
+            matches = found
+        self._load(
+            [
+                (report, match[0])
+                for (report, _), match in zip(items, matches, strict=True)
+                if match[0] is not None and _counts(report)
+            ]
+        )
+        return [self._apply(report, key, match) for (report, key), match in zip(items, matches, strict=True)]
+
+    def _load(self, matched: list[tuple[BounceReport, Any]]) -> None:
+        """What the effects of a batch's bounces depend on, read in bulk."""
+        bounced = {d.id for report, d in matched if report.kind != "complaint" and d.id not in self.failed}
+        for chunk in _chunks(sorted(bounced - self.delivered)):
+            query = select(Delivery.id).where(Delivery.id.in_(chunk), Delivery.status == DELIVERED)
+            # Locked until commit on PostgreSQL, so finish()'s UPDATE changes exactly these.
+            self.delivered.update(self.session.scalars(query.with_for_update()))
+        by_org: dict[int, set[str]] = {}
+        for report, delivery in matched:
+            key = (delivery.organization_id, delivery.address)
+            if report.kind == "soft" and key not in self.stored_soft:
+                by_org.setdefault(delivery.organization_id, set()).add(delivery.address)
+        for org, addresses in by_org.items():
+            counts = _recent_soft_bounces(self.session, org, addresses, self.now)
+            self.stored_soft.update({(org, address): counts.get(address, 0) for address in addresses})
+
+    def _apply(self, report: BounceReport, replay_key: str, matched: Match) -> tuple[str, int | None]:
+        if not _counts(report):
             return "ignored", None
         key = replay_key[:200]
         if key in self.keys:
             return "duplicates", None
-        delivery, matched_by = matched or _match(self.session, report, self.now)
+        delivery, matched_by = matched
         if delivery is None:
             return "unmatched", None
         self.keys.add(key)
@@ -175,39 +271,48 @@ class Applier:
             self._suppress(org, address, suppression.HARD_BOUNCE, source, detail)
             return
         self.pending_soft[(org, address)] += 1
-        recent = _recent_soft_bounces(self.session, org, address, self.now) + self.pending_soft[(org, address)]
+        recent = self.stored_soft.get((org, address), 0) + self.pending_soft[(org, address)]
         if recent >= self.settings.soft_bounce_limit:
             self._suppress(org, address, suppression.SOFT_BOUNCE, source, detail)
 
     def _undelivered(self, delivery: Any, report: BounceReport, detail: str, counters: Counter[str]) -> None:
-        """A delivery the provider had accepted that bounced later now counts as undelivered."""
-        changed = self.session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery.id, Delivery.status == DELIVERED)
-            .values(status=FAILED, error=f"bounce {report.kind}: {detail}"[:2000])
+        """A delivery the provider had accepted that bounced later now counts as undelivered (the
+        first bounce of it says why)."""
+        if delivery.id not in self.delivered:
+            return
+        self.delivered.discard(delivery.id)
+        self.failed[delivery.id] = f"bounce {report.kind}: {detail}"[:2000]
+        counters.update({"delivered": -1, "undelivered": 1})
+        self.failures.append(
+            {
+                "delivery_id": delivery.id,
+                "campaign_id": delivery.campaign_id,
+                "kind": f"bounce_{report.kind}",
+                "code": report.status,
+                "detail": detail[:2000],
+                "permanent": report.kind == "hard",
+                "occurred_at": self.now,
+            }
         )
-        if getattr(changed, "rowcount", 0) == 1:
-            counters.update({"delivered": -1, "undelivered": 1})
-            self.failures.append(
-                {
-                    "delivery_id": delivery.id,
-                    "campaign_id": delivery.campaign_id,
-                    "kind": f"bounce_{report.kind}",
-                    "code": report.status,
-                    "detail": detail[:2000],
-                    "permanent": report.kind == "hard",
-                    "occurred_at": self.now,
-                }
-            )
 
     def _suppress(self, org: int, address: str, reason: str, source: str, detail: str) -> None:
         self.to_suppress.setdefault((org, address), (reason, source, detail))
 
     def finish(self) -> None:
+        if self.failed:
+            # Core executemany: the rows were locked and checked by _load, the guard is for safety.
+            failed = (
+                update(Delivery)
+                .where(Delivery.id == bindparam("failed_id"), Delivery.status == DELIVERED)
+                .values(status=FAILED, error=bindparam("failed_error"))
+            )
+            params = [{"failed_id": key, "failed_error": error} for key, error in self.failed.items()]
+            self.session.connection().execute(failed, params)
+        # Core INSERTs (executemany): every column is given, so the ORM's per-row work buys nothing.
         if self.bounces:
-            self.session.execute(insert(Bounce), self.bounces)
+            self.session.connection().execute(insert(Bounce), self.bounces)
         if self.failures:
-            self.session.execute(insert(DeliveryFailure), self.failures)
+            self.session.connection().execute(insert(DeliveryFailure), self.failures)
         for campaign_id, counters in self.counters.items():
             bump_stats(self.session, campaign_id, **counters)
         by_org: dict[int, dict[str, tuple[str, str, str]]] = {}
@@ -215,7 +320,13 @@ class Applier:
             by_org.setdefault(org, {})[address] = entry
         for org, entries in by_org.items():
             suppression.suppress_many(self.session, org, entries)
-        self.bounces, self.failures, self.counters, self.to_suppress = [], [], {}, {}
+        self.bounces, self.failures, self.counters, self.to_suppress, self.failed = [], [], {}, {}, {}
+        self.stored_soft, self.pending_soft = {}, Counter()
+
+
+def _counts(report: BounceReport) -> bool:
+    """A report that can change something (ignored ones are only counted)."""
+    return report.kind != "ignored"
 
 
 def _bounce_row(report: BounceReport, delivery: Any, matched_by: str, replay_key: str, now: datetime) -> dict[str, Any]:
@@ -237,14 +348,24 @@ def _bounce_row(report: BounceReport, delivery: Any, matched_by: str, replay_key
     }
 
 
-def _recent_soft_bounces(session: Session, organization_id: int, address: str, now: datetime) -> int:
-    query = select(func.count()).where(
-        Bounce.organization_id == organization_id,
-        Bounce.address == address,
-        Bounce.kind == "soft",
-        Bounce.occurred_at >= now - LOOKBACK,
-    )
-    return int(session.scalar(query) or 0)
+def _recent_soft_bounces(
+    session: Session, organization_id: int, addresses: Iterable[str], now: datetime
+) -> dict[str, int]:
+    """Each address's stored soft bounces in the 30 days before `now` (absent: none)."""
+    found: dict[str, int] = {}
+    for chunk in _chunks(sorted(addresses)):
+        query = (
+            select(Bounce.address, func.count())
+            .where(
+                Bounce.organization_id == organization_id,
+                Bounce.address.in_(chunk),
+                Bounce.kind == "soft",
+                Bounce.occurred_at >= now - LOOKBACK,
+            )
+            .group_by(Bounce.address)
+        )
+        found.update({address: int(count) for address, count in session.execute(query)})
+    return found
 
 
 def apply_reports(
@@ -257,9 +378,7 @@ def apply_reports(
     tally = Tally()
     with database.write() as session:
         applier = Applier(session, settings)
-        applier.seen(key for _, key in pairs)
-        for report, replay_key in pairs:
-            outcome, campaign_id = applier.apply(report, replay_key)
+        for outcome, campaign_id in applier.apply_all(pairs):
             tally.add(outcome)
             if campaign_id is not None:
                 tally.campaigns.add(campaign_id)
@@ -297,13 +416,19 @@ def apply_smtp_failures(database: Database, campaign_id: int, delivery_ids: list
             )
             .order_by(DeliveryFailure.id)
         ).all()
-        applier = Applier(session, settings)
-        applier.seen(f"smtp:{row.delivery_id}" for row in failures)
+        wanted = sorted({row.delivery_id for row in failures})
+        deliveries = {
+            row.id: row
+            for chunk in _chunks(wanted)
+            for row in session.execute(select(*_DELIVERY).where(Delivery.id.in_(chunk)))
+        }
+        items: list[tuple[BounceReport, str]] = []
+        matches: list[Match] = []
         for delivery_id, kind, code, detail in failures:
-            verdict = classify(None, f"{code or ''} {detail or ''}".strip())
-            delivery = session.execute(select(*_DELIVERY).where(Delivery.id == delivery_id)).first()
+            delivery = deliveries.get(delivery_id)
             if delivery is None:
                 continue
+            verdict = classify(None, f"{code or ''} {detail or ''}".strip())
             report = BounceReport(
                 # Deferrals that ran out are never proof that the address is dead.
                 kind="soft" if kind == "smtp_deferred" else verdict.kind,
@@ -313,7 +438,10 @@ def apply_smtp_failures(database: Database, campaign_id: int, delivery_ids: list
                 source="smtp",
                 sender_warning=verdict.sender_warning,
             )
-            applier.apply(report, f"smtp:{delivery_id}", matched=(delivery, "smtp"))
+            items.append((report, f"smtp:{delivery_id}"))
+            matches.append((delivery, "smtp"))
+        applier = Applier(session, settings)
+        applier.apply_all(items, matches)
         applier.finish()
     _guard(database, Tally(campaigns={campaign_id}), settings)
 

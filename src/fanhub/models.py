@@ -10,6 +10,7 @@ from fanhub.auth import users as auth_user_models
 from fanhub.campaigns import models as campaign_models
 from fanhub.catalog import models as catalog_models
 from fanhub.connectors import models as connector_models
+from fanhub.deliverability import engagement as deliverability_engagement_models
 from fanhub.deliverability import models as deliverability_models
 from fanhub.flows import models as flow_models
 from fanhub.forms import models as form_models
@@ -24,6 +25,7 @@ __all__ = [
     "audience_models",
     "audience_suppression_models",
     "deliverability_models",
+    "deliverability_engagement_models",
     "flow_models",
     "form_models",
     "auth_models",

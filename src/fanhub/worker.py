@@ -39,6 +39,8 @@ def load_jobs() -> dict[str, Job]:
         "imports.run": import_jobs.run_imports,
         "deliverability.mailbox": deliverability_jobs.poll_mailbox,
         "deliverability.catch_up": deliverability_jobs.catch_up,
+        "deliverability.engagement": deliverability_jobs.engagement_ratings,
+        "deliverability.sunset": deliverability_jobs.sunset_unengaged,
     }
 
 

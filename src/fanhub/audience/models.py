@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import Boolean, ForeignKey, Index, SmallInteger, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fanhub.db.base import Base, BigId, utcnow
@@ -51,6 +51,10 @@ class Contact(Base):
     email_status_at: Mapped[datetime | None] = mapped_column(default=None)
     sms_status: Mapped[str] = mapped_column(String(16), default=UNKNOWN)
     sms_status_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Engagement with each subscription, 1-5 stars (the rule: deliverability/engagement.py); kept
+    # here so the contacts table, segments and the API read it without recomputing. 3 = no data yet.
+    email_rating: Mapped[int] = mapped_column(SmallInteger, default=3, server_default="3")
+    sms_rating: Mapped[int] = mapped_column(SmallInteger, default=3, server_default="3")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

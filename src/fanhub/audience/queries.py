@@ -54,6 +54,9 @@ class ContactFilter:
     sms_status: str = ""
     bought_event_id: int | None = None
     interested_event_id: int | None = None
+    # Engagement rating (deliverability/engagement.py) of at least this many stars, on `rating_channel`.
+    min_rating: int | None = None
+    rating_channel: str = "email"
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -66,6 +69,8 @@ class ContactFilter:
             raw = str(params.get(name, "") or "").strip()
             return raw if raw in STATUSES else ""
 
+        stars = str(params.get("min_rating", "") or "").strip()
+
         return cls(
             q=str(params.get("q", "") or "").strip()[:200],
             tag_id=as_id("tag"),
@@ -75,6 +80,8 @@ class ContactFilter:
             sms_status=choice("sms"),
             bought_event_id=as_id("bought"),
             interested_event_id=as_id("interested"),
+            min_rating=int(stars) if stars in ("1", "2", "3", "4", "5") else None,
+            rating_channel="sms" if params.get("rating_channel") == "sms" else "email",
         )
 
     def params(self) -> dict[str, str]:
@@ -87,6 +94,8 @@ class ContactFilter:
             "sms": self.sms_status,
             "bought": self.bought_event_id,
             "interested": self.interested_event_id,
+            "min_rating": self.min_rating,
+            "rating_channel": self.rating_channel if self.min_rating and self.rating_channel != "email" else None,
         }
         return {k: str(v) for k, v in values.items() if v not in (None, "")}
 
@@ -134,6 +143,9 @@ def contact_query(organization_id: int, f: ContactFilter) -> Select[Any]:
         query = query.where(Contact.email_status == f.email_status)
     if f.sms_status:
         query = query.where(Contact.sms_status == f.sms_status)
+    if f.min_rating is not None:
+        rating = Contact.sms_rating if f.rating_channel == "sms" else Contact.email_rating
+        query = query.where(rating >= f.min_rating)
     if f.bought_event_id is not None:
         query = query.where(
             Contact.id.in_(
@@ -238,8 +250,8 @@ def contact_views(session: Session, contacts: Sequence[Contact]) -> list[dict[st
             "postal_code": c.postal_code,
             "birthday": c.birthday,
             "subscriptions": {
-                "email": {"status": c.email_status, "changed_at": iso_utc(c.email_status_at)},
-                "sms": {"status": c.sms_status, "changed_at": iso_utc(c.sms_status_at)},
+                "email": {"status": c.email_status, "changed_at": iso_utc(c.email_status_at), "rating": c.email_rating},
+                "sms": {"status": c.sms_status, "changed_at": iso_utc(c.sms_status_at), "rating": c.sms_rating},
             },
             "tags": tags[c.id],
             "lists": lists[c.id],

@@ -13,6 +13,9 @@ indexes, so the database never materialises a join of contacts with tags, lists 
 - `bought_event_ids` are fanhub event ids; an order counts unless it is canceled or refunded.
 - `interested_event_ids` are fanhub event ids, matched against a contact's `interested_in_event`
   (the event's external id) or a subscribe form's `ticket_url` (the event's URL).
+- `min_rating` (a whole number 1-5, not a list) keeps contacts whose engagement rating on the
+  segment's channel is at least that many stars: `email_rating` for an email campaign,
+  `sms_rating` for SMS (the rule: deliverability/engagement.py). Audience counts apply it per channel.
 """
 
 from __future__ import annotations
@@ -44,17 +47,31 @@ def _problem(field: str, message: str) -> InvalidInput:
     return InvalidInput(f"{field}: {message}", [{"index": None, "field": field, "message": message}])
 
 
-def validate_segment(segment: Any, field: str = "audience") -> dict[str, list[Any]]:
+MIN_RATING = "min_rating"
+
+
+def _min_rating(value: Any, field: str) -> int:
+    # bool is an int in Python; true is no rating.
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+        raise _problem(f"{field}.{MIN_RATING}", "must be a whole number of stars from 1 to 5")
+    return value
+
+
+def validate_segment(segment: Any, field: str = "audience") -> dict[str, Any]:
     """A clean copy of `segment` (None = everyone); unknown keys and wrong types name the key."""
     if segment is None:
         return {}
     if not isinstance(segment, dict):
         raise _problem(field, 'must be an object such as {"tags": ["VIP"]}')
-    clean: dict[str, list[Any]] = {}
+    clean: dict[str, Any] = {}
     for key, values in segment.items():
+        if key == MIN_RATING:
+            if values is not None:
+                clean[MIN_RATING] = _min_rating(values, field)
+            continue
         kind = SEGMENT_KEYS.get(key)
         if kind is None:
-            raise _problem(f"{field}.{key}", f"unknown key; use one of {', '.join(SEGMENT_KEYS)}")
+            raise _problem(f"{field}.{key}", f"unknown key; use one of {', '.join([*SEGMENT_KEYS, MIN_RATING])}")
         if values is None:
             continue
         if not isinstance(values, list):
@@ -86,6 +103,9 @@ def segment_query(organization_id: int, segment: Any, channel: str, *, suppresse
     if suppressed is not None:
         kept = suppression.not_suppressed(organization_id, Contact.email if channel == EMAIL else Contact.phone)
         query = query.where(~kept if suppressed else kept)
+    if MIN_RATING in clean:
+        rating = Contact.email_rating if channel == EMAIL else Contact.sms_rating
+        query = query.where(rating >= clean[MIN_RATING])
     if "tags" in clean:
         tag_ids = select(Tag.id).where(Tag.organization_id == organization_id, Tag.name.in_(clean["tags"]))
         query = query.where(Contact.id.in_(select(ContactTag.contact_id).where(ContactTag.tag_id.in_(tag_ids))))

@@ -1,4 +1,5 @@
-"""`fanhub bounces import` and `fanhub suppressions list|add|remove|import|export`."""
+"""`fanhub bounces import`, `fanhub suppressions list|add|remove|import|export` and `fanhub
+engagement recompute|sunset`."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ bounces_app = typer.Typer(help="Bounce and complaint messages.", no_args_is_help
 suppressions_app = typer.Typer(help="The suppression list: addresses nothing is sent to.", no_args_is_help=True)
 app.add_typer(bounces_app, name="bounces")
 app.add_typer(suppressions_app, name="suppressions")
+engagement_app = typer.Typer(help="Engagement ratings (1-5 per subscription) and sunset.", no_args_is_help=True)
+app.add_typer(engagement_app, name="engagement")
 
 OrgOption = Annotated[int, typer.Option("--org", help="Organization id.")]
 
@@ -155,3 +158,64 @@ def suppressions_export(
             handle.close()
     if output:
         emit(as_json, {"output": str(output), "count": count}, f"{count} addresses written to {output}")
+
+
+@engagement_app.command("recompute")
+def engagement_recompute(org: OrgOption, as_json: JsonFlag = False) -> None:
+    """Recompute every contact's email and SMS rating now (the worker keeps them current anyway)."""
+    from fanhub.db.engine import get_database
+    from fanhub.deliverability.engagement import recompute_organization
+
+    with read_session(as_json) as session:
+        _require_org(session, org)
+    result = recompute_organization(get_database(), org)
+    stars = "  ".join(f"{k}★ {v}" for k, v in result["email_ratings"].items())
+    emit(as_json, result, f"{result['contacts']} contacts rated, {result['changed']} changed; email: {stars}")
+
+
+@engagement_app.command("sunset")
+def engagement_sunset(org: OrgOption, as_json: JsonFlag = False) -> None:
+    """Run the sunset pass for the organization now (only when its sunset setting is on)."""
+    from fanhub.db.engine import get_database
+    from fanhub.deliverability.sunset import sunset_organization
+    from fanhub.organizations.service import get_organization
+
+    with read_session(as_json) as session:
+        enabled = get_organization(session, org).sunset_enabled
+    if not enabled:
+        fail(as_json, f"sunset: off for organization {org} (fanhub engagement settings --org {org} --sunset on)")
+    added = sunset_organization(get_database(), org)
+    emit(as_json, {"organization_id": org, "suppressed": added}, f"{added} unengaged addresses suppressed")
+
+
+@engagement_app.command("settings")
+def engagement_settings(
+    org: OrgOption,
+    sunset: Annotated[str | None, typer.Option("--sunset", help="on or off.")] = None,
+    sunset_after: Annotated[
+        int | None, typer.Option("--sunset-after", help="Emails without engagement before sunset (default 20).")
+    ] = None,
+    sunset_min_days: Annotated[
+        int | None, typer.Option("--sunset-min-days", help="Days those emails must span (default 90).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show the organization's sunset setting, or change it with the options given."""
+    from fanhub.deliverability.sunset import settings_view, update_settings
+
+    if sunset not in (None, "on", "off"):
+        fail(as_json, "--sunset: on or off")
+    with write_session(as_json) as session:
+        organization = update_settings(
+            session,
+            org,
+            enabled=None if sunset is None else sunset == "on",
+            after_emails=sunset_after,
+            min_days=sunset_min_days,
+        )
+        view = settings_view(organization)
+    human = (
+        f"sunset {'on' if view['sunset_enabled'] else 'off'}: after {view['sunset_after_emails']} emails"
+        f" over at least {view['sunset_min_days']} days without an open, click or purchase"
+    )
+    emit(as_json, view, human)

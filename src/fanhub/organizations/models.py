@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fanhub.db.base import Base, BigId, utcnow
@@ -30,6 +30,12 @@ class Organization(Base):
     quiet_hours_end: Mapped[str] = mapped_column(String(5), default="08:00", server_default="08:00")
     max_messages_per_day: Mapped[int] = mapped_column(default=2, server_default="2")
     over_cap: Mapped[str] = mapped_column(String(8), default="defer", server_default="defer")
+    # Sunset (deliverability/sunset.py): when on, an email subscriber who received
+    # sunset_after_emails marketing emails over at least sunset_min_days with no counted open, click
+    # or purchase is suppressed (reason "unengaged"); off by default.
+    sunset_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    sunset_after_emails: Mapped[int] = mapped_column(default=20, server_default="20")
+    sunset_min_days: Mapped[int] = mapped_column(default=90, server_default="90")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -263,15 +263,29 @@ def list_contacts(
     phone: TextFilter = None,
     tag: TextFilter = None,
     list_id: IdFilter = None,
+    min_rating: Annotated[
+        int | None, Query(ge=1, le=5, description="Engagement rating of at least this many stars (1-5).")
+    ] = None,
+    rating_channel: Annotated[
+        Literal["email", "sms"], Query(description="The subscription `min_rating` applies to.")
+    ] = "email",
 ) -> PagedResponse:
-    """Contacts matching all given filters; `email` and `phone` are matched after normalisation."""
+    """Contacts matching all given filters; `email` and `phone` are matched after normalisation.
+    Each subscription carries its engagement `rating` (1-5 stars; 3 until there is data)."""
     with database.read() as session:
         return _paged(
             audience_queries.find_contacts(
                 session,
                 actor.organization_id,
                 PageRequest(page, per_page),
-                audience_queries.ContactFilter(email=email, phone=phone, tag_name=tag, list_id=list_id),
+                audience_queries.ContactFilter(
+                    email=email,
+                    phone=phone,
+                    tag_name=tag,
+                    list_id=list_id,
+                    min_rating=min_rating,
+                    rating_channel=rating_channel,
+                ),
             )
         )
 

@@ -307,6 +307,7 @@ def _add_domain_commands() -> None:
     from fanhub.manager import cli as manager_cli
     from fanhub.mcp import cli as mcp_cli
     from fanhub.organizations import cli as organizations_cli
+    from fanhub.privacy import cli as privacy_cli
 
     bundles = (
         connectors_cli.app,
@@ -315,6 +316,7 @@ def _add_domain_commands() -> None:
         imports_cli.app,
         manager_cli.app,
         mcp_cli.app,
+        privacy_cli.app,
     )
     for bundle in bundles:
         app.add_typer(bundle)

@@ -23,6 +23,14 @@ Rules:
   and the START restores the state before that STOP: "subscribed" again, or "unknown" when the
   number had never subscribed, so a START never creates consent. An opt-out made any other way
   (unsubscribe link, staff, import, partner) is never lifted by a START.
+- After an erasure (privacy/erase.py) the person's addresses are on the suppression list as keyed
+  hashes (reason `erased`), and `may_subscribe_after_erasure()` decides, for every subscription
+  to such an address (`AudienceWriter.apply_consent`, the one place that applies consent, asks
+  `suppression.erased_since`): re-sent old records never re-subscribe it: an order placed before
+  the erasure, a platform sync (`NEVER`), an import in any mode but "subscribe everyone" with its
+  confirmation, anything observed before the erasure. A new explicit opt-in made after the erasure
+  (`ALWAYS` ways, an order whose box was ticked at a checkout after the erasure, a form and its
+  confirmation) subscribes and lifts the hash from the list (`suppression.lift_erased`, audited).
 
 Signup forms (`fanhub.forms`) and the "pending" state:
 - A form without double opt-in subscribes at once (`FORM`): an explicit, deliberate opt-in, so it
@@ -168,6 +176,18 @@ def sms_start_change(
         return None  # the STOP found an opt-out already in force: it is not the STOP's to lift
     subscribed = True if before == SUBSCRIBED else None
     return ConsentChange(SMS, subscribed, SMS_START, sms_reply_source(phone), observed_at, raw_value)
+
+
+def may_subscribe_after_erasure(change: ConsentChange, erased_at: datetime) -> bool:
+    """Whether `change`, a subscription to an address erased at `erased_at`, may subscribe it (and
+    so lift its `erased` suppression): only an explicit opt-in observed after the erasure."""
+    if change.subscribed is not True:
+        return False
+    # CONFIRM_PENDING: an SMS YES confirms only a "pending" request, which after an erasure (it ends
+    # every subscription and request) only a new form submission can have made.
+    if policy_for(change.via) not in (Resubscribe.ALWAYS, Resubscribe.IF_NEWER, Resubscribe.CONFIRM_PENDING):
+        return False
+    return change.observed_at > erased_at
 
 
 def pending_expiry_change(

@@ -57,13 +57,20 @@ class Contact(Base):
     sms_rating: Mapped[int] = mapped_column(SmallInteger, default=3, server_default="3")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the person's data was erased (privacy/erase.py): the row stays, anonymous, so orders,
+    # deliveries and campaign figures keep pointing at it.
+    erased_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ContactSource(Base):
     """A source's view of a person that was merged into a contact (what that source called them)."""
 
     __tablename__ = "contact_sources"
-    __table_args__ = (UniqueConstraint("contact_id", "source"),)
+    __table_args__ = (
+        UniqueConstraint("contact_id", "source"),
+        # A data-rights request by address finds the contacts a source knew by it (migration 0018).
+        Index("ix_contact_sources_org_email", "organization_id", "email"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))

@@ -20,7 +20,8 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from fanhub.audience.consent import ConsentChange, should_apply
+from fanhub.audience import suppression
+from fanhub.audience.consent import EMAIL, ConsentChange, may_subscribe_after_erasure, should_apply
 from fanhub.audience.models import (
     AudienceList,
     ConsentEvent,
@@ -186,10 +187,18 @@ class AudienceWriter:
         """Apply the changes that the consent rules allow to the rows; the ledger is written by `flush()`."""
         now = utcnow()
         taken = 0
+        erased = self._erased_addresses(changes)
+        lifted: dict[str, ConsentChange] = {}
         for contact, change in changes:
             status_attr = f"{change.channel}_status"
             if not should_apply(getattr(contact, status_attr), getattr(contact, status_attr + "_at"), change):
                 continue
+            address = contact.email if change.channel == EMAIL else contact.phone
+            if change.subscribed and address in erased:
+                # The after-erasure rule (audience/consent.py): only a new explicit opt-in subscribes.
+                if not may_subscribe_after_erasure(change, erased[address]):
+                    continue
+                lifted.setdefault(address, change)
             setattr(contact, status_attr, change.status)
             setattr(contact, status_attr + "_at", change.observed_at)
             contact.dirty.update((status_attr, status_attr + "_at"))
@@ -216,7 +225,18 @@ class AudienceWriter:
                     },
                 )
             )
+        for address, change in lifted.items():
+            suppression.lift_erased(self.session, self.organization_id, address, change.source, change.via)
         return taken
+
+    def _erased_addresses(self, changes: Sequence[tuple[_ContactRow, ConsentChange]]) -> dict[str, datetime]:
+        """{address: erased at} for the addresses these changes would subscribe that were erased."""
+        addresses = {
+            contact.email if change.channel == EMAIL else contact.phone
+            for contact, change in changes
+            if change.subscribed
+        }
+        return suppression.erased_since(self.session, self.organization_id, (a for a in addresses if a))
 
     def flush(self) -> None:
         """Write new contacts, changed contacts and the consent ledger; afterwards every row has its id."""

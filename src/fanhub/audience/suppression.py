@@ -8,10 +8,19 @@ later automations — leaves suppressed addresses out and counts them as `suppre
 
 A suppression is independent of the contact row, so an address that later appears in an order or
 an import stays suppressed; only staff lift one (`remove`, audited).
+
+An erased person's addresses (privacy/erase.py) are kept only as keyed hashes (`erased_key`: an
+HMAC-SHA256 of the organization and the normalised email or E.164 phone, keyed by the deployment
+secret, stored as "hmac:<hex>" in `address`, reason `erased`): listing or exporting the list shows
+the hash, never the address. `erased_since` finds them again for the after-erasure consent rule
+(`audience/consent.may_subscribe_after_erasure`); only a new explicit opt-in lifts one
+(`lift_erased`, audited like a removal).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -23,6 +32,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from fanhub.addresses import try_normalize_email
 from fanhub.db.base import Base, BigId, utcnow
 from fanhub.organizations import audit
+from fanhub.secrets import deployment_secret
 
 HARD_BOUNCE = "hard_bounce"
 SOFT_BOUNCE = "soft_bounce"
@@ -53,6 +63,54 @@ class Suppression(Base):
 
 def normalized(address: str) -> str:
     return address.strip().lower()
+
+
+HASH_PREFIX = "hmac:"
+
+
+def erased_key(organization_id: int, address: str, secret: str | None = None) -> str:
+    """The keyed hash an erased address is listed under: the same address in another organization,
+    or under another deployment secret, hashes differently, and the address cannot be read back."""
+    key = (secret or deployment_secret()).encode()
+    message = f"{organization_id}:{normalized(address)}".encode()
+    return HASH_PREFIX + hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def suppress_erased(session: Session, organization_id: int, addresses: Iterable[str], source: str) -> int:
+    """Lists each address as its keyed hash with reason `erased` (an existing hash keeps its entry)."""
+    keys = {erased_key(organization_id, a) for a in addresses if a}
+    return suppress_many(session, organization_id, {k: (ERASED, source, None) for k in keys})
+
+
+def erased_since(session: Session, organization_id: int, addresses: Iterable[str]) -> dict[str, datetime]:
+    """{address: when it was erased} for the given addresses whose hash is listed as `erased`."""
+    secret = deployment_secret()
+    by_key = {erased_key(organization_id, a, secret): a for a in addresses if a}
+    found: dict[str, datetime] = {}
+    keys = sorted(by_key)
+    for start in range(0, len(keys), 500):
+        query = select(Suppression.address, Suppression.created_at).where(
+            Suppression.organization_id == organization_id,
+            Suppression.address.in_(keys[start : start + 500]),
+            Suppression.reason == ERASED,
+        )
+        found.update({by_key[key]: at for key, at in session.execute(query)})
+    return found
+
+
+def lift_erased(session: Session, organization_id: int, address: str, actor: str, via: str) -> bool:
+    """Lifts an erased address's hash after a new explicit opt-in (`via`); audited without the address."""
+    key = erased_key(organization_id, address)
+    entry_id = session.scalar(
+        select(Suppression.id).where(Suppression.organization_id == organization_id, Suppression.address == key)
+    )
+    if entry_id is None:
+        return False
+    audit.record(
+        session, organization_id, actor, "suppression.remove", None, {"address": key, "reason": ERASED, "via": via}
+    )
+    session.execute(delete(Suppression).where(Suppression.id == entry_id))
+    return True
 
 
 def is_suppressed(session: Session, organization_id: int, address: str | None) -> bool:
@@ -131,11 +189,16 @@ def suppress_many(session: Session, organization_id: int, entries: Mapping[str, 
 
 
 def remove(session: Session, organization_id: int, address: str, actor: str) -> bool:
-    """Lifts a suppression; audited (who, when, which address and why it had been suppressed)."""
+    """Lifts a suppression; audited (who, when, which address and why it had been suppressed).
+
+    An erased address is found by its hash or by the address itself (hashed here, never stored)."""
+    wanted = [normalized(address)]
+    if "@" in address or address.strip().startswith("+"):
+        wanted.append(erased_key(organization_id, address))
     entry = session.scalar(
-        select(Suppression).where(
-            Suppression.organization_id == organization_id, Suppression.address == normalized(address)
-        )
+        select(Suppression)
+        .where(Suppression.organization_id == organization_id, Suppression.address.in_(wanted))
+        .limit(1)
     )
     if entry is None:
         return False

@@ -16,6 +16,7 @@ from fanhub.manager import (
     connection_pages,
     dashboard_pages,
     import_pages,
+    privacy_pages,
     report_pages,
     sending_domain_pages,
     settings_pages,
@@ -34,6 +35,7 @@ report_pages.register(router)  # before campaign_pages: /campaigns/compare is no
 campaign_pages.register(router)
 connection_pages.register(router)
 suppression_pages.register(router)
+privacy_pages.register(router)  # /contacts/{id}/export.json and /erase: literal segments, any order works
 
 
 def _not_found(request: Request) -> Response:

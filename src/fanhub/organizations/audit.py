@@ -1,12 +1,15 @@
 """The organization's audit log: who did what to which contact, when, with what changed.
 
-Staff edits of a contact are written here (and, in later issues, exports, erasures and removals
-from the suppression list). Consent changes have their own ledger (`audience/consent.py`); MCP
-write tools have theirs (`mcp/models.py`).
+Staff edits of a contact are written here, and so are data-rights exports and erasures
+(`contact.export`, `contact.erase`, privacy/) and removals from the suppression list
+(`suppression.remove`); `page` lists them for `fanhub audit` and the manager's audit page.
+Consent changes have their own ledger (`audience/consent.py`); MCP write tools have theirs
+(`mcp/models.py`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -52,3 +55,21 @@ def contact_entries(session: Session, organization_id: int, contact_id: int, lim
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+def page(
+    session: Session,
+    organization_id: int,
+    *,
+    page: int = 1,
+    per_page: int = 50,
+    actions: Sequence[str] | None = None,
+) -> tuple[list[AuditEntry], bool]:
+    """Page `page` (from 1) of the organization's entries, newest first, optionally only `actions`;
+    (entries, has_more)."""
+    query = select(AuditEntry).where(AuditEntry.organization_id == organization_id)
+    if actions:
+        query = query.where(AuditEntry.action.in_(list(actions)))
+    query = query.order_by(AuditEntry.id.desc()).offset((max(1, page) - 1) * per_page).limit(per_page + 1)
+    rows = list(session.scalars(query))
+    return rows[:per_page], len(rows) > per_page

@@ -303,6 +303,7 @@ def _add_domain_commands() -> None:
     from fanhub.campaigns import cli as campaigns_cli
     from fanhub.connectors import cli as connectors_cli
     from fanhub.deliverability import cli as deliverability_cli
+    from fanhub.flows import cli as flows_cli
     from fanhub.imports import cli as imports_cli
     from fanhub.manager import cli as manager_cli
     from fanhub.mcp import cli as mcp_cli
@@ -313,6 +314,7 @@ def _add_domain_commands() -> None:
         connectors_cli.app,
         campaigns_cli.app,
         deliverability_cli.app,
+        flows_cli.app,
         imports_cli.app,
         manager_cli.app,
         mcp_cli.app,

@@ -5,6 +5,8 @@
   its apply transaction.
 - The sending pipe (campaigns) records SMTP-time rejections; deliverability (above campaigns)
   classifies them and suppresses the address (`campaigns.sending.pipe.on_failures`).
+- Automations (flows) enroll contacts when orders arrive (`ingest.apply.on_orders_changed`) and
+  when the audience writer adds tags or lists (`audience.service.on_labels_added`).
 
 The app, the worker and the CLI call `connect_domains()` at start.
 """
@@ -14,11 +16,15 @@ from __future__ import annotations
 
 def connect_domains() -> None:
     """Connect every cross-layer reaction (idempotent)."""
+    from fanhub.audience.service import on_labels_added
     from fanhub.campaigns.attribution import attribute_orders
     from fanhub.campaigns.sending.pipe import on_failures
     from fanhub.deliverability.apply import apply_smtp_failures
+    from fanhub.flows.triggers import on_labels, on_orders
     from fanhub.ingest.apply import on_orders_changed
 
     on_orders_changed(attribute_orders)
+    on_orders_changed(on_orders)
+    on_labels_added(on_labels)
     if apply_smtp_failures not in on_failures:
         on_failures.append(apply_smtp_failures)

@@ -27,6 +27,7 @@ def load_jobs() -> dict[str, Job]:
     from fanhub.campaigns import jobs as campaign_jobs
     from fanhub.connectors import jobs as connector_jobs
     from fanhub.deliverability import jobs as deliverability_jobs
+    from fanhub.flows import jobs as flow_jobs
     from fanhub.imports import jobs as import_jobs
     from fanhub.ingest import jobs as ingest_jobs
 
@@ -36,6 +37,9 @@ def load_jobs() -> dict[str, Job]:
         "connectors.sync": connector_jobs.run_due_syncs,
         "campaigns.start_due": campaign_jobs.start_due_campaigns,
         "campaigns.send": campaign_jobs.send_next_slice,
+        "flows.triggers": flow_jobs.scan_triggers,
+        "flows.advance": flow_jobs.advance_enrollments,
+        "flows.send": flow_jobs.send_steps,
         "imports.run": import_jobs.run_imports,
         "deliverability.mailbox": deliverability_jobs.poll_mailbox,
         "deliverability.catch_up": deliverability_jobs.catch_up,

@@ -12,7 +12,7 @@ source gave it, so nothing is lost.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -39,6 +39,19 @@ from fanhub.db.bulk import insert_returning_ids, insert_rows, update_by_id, upse
 from fanhub.errors import InvalidInput
 
 _CHUNK = 500
+
+# Reactions of the features above core to tags and lists the writer adds (connected in
+# fanhub/wiring.py: automations enroll on them): (session, organization id, "tag" | "list",
+# [(contact id, tag or list id)] just linked), inside the writer's transaction.
+LabelListener = Callable[[Session, int, str, Sequence[tuple[int, int]]], None]
+_label_listeners: list[LabelListener] = []
+
+
+def on_labels_added(listener: LabelListener) -> LabelListener:
+    """Add a reaction to new tag and list links (idempotent)."""
+    if listener not in _label_listeners:
+        _label_listeners.append(listener)
+    return listener
 _FILLABLE = ("first_name", "last_name", "full_name", "address", "postal_code", "ip_address", "birthday")
 
 
@@ -333,24 +346,30 @@ class AudienceWriter:
         )
 
     def add_tags(self, pairs: Sequence[tuple[int, int]]) -> None:
-        self._add_links(ContactTag, "tag_id", pairs)
+        added = self._add_links(ContactTag, "tag_id", pairs)
+        for listener in _label_listeners:
+            listener(self.session, self.organization_id, "tag", added)
 
     def add_lists(self, pairs: Sequence[tuple[int, int]]) -> None:
-        self._add_links(ContactList, "list_id", pairs)
+        added = self._add_links(ContactList, "list_id", pairs)
+        for listener in _label_listeners:
+            listener(self.session, self.organization_id, "list", added)
 
     def add_genres(self, pairs: Sequence[tuple[int, str]]) -> None:
         self._add_links(ContactGenre, "genre", pairs)
 
-    def _add_links(self, model: Any, column: str, pairs: Sequence[tuple[int, Any]]) -> None:
+    def _add_links(self, model: Any, column: str, pairs: Sequence[tuple[int, Any]]) -> list[tuple[int, Any]]:
+        """Link the pairs not linked yet; returns those."""
         wanted = set(pairs)
         if not wanted:
-            return
+            return []
         contact_ids = sorted({c for c, _ in wanted})
         query = select(model.contact_id, getattr(model, column)).where(values_in(model.contact_id, contact_ids))
         existing: set[tuple[int, Any]] = {(row[0], row[1]) for row in self.session.execute(query)}
-        new = [{"contact_id": c, column: v} for c, v in sorted(wanted - existing, key=lambda p: (p[0], str(p[1])))]
-        if new:
-            insert_rows(self.session, model, new)
+        added = sorted(wanted - existing, key=lambda p: (p[0], str(p[1])))
+        if added:
+            insert_rows(self.session, model, [{"contact_id": c, column: v} for c, v in added])
+        return added
 
     def add_interests(self, interests: Sequence[dict[str, Any]]) -> None:
         if not interests:

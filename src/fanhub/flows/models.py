@@ -55,6 +55,8 @@ class Flow(Base):
     paused_at: Mapped[datetime | None] = mapped_column(default=None)
     # --backfill SINCE: trigger moments from this instant on count, though before activation.
     backfill_since: Mapped[datetime | None] = mapped_column(default=None)
+    # `subscribed` flows: the last consent ledger id looked at (flows/triggers.py scans past it).
+    ledger_cursor: Mapped[int] = mapped_column(BigId, default=0, server_default="0")
     created_by: Mapped[str | None] = mapped_column(String(120), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -68,6 +70,7 @@ class FlowEnrollment(Base):
         Index("ix_flow_enrollments_due", "state", "next_run_at", "id"),
         Index("ix_flow_enrollments_flow_state", "flow_id", "state", "step_index"),
         Index("ix_flow_enrollments_contact", "contact_id", "flow_id"),
+        Index("ix_flow_enrollments_event", "event_id", "state"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -85,6 +88,25 @@ class FlowEnrollment(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     # A worker's claim (PostgreSQL uses SKIP LOCKED inside the claiming transaction; this is the trace).
     claimed_by: Mapped[str | None] = mapped_column(String(120), default=None)
+    # The trigger's event (order_placed, before/after_event, event_announced) and, for the event
+    # triggers, the event time the schedule was computed from: a moved event shifts pending steps.
+    event_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    anchor_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class FlowEventFire(Base):
+    """A before_event / after_event flow's moment for one event, reached once: its holders were
+    enrolled then (flows/triggers.py), so the moment is never acted on twice."""
+
+    __tablename__ = "flow_event_fires"
+    __table_args__ = (UniqueConstraint("flow_id", "event_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    flow_id: Mapped[int] = mapped_column(ForeignKey("flows.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    moment: Mapped[datetime]
+    enrolled: Mapped[int] = mapped_column(default=0)
+    fired_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class FlowStepRun(Base):

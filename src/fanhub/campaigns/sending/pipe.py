@@ -452,6 +452,8 @@ def _reserve_batch(
         deferred = deliveries.deferred(session, campaign_id)
         if deferred:
             return SliceResult(deferred=deferred)  # only scheduled retries left
+        if campaign.flow_id is not None:
+            return SliceResult()  # a flow's step campaign stays open: its flow adds messages (flows/messages.py)
         # Finishing: lock the row and look again, so a pause or cancel committed meanwhile stands.
         session.refresh(campaign, with_for_update=True)
         if campaign.status != SENDING:

@@ -68,7 +68,9 @@ def send_turn(database: Database) -> bool:
     or a campaign finished). A stopped slice (provider down) waits for the worker's next poll."""
     global _turn
     with database.read() as session:
-        ids = list(session.scalars(select(Campaign.id).where(Campaign.status == SENDING).order_by(Campaign.id)))
+        # A flow's step campaigns get their turns from flows.jobs.send_steps.
+        sending = select(Campaign.id).where(Campaign.status == SENDING, Campaign.flow_id.is_(None))
+        ids = list(session.scalars(sending.order_by(Campaign.id)))
     if not ids:
         return False
     campaign_id = ids[_turn % len(ids)]

@@ -32,6 +32,7 @@ def _flows() -> None:
         sa.Column("activated_at", UTC_TIME, nullable=True),
         sa.Column("paused_at", UTC_TIME, nullable=True),
         sa.Column("backfill_since", UTC_TIME, nullable=True),
+        sa.Column("ledger_cursor", BIG_ID, nullable=False, server_default="0"),
         sa.Column("created_by", sa.String(length=120), nullable=True),
         sa.Column("created_at", UTC_TIME, nullable=False),
         sa.Column("updated_at", UTC_TIME, nullable=False),
@@ -59,6 +60,8 @@ def _enrollments() -> None:
         sa.Column("entered_at", UTC_TIME, nullable=False),
         sa.Column("finished_at", UTC_TIME, nullable=True),
         sa.Column("claimed_by", sa.String(length=120), nullable=True),
+        sa.Column("event_id", BIG_ID, nullable=True),
+        sa.Column("anchor_at", UTC_TIME, nullable=True),
         sa.ForeignKeyConstraint(
             ["contact_id"], ["contacts.id"], name=op.f("fk_flow_enrollments_contact_id_contacts"), ondelete="CASCADE"
         ),
@@ -76,6 +79,24 @@ def _enrollments() -> None:
     op.create_index("ix_flow_enrollments_due", "flow_enrollments", ["state", "next_run_at", "id"])
     op.create_index("ix_flow_enrollments_flow_state", "flow_enrollments", ["flow_id", "state", "step_index"])
     op.create_index("ix_flow_enrollments_contact", "flow_enrollments", ["contact_id", "flow_id"])
+    op.create_index("ix_flow_enrollments_event", "flow_enrollments", ["event_id", "state"])
+    op.create_table(
+        "flow_event_fires",
+        sa.Column("id", BIG_ID, nullable=False),
+        sa.Column("flow_id", BIG_ID, nullable=False),
+        sa.Column("event_id", BIG_ID, nullable=False),
+        sa.Column("moment", UTC_TIME, nullable=False),
+        sa.Column("enrolled", sa.Integer(), nullable=False),
+        sa.Column("fired_at", UTC_TIME, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["event_id"], ["events.id"], name=op.f("fk_flow_event_fires_event_id_events"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["flow_id"], ["flows.id"], name=op.f("fk_flow_event_fires_flow_id_flows"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_flow_event_fires")),
+        sa.UniqueConstraint("flow_id", "event_id", name=op.f("uq_flow_event_fires_flow_id_event_id")),
+    )
 
 
 def _step_runs() -> None:
@@ -148,5 +169,6 @@ def downgrade() -> None:
         batch_op.drop_column("flow_step")
         batch_op.drop_column("flow_id")
     op.drop_table("flow_step_runs")
+    op.drop_table("flow_event_fires")
     op.drop_table("flow_enrollments")
     op.drop_table("flows")

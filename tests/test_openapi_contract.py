@@ -64,10 +64,19 @@ schema = schemathesis.openapi.from_dict(
 )
 
 
+def _flow(db: Database, tenant: Tenant) -> None:
+    """Flow 1 (a draft from a template), so the flow analytics detail answers 200 too."""
+    from fanhub.flows.service import create_flow
+    from fanhub.flows.templates import KNOW_BEFORE_YOU_GO
+
+    with db.write() as session:
+        create_flow(session, tenant.organization_id, KNOW_BEFORE_YOU_GO.definition())
+
+
 @pytest.fixture
 def session(client: TestClient, db: Database, tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> Iterator[ASGIClient]:
     """Requests for schemathesis, served in-process by the test client's app (lifespan already started),
-    on an organization with an event, an order and a contact (id 1 each), so reads also answer 200.
+    on an organization with an event, an order, a contact and a flow (id 1 each), so reads also answer 200.
     The bounce routes are configured: unconfigured, they answer 503 by design (providers retry)."""
     from fanhub.config import get_settings
 
@@ -79,6 +88,7 @@ def session(client: TestClient, db: Database, tenant: Tenant, monkeypatch: pytes
     contact = {"contact": {"email": "jane@example.com", "first_name": "Jane"}, "opt_ins": {"email": True}}
     for path, body in (("events", EVENTS), ("orders", ORDERS), ("contact", contact)):
         post_and_apply(client, db, tenant, path, body)
+    _flow(db, tenant)
     app: Any = client.app
     asgi = ASGIClient(app)
     yield asgi

@@ -15,6 +15,7 @@ from fanhub.auth.dependencies import DB, PartnerActor
 from fanhub.campaigns.analytics import campaign_analytics, campaign_detail
 from fanhub.catalog import queries as catalog_queries
 from fanhub.errors import UnsupportedMediaType
+from fanhub.flows.analytics import flow_analytics, flow_detail
 from fanhub.ingest.records import NO_CONTROL_PATTERN
 from fanhub.ingest.service import get_batch
 from fanhub.pagination import MAX_PER_PAGE, Page, PageRequest
@@ -28,6 +29,8 @@ from fanhub.partners.schemas import (
     CreateContactRequest,
     CreateEventsRequest,
     CreateOrdersRequest,
+    FlowAnalyticsDetailResponse,
+    FlowAnalyticsResponse,
     ItemResponse,
     PagedResponse,
     SubscribeRequest,
@@ -175,6 +178,45 @@ def get_campaign_analytics(
     with database.read() as session:
         result = campaign_analytics(session, actor.organization_id, PageRequest(page, per_page), type)
     return CampaignAnalyticsResponse.model_validate({"response": list(result.items)})
+
+
+@router.get(
+    "/flows/analytics",
+    response_model=FlowAnalyticsResponse,
+    responses=READ_ERRORS,
+    summary="Get flow (automation) analytics",
+)
+def get_flow_analytics(
+    actor: PartnerActor,
+    database: DB,
+    page: PageNumber = 1,
+    per_page: PerPage = 10,
+    status: Literal["draft", "active", "paused"] | None = None,
+) -> FlowAnalyticsResponse:
+    """The organization's flows, newest first, with the campaign analytics figures summed over their
+    steps' messages, enrollments entered and exited by goal, and the same figures per step."""
+    with database.read() as session:
+        result = flow_analytics(session, actor.organization_id, PageRequest(page, per_page), status)
+    return FlowAnalyticsResponse.model_validate({"response": list(result.items)})
+
+
+@router.get(
+    "/flows/{flow_id}/analytics",
+    response_model=FlowAnalyticsDetailResponse,
+    responses=READ_ERRORS,
+    summary="Get one flow's analytics with time series",
+)
+def get_flow_detail(
+    flow_id: RowId,
+    actor: PartnerActor,
+    database: DB,
+    interval: Annotated[Literal["hour", "day"], Query(description="Bucket size of the time series.")] = "day",
+) -> FlowAnalyticsDetailResponse:
+    """The list figures (with steps) plus time series of enrollments entered and exited by goal,
+    messages sent, opens, clicks and attributed orders, bucketed in UTC."""
+    with database.read() as session:
+        detail = flow_detail(session, actor.organization_id, flow_id, interval)
+    return FlowAnalyticsDetailResponse.model_validate({"response": detail})
 
 
 @router.get(

@@ -89,6 +89,73 @@ class CampaignAnalyticsResponse(BaseModel):
     response: list[CampaignAnalytics]
 
 
+class FlowFigures(BaseModel):
+    """A flow's or a step's figures: the campaign analytics fields, summed over its step campaigns."""
+
+    num_entered: int = Field(description="Enrollments (a flow); enrollments that reached the step (a step).")
+    num_exited_by_goal: int = Field(description="Enrollments ended by the exit goal (at this step, for a step).")
+    num_recipients: int = Field(description="Messages sent (deliveries created).")
+    num_delivered: int
+    num_opens: int = Field(description="Unique recipients who opened (machine opens excluded).")
+    num_links_clicked: int = Field(description="Unique recipients who clicked.")
+    num_unsubscribes: int
+    num_undelivered: int
+    attributed_tickets_sold: int
+    attributed_revenue: int = Field(description="In cents, net of refunds.")
+
+
+class FlowStepAnalytics(FlowFigures):
+    index: int = Field(description="The step's position in the flow's `steps`, from 0.")
+    type: Literal["send", "wait", "condition", "tag", "untag", "add_to_list"]
+    channel: Literal["email", "sms"] | None = Field(description="A send step's channel (null: the flow's order).")
+    subject: str | None = Field(description="An email step's subject template.")
+
+
+class FlowAnalytics(FlowFigures):
+    id: int
+    name: str
+    status: Literal["draft", "active", "paused"]
+    trigger_type: str
+    activated_at: str | None
+    steps: list[FlowStepAnalytics]
+
+
+class FlowAnalyticsResponse(BaseModel):
+    code: int = 0
+    message: str = "success"
+    response: list[FlowAnalytics]
+
+
+class CountPoint(BaseModel):
+    at: str = Field(description="The bucket's start (UTC), RFC 3339.")
+    count: int
+
+
+class OrderPoint(CountPoint):
+    tickets: int
+    revenue: int = Field(description="In cents, net of refunds.")
+
+
+class FlowSeries(BaseModel):
+    entered: list[CountPoint]
+    exited_by_goal: list[CountPoint]
+    sent: list[CountPoint] = Field(description="Messages sent by the flow's steps.")
+    opens: list[CountPoint] = Field(description="First counted open per recipient.")
+    clicks: list[CountPoint] = Field(description="First click per recipient.")
+    attributed_orders: list[OrderPoint]
+
+
+class FlowAnalyticsDetail(FlowAnalytics):
+    interval: Literal["hour", "day"]
+    series: FlowSeries
+
+
+class FlowAnalyticsDetailResponse(BaseModel):
+    code: int = 0
+    message: str = "success"
+    response: FlowAnalyticsDetail
+
+
 class BatchStatus(BaseModel):
     batch_id: str
     kind: Literal["events", "orders", "contacts"]

@@ -263,6 +263,7 @@ def test_the_table_shows_the_total_distinct_headers_genres_and_regional_phones(s
         "Phone",
         "Email consent",
         "SMS consent",
+        "Rating",
         "Genres",
         "Tags · lists",
         "Created",

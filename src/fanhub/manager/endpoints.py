@@ -15,6 +15,7 @@ from fanhub.manager import (
     campaign_pages,
     connection_pages,
     dashboard_pages,
+    engagement_pages,
     import_pages,
     privacy_pages,
     report_pages,
@@ -30,6 +31,7 @@ dashboard_pages.register(router)
 audience_pages.register(router)
 import_pages.register(router)
 settings_pages.register(router)
+engagement_pages.register(router)
 sending_domain_pages.register(router)
 report_pages.register(router)  # before campaign_pages: /campaigns/compare is no campaign id
 campaign_pages.register(router)

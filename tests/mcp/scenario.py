@@ -36,8 +36,10 @@ READ_TOOLS = {
     "list_lists",
     "list_orders",
     "list_suppressions",
+    "list_flows",
+    "flow_analytics",
 }
-WRITE_TOOLS = {"create_campaign_draft", "tag_contacts", "untag_contacts", "sync_connection"}
+WRITE_TOOLS = {"create_campaign_draft", "tag_contacts", "untag_contacts", "sync_connection", "create_flow_draft"}
 
 
 async def ok(client: Client, tool: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:

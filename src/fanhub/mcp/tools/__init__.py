@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from fanhub.mcp.tools import campaigns, contacts, events, lookups, sales, suppressions, writes
+from fanhub.mcp.tools import campaigns, contacts, events, flows, lookups, sales, suppressions, writes
 
 # In the order they are listed to clients.
-TOOL_MODULES: tuple[ModuleType, ...] = (events, contacts, lookups, sales, campaigns, suppressions, writes)
+TOOL_MODULES: tuple[ModuleType, ...] = (events, contacts, lookups, sales, campaigns, flows, suppressions, writes)

@@ -319,10 +319,11 @@ def _domain_routers() -> list[Any]:
     from fanhub.campaigns.endpoints import router as tracking_router
     from fanhub.connectors.endpoints import router as webhooks_router
     from fanhub.deliverability.endpoints import router as deliverability_router
+    from fanhub.forms.endpoints import router as forms_router
     from fanhub.manager.endpoints import router as manager_router
     from fanhub.mcp.endpoints import router as mcp_router
 
-    return [webhooks_router, deliverability_router, tracking_router, manager_router, mcp_router]
+    return [webhooks_router, deliverability_router, tracking_router, forms_router, manager_router, mcp_router]
 
 
 def _domain_lifespans() -> list[Callable[[FastAPI], AbstractAsyncContextManager[Any]]]:

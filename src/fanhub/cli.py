@@ -304,6 +304,7 @@ def _add_domain_commands() -> None:
     from fanhub.connectors import cli as connectors_cli
     from fanhub.deliverability import cli as deliverability_cli
     from fanhub.flows import cli as flows_cli
+    from fanhub.forms import cli as forms_cli
     from fanhub.imports import cli as imports_cli
     from fanhub.manager import cli as manager_cli
     from fanhub.mcp import cli as mcp_cli
@@ -314,6 +315,7 @@ def _add_domain_commands() -> None:
         connectors_cli.app,
         campaigns_cli.app,
         deliverability_cli.app,
+        forms_cli.app,
         flows_cli.app,
         imports_cli.app,
         manager_cli.app,

@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     sms_per_second: float = 0.0
     smtp_timeout_seconds: float = 30.0
 
+    # Signup forms (fanhub.forms.abuse): submissions per client IP and per form in any minute
+    # (429 beyond; 0 = no limit), the least time between showing the hosted form and its
+    # submission, and "mx" to refuse addresses whose domain has no mail server (needs a resolver).
+    form_rate_per_ip: int = Field(default=10, ge=0)
+    form_rate_per_form: int = Field(default=300, ge=0)
+    form_min_fill_seconds: float = Field(default=3.0, ge=0)
+    form_dns_check: str = ""
+
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_username: str | None = None

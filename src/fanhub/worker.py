@@ -28,6 +28,7 @@ def load_jobs() -> dict[str, Job]:
     from fanhub.connectors import jobs as connector_jobs
     from fanhub.deliverability import jobs as deliverability_jobs
     from fanhub.flows import jobs as flow_jobs
+    from fanhub.forms import jobs as form_jobs
     from fanhub.imports import jobs as import_jobs
     from fanhub.ingest import jobs as ingest_jobs
 
@@ -41,6 +42,8 @@ def load_jobs() -> dict[str, Job]:
         "flows.advance": flow_jobs.advance_enrollments,
         "flows.send": flow_jobs.send_steps,
         "imports.run": import_jobs.run_imports,
+        "forms.confirmations": form_jobs.send_confirmations,
+        "forms.sweep": form_jobs.sweep,
         "deliverability.mailbox": deliverability_jobs.poll_mailbox,
         "deliverability.catch_up": deliverability_jobs.catch_up,
         "deliverability.engagement": deliverability_jobs.engagement_ratings,

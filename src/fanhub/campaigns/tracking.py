@@ -32,13 +32,14 @@ from fanhub.addresses import try_normalize_phone
 from fanhub.audience.consent import (
     EMAIL,
     SMS,
+    SMS_CONFIRM,
     SMS_STOP,
     ConsentChange,
     LedgerEntry,
     sms_reply_source,
     sms_start_change,
 )
-from fanhub.audience.models import ConsentEvent, Contact
+from fanhub.audience.models import PENDING, ConsentEvent, Contact
 from fanhub.audience.service import change_consent
 from fanhub.campaigns.models import (
     DELIVERED,
@@ -194,8 +195,9 @@ def _count_unsubscribe(session: Session, delivery: Delivery, method: str, when: 
 
 
 def inbound_sms(session: Session, from_number: str, body: str, when: datetime | None = None) -> str | None:
-    """Handle a reply: STOP-words unsubscribe, START-words take back that number's own STOP; returns
-    the keyword acted on.
+    """Handle a reply: STOP-words unsubscribe, START-words take back that number's own STOP, and
+    `YES` confirms that number's pending SMS consent (a double opt-in signup form); returns the
+    keyword acted on.
 
     Every organization here sends from the same number (FANHUB_SMS_FROM), and carriers treat STOP
     as "no more messages from this number", so a STOP applies to the contact with that phone in
@@ -244,6 +246,14 @@ def _sms_stop(
 def _sms_start(
     session: Session, organization_id: int, contact_id: int, phone: str, keyword: str, when: datetime
 ) -> None:
+    if keyword == "YES":
+        # A YES confirms the number's own pending form request (consent.SMS_CONFIRM: only over
+        # "pending", so a forged sender can neither lift an opt-out nor create consent).
+        status = session.scalar(select(Contact.sms_status).where(Contact.id == contact_id))
+        if status == PENDING:
+            confirm = ConsentChange(SMS, True, SMS_CONFIRM, sms_reply_source(phone), when, "yes")
+            change_consent(session, organization_id, contact_id, confirm)
+            return
     rows = session.execute(
         select(ConsentEvent.status, ConsentEvent.via, ConsentEvent.source)
         .where(ConsentEvent.contact_id == contact_id, ConsentEvent.channel == SMS)

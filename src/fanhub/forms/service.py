@@ -1,0 +1,464 @@
+"""Signup form rules: creating forms, accepting submissions, confirming and expiring double opt-in.
+
+A submission is stored (`FormSubmission`) in the same transaction that creates or joins the contact
+and applies its consent through `audience.consent` (via `AudienceWriter`), with the proof of
+consent on every ledger entry. Without double opt-in the form subscribes at once (`FORM`, an
+explicit opt-in) and adds the form's lists, tags, genres and event interest. With it, the email
+(and, when the SMS box was ticked, the SMS) consent becomes "pending" and the confirmation
+messages are queued on the submission row for the worker (`forms.confirmations`); the lists and the
+rest are added when the person confirms. The email confirmation never confirms SMS: that is the
+`YES` reply (`campaigns.tracking.inbound_sms`, rule `consent.SMS_CONFIRM`).
+
+The bot checks (`forms.abuse`) run before anything is written: a dropped submission is answered
+like an accepted one and leaves no trace, so it never sends a confirmation.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from fanhub.addresses import try_normalize_phone
+from fanhub.audience.consent import (
+    EMAIL,
+    FORM,
+    FORM_CONFIRM,
+    FORM_PENDING,
+    PENDING_DAYS,
+    SMS,
+    ConsentChange,
+    ConsentProof,
+    LedgerEntry,
+    pending_expiry_change,
+)
+from fanhub.audience.models import PENDING as PENDING_STATE
+from fanhub.audience.models import ConsentEvent, Contact
+from fanhub.audience.service import AudienceWriter, Person, change_consent, create_tag, existing_list_ids
+from fanhub.audience.vocabulary import canonical_genre, genres
+from fanhub.campaigns import tokens
+from fanhub.catalog.models import Event
+from fanhub.config import Settings
+from fanhub.db.base import utcnow
+from fanhub.db.engine import Database
+from fanhub.errors import FanhubError, InvalidInput, NotFound
+from fanhub.forms import abuse
+from fanhub.forms.models import CONFIRMED, EXPIRED, PENDING, QUEUED, SUBSCRIBED, Form, FormSubmission
+from fanhub.organizations.service import get_organization
+
+FIELDS = ("email", "phone", "first_name", "last_name", "birthday")
+CONFIRM = "fc"  # token purpose of the confirmation link
+SOURCE_PREFIX = "form:"
+
+
+class RateLimited(FanhubError):
+    """Too many submissions from one IP or to one form in the last minute (HTTP 429)."""
+
+    def __init__(self, limited: abuse.Limited) -> None:
+        super().__init__(f"too many submissions from this {limited.scope}; retry in {limited.retry_after} s")
+        self.retry_after = limited.retry_after
+
+
+def rowcount(result: object) -> int:
+    """Rows an UPDATE changed (the claim of a conditional UPDATE)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _invalid(field_name: str, message: str) -> InvalidInput:
+    return InvalidInput(f"{field_name}: {message}", [{"index": None, "field": field_name, "message": message}])
+
+
+# --- creating forms -----------------------------------------------------------------------------
+
+
+@dataclass
+class FormSpec:
+    name: str
+    fields: list[str] = field(default_factory=lambda: ["email"])
+    list_ids: list[int] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    genres: list[str] = field(default_factory=list)
+    event_id: int | None = None
+    double_opt_in: bool = False
+    consent_text: str | None = None
+    sms_consent_text: str | None = None
+
+
+def default_consent_text(organization_name: str) -> str:
+    return f"Yes, email me news and offers from {organization_name}. I can unsubscribe at any time."
+
+
+def default_sms_consent_text(organization_name: str) -> str:
+    return (
+        f"Yes, text me news and offers from {organization_name} at the number above. "
+        "Message and data rates may apply. Reply STOP to stop. Not a condition of purchase."
+    )
+
+
+def _fields(raw: list[str]) -> list[str]:
+    wanted = [f.strip().lower() for f in raw if f.strip()]
+    unknown = [f for f in wanted if f not in FIELDS]
+    if unknown:
+        raise _invalid("fields", f"unknown field {unknown[0]!r}; choose from {', '.join(FIELDS)}")
+    # "email" always first: a form subscribes an email address (its SMS box is an extra).
+    return ["email", *dict.fromkeys(f for f in wanted if f != "email")]
+
+
+def create_form(session: Session, organization_id: int, spec: FormSpec, created_by: str | None = None) -> Form:
+    """A new form; lists, the event and genres must exist, missing tags are created."""
+    organization = get_organization(session, organization_id)
+    name = spec.name.strip()
+    if not name or len(name) > 200:
+        raise _invalid("name", "give a name of 1 to 200 characters")
+    fields = _fields(spec.fields)
+    missing = sorted(set(spec.list_ids) - existing_list_ids(session, organization_id, spec.list_ids))
+    if missing:
+        raise _invalid("lists", f"list {missing[0]} not found in this organization")
+    known = {g.lower() for g in genres()}
+    bad = [g for g in spec.genres if g.strip().lower() not in known]
+    if bad:
+        raise _invalid("genres", f"unknown genre {bad[0]!r}")
+    if spec.event_id is not None:
+        found = session.scalar(
+            select(Event.id).where(Event.organization_id == organization_id, Event.id == spec.event_id)
+        )
+        if found is None:
+            raise _invalid("event", f"event {spec.event_id} not found in this organization")
+    tags = list(dict.fromkeys(t.strip() for t in spec.tags if t.strip()))
+    _ensure_tags(session, organization_id, tags)
+    consent_text = (spec.consent_text or "").strip() or default_consent_text(organization.name)
+    sms_text = (spec.sms_consent_text or "").strip() or default_sms_consent_text(organization.name)
+    form = Form(
+        organization_id=organization_id,
+        key=secrets.token_urlsafe(12),
+        name=name,
+        fields=fields,
+        list_ids=sorted(set(spec.list_ids)),
+        tags=tags,
+        genres=[canonical_genre(g) for g in dict.fromkeys(spec.genres)],
+        event_id=spec.event_id,
+        double_opt_in=spec.double_opt_in,
+        consent_text=consent_text,
+        sms_consent_text=sms_text if "phone" in fields else None,
+        created_by=created_by,
+        created_at=utcnow(),
+    )
+    session.add(form)
+    session.flush()
+    return form
+
+
+def _ensure_tags(session: Session, organization_id: int, names: list[str]) -> dict[str, int]:
+    from fanhub.audience.service import tag_ids_by_name
+
+    ids = tag_ids_by_name(session, organization_id, names)
+    for name in names:
+        if name not in ids:
+            ids[name] = create_tag(session, organization_id, name).id
+    return ids
+
+
+def list_forms(session: Session, organization_id: int) -> list[tuple[Form, dict[str, int]]]:
+    """The organization's forms, newest first, each with its submissions counted by state."""
+    from sqlalchemy import func
+
+    get_organization(session, organization_id)
+    forms = list(session.scalars(select(Form).where(Form.organization_id == organization_id).order_by(Form.id.desc())))
+    counts: dict[int, dict[str, int]] = {f.id: {} for f in forms}
+    if forms:
+        rows = session.execute(
+            select(FormSubmission.form_id, FormSubmission.status, func.count())
+            .where(FormSubmission.form_id.in_(counts))
+            .group_by(FormSubmission.form_id, FormSubmission.status)
+        )
+        for form_id, status, count in rows:
+            counts[form_id][status] = int(count)
+    return [(f, counts[f.id]) for f in forms]
+
+
+def get_form(session: Session, organization_id: int, form_id: int) -> Form:
+    form = session.get(Form, form_id)
+    if form is None or form.organization_id != organization_id:
+        raise NotFound(f"form {form_id} not found")
+    return form
+
+
+def public_form(session: Session, key: str) -> Form:
+    form = session.scalars(select(Form).where(Form.key == key)).first() if len(key) <= 32 else None
+    if form is None:
+        raise NotFound("form not found")
+    return form
+
+
+def form_url(settings: Settings, form: Form) -> str:
+    return f"{settings.public_url.rstrip('/')}/f/{form.key}"
+
+
+def confirm_url(settings: Settings, submission_id: int) -> str:
+    return f"{settings.public_url.rstrip('/')}/f/c/{tokens.make_token(CONFIRM, submission_id)}"
+
+
+# --- submissions --------------------------------------------------------------------------------
+
+
+@dataclass
+class Submission:
+    """What the page posted (raw, as typed)."""
+
+    email: str = ""
+    phone: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    birthday: str = ""
+    sms_opt_in: bool = False
+    honeypot: str = ""
+    stamp: str = ""
+
+
+@dataclass
+class RequestInfo:
+    """Where a submission or confirmation came from (proof of consent)."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    page_url: str | None = None
+
+
+def _clean(form: Form, data: Submission, settings: Settings) -> Person:
+    """The person the submission describes, or InvalidInput naming the field."""
+    email, problem = abuse.email_problem(data.email, settings.form_dns_check, settings.dns_resolver)
+    if email is None:
+        raise _invalid("email", problem or "is not a valid email address")
+    phone = None
+    if "phone" in form.fields and data.phone.strip():
+        phone = try_normalize_phone(data.phone, settings.default_phone_region)
+        if phone is None:
+            raise _invalid("phone", "is not a valid phone number")
+    if data.sms_opt_in and phone is None:
+        raise _invalid("phone", "give a phone number to get text messages")
+    birthday = data.birthday.strip() if "birthday" in form.fields else ""
+    if birthday:
+        try:
+            date.fromisoformat(birthday)
+        except ValueError:
+            raise _invalid("birthday", "use the form YYYY-MM-DD") from None
+    names = {n: getattr(data, n).strip()[:200] or None for n in ("first_name", "last_name") if n in form.fields}
+    return Person(email=email, phone=phone, birthday=birthday or None, raw_phone=data.phone.strip() or None, **names)
+
+
+def submit(
+    database: Database, settings: Settings, key: str, data: Submission, info: RequestInfo, now: datetime | None = None
+) -> bool:
+    """Accept one submission; True when stored, False when dropped as a bot's (answered alike).
+
+    Raises NotFound (no such form), RateLimited (429) or InvalidInput naming the field.
+    """
+    now = now or utcnow()
+    with database.read() as session:
+        form = public_form(session, key)
+        session.expunge(form)
+    limited = abuse.limits.check(info.ip or "?", key, settings.form_rate_per_ip, settings.form_rate_per_form)
+    if limited is not None:
+        raise RateLimited(limited)
+    if abuse.bot_reason(form.id, data.stamp, data.honeypot, now, settings.form_min_fill_seconds):
+        return False
+    person = _clean(form, data, settings)
+    with database.write() as session:
+        _store(session, form, person, data.sms_opt_in, info, now)
+    return True
+
+
+def _store(session: Session, form: Form, person: Person, sms_opt_in: bool, info: RequestInfo, now: datetime) -> None:
+    writer = AudienceWriter(session, form.organization_id, f"{SOURCE_PREFIX}{form.id}")
+    row = writer.resolve([person])[0]
+    proof = ConsentProof(form.id, form.consent_text, info.page_url, info.ip, info.user_agent)
+    kind: dict[str, Any] = {"subscribed": None, "pending": True} if form.double_opt_in else {"subscribed": True}
+    via = FORM_PENDING if form.double_opt_in else FORM
+    changes = [(row, ConsentChange(EMAIL, via=via, source=writer.source, observed_at=now, proof=proof, **kind))]
+    # The SMS box speaks for the number only when the contact holds it (a number already held by
+    # another contact stays there: see audience.service).
+    sms = sms_opt_in and person.phone is not None and row.phone == person.phone and form.sms_consent_text is not None
+    if sms:
+        sms_proof = ConsentProof(form.id, form.sms_consent_text or "", info.page_url, info.ip, info.user_agent)
+        changes.append(
+            (row, ConsentChange(SMS, via=via, source=writer.source, observed_at=now, proof=sms_proof, **kind))
+        )
+    writer.apply_consent(changes)
+    writer.flush()
+    writer.record_sources([(row, person)])
+    assert row.id is not None
+    if not form.double_opt_in:
+        _add_labels(session, writer, form, row.id)
+    session.add(
+        FormSubmission(
+            organization_id=form.organization_id,
+            form_id=form.id,
+            contact_id=row.id,
+            email=person.email or "",
+            phone=person.phone,
+            first_name=person.first_name,
+            last_name=person.last_name,
+            birthday=person.birthday,
+            sms_opt_in=sms,
+            consent_text=form.consent_text,
+            sms_consent_text=form.sms_consent_text if sms else None,
+            page_url=info.page_url,
+            ip=info.ip,
+            user_agent=(info.user_agent or "")[:400] or None,
+            double_opt_in=form.double_opt_in,
+            status=PENDING if form.double_opt_in else SUBSCRIBED,
+            expires_at=now + timedelta(days=PENDING_DAYS) if form.double_opt_in else None,
+            email_send_state=QUEUED if form.double_opt_in else None,
+            sms_send_state=QUEUED if form.double_opt_in and sms else None,
+            created_at=now,
+        )
+    )
+
+
+def _add_labels(session: Session, writer: AudienceWriter, form: Form, contact_id: int) -> None:
+    """The form's lists, tags, genres and event interest, on the contact (the lists and tags that
+    were deleted since the form was made are skipped)."""
+    list_ids = existing_list_ids(session, form.organization_id, form.list_ids)
+    writer.add_lists([(contact_id, list_id) for list_id in sorted(list_ids)])
+    from fanhub.audience.service import tag_ids_by_name
+
+    tag_ids = tag_ids_by_name(session, form.organization_id, form.tags)
+    writer.add_tags([(contact_id, tag_id) for tag_id in sorted(tag_ids.values())])
+    writer.add_genres([(contact_id, genre) for genre in form.genres])
+    if form.event_id is not None:
+        external_id = session.scalar(
+            select(Event.external_id).where(Event.organization_id == form.organization_id, Event.id == form.event_id)
+        )
+        if external_id is not None:
+            writer.add_interests([{"contact_id": contact_id, "event_external_id": external_id, "ticketer": None}])
+
+
+# --- confirmation -------------------------------------------------------------------------------
+
+
+@dataclass
+class Confirmation:
+    """What the confirmation page shows: the form, the organization, the state after the request."""
+
+    state: str  # "ready" (GET), "confirmed", "already_confirmed", "expired", "invalid"
+    form_name: str = ""
+    organization_name: str = ""
+
+
+def _submission_for(session: Session, token: str) -> FormSubmission | None:
+    parsed = tokens.read_token(token, CONFIRM)
+    if parsed is None or parsed[1] is not None:
+        return None
+    return session.get(FormSubmission, parsed[0])
+
+
+def _expired(submission: FormSubmission, now: datetime) -> bool:
+    return submission.status == EXPIRED or (submission.expires_at is not None and submission.expires_at <= now)
+
+
+def confirmation_page(database: Database, token: str, now: datetime | None = None) -> Confirmation:
+    """What GET of a confirmation link shows; changes nothing (mail scanners fetch every link)."""
+    now = now or utcnow()
+    with database.read() as session:
+        submission = _submission_for(session, token)
+        if submission is None:
+            return Confirmation("invalid")
+        form = session.get(Form, submission.form_id)
+        names = (form.name if form else "", get_organization(session, submission.organization_id).name)
+        if submission.status == CONFIRMED:
+            return Confirmation("already_confirmed", *names)
+        return Confirmation("expired" if _expired(submission, now) else "ready", *names)
+
+
+def confirm(database: Database, token: str, info: RequestInfo, now: datetime | None = None) -> Confirmation:
+    """The POST of a confirmation link: subscribes the email (an explicit opt-in, with the form's
+    proof and the confirmer's IP and agent) and adds the form's lists; idempotent."""
+    now = now or utcnow()
+    with database.write() as session:
+        submission = _submission_for(session, token)
+        if submission is None:
+            return Confirmation("invalid")
+        # Claim the confirmation: two POSTs at once (a double click) confirm once.
+        claimed = rowcount(
+            session.execute(
+                update(FormSubmission)
+                .where(FormSubmission.id == submission.id, FormSubmission.status == PENDING)
+                .where(FormSubmission.expires_at > now)
+                .values(status=CONFIRMED, confirmed_at=now, confirm_ip=info.ip, confirm_user_agent=info.user_agent)
+            )
+        )
+        session.refresh(submission)
+        form = session.get(Form, submission.form_id)
+        names = (form.name if form else "", get_organization(session, submission.organization_id).name)
+        if not claimed:
+            state = "already_confirmed" if submission.status == CONFIRMED else "expired"
+            return Confirmation(state, *names)
+        if form is not None:
+            _apply_confirmation(session, form, submission, info, now)
+        return Confirmation("confirmed", *names)
+
+
+def _apply_confirmation(
+    session: Session, form: Form, submission: FormSubmission, info: RequestInfo, now: datetime
+) -> None:
+    proof = ConsentProof(form.id, submission.consent_text, submission.page_url, info.ip, info.user_agent)
+    source = f"{SOURCE_PREFIX}{form.id}"
+    change = ConsentChange(EMAIL, True, FORM_CONFIRM, source, now, proof=proof)
+    contact = session.get(Contact, submission.contact_id)
+    if contact is None or contact.email != submission.email:
+        return  # the contact's address changed since: the confirmation speaks for the old one only
+    change_consent(session, form.organization_id, submission.contact_id, change)
+    _add_labels(session, AudienceWriter(session, form.organization_id, source), form, submission.contact_id)
+
+
+# --- expiry ---------------------------------------------------------------------------------------
+
+
+def expire_pending(database: Database, now: datetime | None = None, limit: int = 200) -> int:
+    """End the requests not confirmed within `PENDING_DAYS`: each channel still pending from such a
+    request (the email of an unconfirmed submission; the SMS without its YES, even when the email
+    was confirmed) goes back to its prior state through the ledger. Returns the submissions seen."""
+    now = now or utcnow()
+    with database.write() as session:
+        due = list(
+            session.scalars(
+                select(FormSubmission)
+                .where(FormSubmission.status.in_((PENDING, CONFIRMED)), FormSubmission.expires_at <= now)
+                .order_by(FormSubmission.expires_at)
+                .limit(limit)
+            )
+        )
+        for submission in due:
+            channels = [SMS] if submission.sms_opt_in else []
+            if submission.status == PENDING:
+                submission.status = EXPIRED
+                channels.insert(0, EMAIL)
+            submission.expires_at = None  # done: the job does not see it again
+            _expire_contact(session, submission, channels, now)
+        return len(due)
+
+
+def _expire_contact(session: Session, submission: FormSubmission, channels: list[str], now: datetime) -> None:
+    contact = session.get(Contact, submission.contact_id)
+    if contact is None:
+        return
+    cutoff = now - timedelta(days=PENDING_DAYS)
+    for channel in channels:
+        status_at = getattr(contact, f"{channel}_status_at")
+        # A newer request renewed the pending state: it expires on its own schedule.
+        if getattr(contact, f"{channel}_status") != PENDING_STATE or (status_at is not None and status_at > cutoff):
+            continue
+        rows = session.execute(
+            select(ConsentEvent.status, ConsentEvent.via, ConsentEvent.source)
+            .where(ConsentEvent.contact_id == contact.id, ConsentEvent.channel == channel)
+            .order_by(ConsentEvent.id.desc())
+            .limit(50)
+        ).all()
+        source = f"{SOURCE_PREFIX}{submission.form_id}"
+        change = pending_expiry_change(channel, [LedgerEntry(*r) for r in rows], now, source)
+        if change is not None:
+            change_consent(session, contact.organization_id, contact.id, change)

@@ -16,6 +16,7 @@ from fanhub.manager import (
     connection_pages,
     dashboard_pages,
     engagement_pages,
+    flow_pages,
     import_pages,
     privacy_pages,
     report_pages,
@@ -36,6 +37,7 @@ sending_domain_pages.register(router)
 report_pages.register(router)  # before campaign_pages: /campaigns/compare is no campaign id
 campaign_pages.register(router)
 connection_pages.register(router)
+flow_pages.register(router)
 suppression_pages.register(router)
 privacy_pages.register(router)  # /contacts/{id}/export.json and /erase: literal segments, any order works
 

@@ -60,5 +60,6 @@ def audit_log(
 
     with read_session(as_json) as session:
         result = audit_page(session, org, page=page, privacy_only=privacy)
+    result["entries"] = [{key: e[key] for key in ("actor", "action", "contact_id", "at")} for e in result["entries"]]
     human = "\n".join(f"{e['at']}  {e['actor']}  {e['action']}  {e['contact_id'] or ''}" for e in result["entries"])
     emit(as_json, result, human or "No audit entries.")

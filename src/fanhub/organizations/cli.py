@@ -20,7 +20,7 @@ from fanhub.organizations.sending_domains import (
     records_for_check,
     save_check,
 )
-from fanhub.organizations.service import get_organization
+from fanhub.organizations.service import automation_settings, get_organization, update_automation_settings
 from fanhub.timeutil import iso_utc
 
 
@@ -111,3 +111,38 @@ def sending_domain_check(
     payload = {"domain": name, "checked_at": checked_at, "ok": all(c.state == "ok" for c in checks), "records": results}
     human = "\n".join(f"{r['state']:<8} {r['purpose']:<12} {r['type']:<5} {r['name']}: {r['message']}" for r in results)
     emit(as_json, payload, human)
+
+
+@app.command("update")
+def org_update(
+    organization_id: Annotated[int, typer.Argument(help="Organization id.")],
+    max_messages_per_day: Annotated[
+        int | None,
+        typer.Option("--max-messages-per-day", help="Marketing messages per contact per local day (0 = no cap)."),
+    ] = None,
+    quiet_hours: Annotated[
+        str | None, typer.Option("--quiet-hours", help="No SMS between these local times, e.g. 21:00-08:00.")
+    ] = None,
+    time_zone: Annotated[str | None, typer.Option("--time-zone", help="IANA time zone, e.g. Europe/Paris.")] = None,
+    over_cap: Annotated[
+        str | None, typer.Option("--over-cap", help="A flow step over the cap: defer (default) or drop.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change the settings automations read: frequency cap, SMS quiet hours, time zone."""
+    with write_session(as_json) as session:
+        organization = update_automation_settings(
+            session,
+            organization_id,
+            max_messages_per_day=max_messages_per_day,
+            quiet_hours=quiet_hours,
+            time_zone=time_zone,
+            over_cap=over_cap,
+        )
+        payload = automation_settings(organization)
+    emit(
+        as_json,
+        payload,
+        f"Organization {payload['id']}: at most {payload['max_messages_per_day']} messages a day, no SMS"
+        f" {payload['quiet_hours']} ({payload['time_zone']}), over the cap: {payload['over_cap']}",
+    )

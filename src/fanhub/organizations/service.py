@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from email.utils import formataddr
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -95,6 +96,67 @@ def update_organization(
     organization.sender_name = sender_name
     organization.sender_email = address
     return organization
+
+
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+OVER_CAP = ("defer", "drop")
+
+
+def update_automation_settings(
+    session: Session,
+    organization_id: int,
+    *,
+    max_messages_per_day: int | None = None,
+    quiet_hours: str | None = None,
+    time_zone: str | None = None,
+    over_cap: str | None = None,
+) -> Organization:
+    """Change the settings automations read (only those given): the frequency cap (marketing
+    messages per contact per local day, 0 = no cap), SMS quiet hours "HH:MM-HH:MM" (equal ends =
+    none), the time zone both are read in, and what a flow step over the cap does (defer | drop).
+    Every problem is reported at once, naming its field."""
+    errors: list[dict[str, object]] = []
+
+    def problem(field: str, message: str) -> None:
+        errors.append({"index": None, "field": field, "message": message})
+
+    if max_messages_per_day is not None and not 0 <= max_messages_per_day <= 100:
+        problem("max_messages_per_day", "A whole number from 0 (no cap) to 100.")
+    window: tuple[str, str] | None = None
+    if quiet_hours is not None:
+        start, _, end = quiet_hours.strip().partition("-")
+        if not (_CLOCK.match(start.strip()) and _CLOCK.match(end.strip())):
+            problem("quiet_hours", "Give two 24-hour times such as 21:00-08:00.")
+        else:
+            window = (start.strip(), end.strip())
+    if time_zone is not None and time_zone not in available_timezones():
+        problem("time_zone", "Choose a time zone from the list (e.g. Europe/Paris).")
+    if over_cap is not None and over_cap not in OVER_CAP:
+        problem("over_cap", "Use defer or drop.")
+    if errors:
+        raise InvalidInput(f"{errors[0]['field']}: {errors[0]['message']}", errors)
+    organization = get_organization(session, organization_id)
+    if max_messages_per_day is not None:
+        organization.max_messages_per_day = max_messages_per_day
+    if window is not None:
+        organization.quiet_hours_start, organization.quiet_hours_end = window
+    if time_zone is not None:
+        organization.time_zone = time_zone
+    if over_cap is not None:
+        organization.over_cap = over_cap
+    session.flush()
+    return organization
+
+
+def automation_settings(organization: Organization) -> dict[str, object]:
+    """The automation settings as every interface shows them."""
+    return {
+        "id": organization.id,
+        "time_zone": organization.time_zone,
+        "quiet_hours": f"{organization.quiet_hours_start}-{organization.quiet_hours_end}",
+        "max_messages_per_day": organization.max_messages_per_day,
+        "over_cap": organization.over_cap,
+    }
 
 
 def sender_address(organization: Organization, settings: Settings) -> str:

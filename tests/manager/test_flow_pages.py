@@ -204,3 +204,34 @@ def test_changing_the_trigger_shows_its_own_fields(staff: Staff) -> None:
         staff.post(f"/manager/flows/{flow_id}/edit", {**_form(refused.text), "trigger_tag": "VIP"}).status_code == 303
     )
     assert _flow(staff.db, flow_id).definition["trigger"] == {"type": "tag_added", "tag": "VIP"}
+
+
+def test_the_settings_page_sets_quiet_hours_and_the_cap(staff: Staff) -> None:
+    from fanhub.organizations.models import Organization
+
+    def stored() -> tuple[str, str, int, str, str]:
+        with staff.db.read() as session:
+            o = session.get(Organization, staff.org)
+            assert o is not None
+            return o.quiet_hours_start, o.quiet_hours_end, o.max_messages_per_day, o.over_cap, o.name
+
+    page = staff.client.get("/manager/settings/organization")
+    assert 'value="21:00-08:00"' in page.text and 'name="max_messages_per_day" value="2"' in page.text
+    base = {"name": "Venue", "time_zone": "Europe/Paris", "phone_region": "FR", "email_days": "5", "sms_days": "1"}
+    bad = staff.post(
+        "/manager/settings/organization",
+        {**base, "name": "", "quiet_hours": "late", "max_messages_per_day": "many", "over_cap": "drop"},
+    )
+    assert bad.status_code == 400
+    assert "Give two 24-hour times such as 21:00-08:00." in bad.text and "from 0 (no cap) to 100" in bad.text
+    assert "Give a name" in bad.text  # the organization's own fields are judged in the same pass
+    assert stored() == ("21:00", "08:00", 2, "defer", stored()[4])  # nothing saved
+    ok = staff.post(
+        "/manager/settings/organization",
+        {**base, "quiet_hours": "22:00-07:30", "max_messages_per_day": "3", "over_cap": "drop"},
+    )
+    assert ok.status_code == 303
+    assert stored() == ("22:00", "07:30", 3, "drop", "Venue")
+    # A form without those fields (an older page) leaves them as they are.
+    assert staff.post("/manager/settings/organization", {**base, "name": "Venue 2"}).status_code == 303
+    assert stored() == ("22:00", "07:30", 3, "drop", "Venue 2")

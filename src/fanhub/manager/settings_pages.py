@@ -33,7 +33,12 @@ from fanhub.manager.web import (
     redirect,
     settings,
 )
-from fanhub.organizations.service import get_organization, update_organization
+from fanhub.organizations.service import (
+    automation_settings,
+    get_organization,
+    update_automation_settings,
+    update_organization,
+)
 
 
 def register(router: APIRouter) -> None:
@@ -150,6 +155,8 @@ def org_page(request: Request, user: Staff, context: dict[str, Any] | None = Non
             "sender_name": organization.sender_name or "",
             "sender_email": organization.sender_email or "",
         }
+        automations = automation_settings(organization)
+        values.update({name: automations[name] for name in AUTOMATION_FIELDS})
     values.update(
         {
             "errors": {},
@@ -162,6 +169,10 @@ def org_page(request: Request, user: Staff, context: dict[str, Any] | None = Non
     return html(request, "organization.html", values, user=user, status=status)
 
 
+# The automations' settings (issue 20: SMS quiet hours and the frequency cap), saved with the rest.
+AUTOMATION_FIELDS = ("quiet_hours", "max_messages_per_day", "over_cap")
+
+
 def _days(value: str) -> int:
     # Out-of-range and non-numeric values both fail the service's 1-90 check, which names the field.
     return int(value) if value.isdigit() and len(value) < 4 else 0
@@ -169,23 +180,42 @@ def _days(value: str) -> int:
 
 def org_save(request: Request, user: Staff, form: FormData) -> Response:
     org = user.organization_id
-    fields = {
-        name: form_str(form, name, 400)
-        for name in ("name", "time_zone", "phone_region", "email_days", "sms_days", "sender_name", "sender_email")
-    }
+    names = ("name", "time_zone", "phone_region", "email_days", "sms_days", "sender_name", "sender_email")
+    fields = {name: form_str(form, name, 400) for name in (*names, *AUTOMATION_FIELDS)}
+    cap = fields["max_messages_per_day"]
     try:
         with database(request).write() as session:
-            update_organization(
-                session,
-                org,
-                name=fields["name"],
-                time_zone=fields["time_zone"],
-                phone_region=fields["phone_region"],
-                email_attribution_days=_days(fields["email_days"]),
-                sms_attribution_days=_days(fields["sms_days"]),
-                sender_name=fields["sender_name"],
-                sender_email=fields["sender_email"],
-            )
+            problems: list[dict[str, object]] = []
+            try:
+                update_organization(
+                    session,
+                    org,
+                    name=fields["name"],
+                    time_zone=fields["time_zone"],
+                    phone_region=fields["phone_region"],
+                    email_attribution_days=_days(fields["email_days"]),
+                    sms_attribution_days=_days(fields["sms_days"]),
+                    sender_name=fields["sender_name"],
+                    sender_email=fields["sender_email"],
+                )
+            except InvalidInput as exc:
+                problems += exc.errors
+            try:
+                # A field the form did not send is left as it is; not a number fails the
+                # service's 0-100 check, which names the field.
+                update_automation_settings(
+                    session,
+                    org,
+                    max_messages_per_day=(int(cap) if cap.isdigit() and len(cap) < 4 else -1)
+                    if "max_messages_per_day" in form
+                    else None,
+                    quiet_hours=fields["quiet_hours"] if "quiet_hours" in form else None,
+                    over_cap=fields["over_cap"] if "over_cap" in form else None,
+                )
+            except InvalidInput as exc:
+                problems += exc.errors
+            if problems:  # every problem at once, and nothing saved
+                raise InvalidInput("settings", problems)
     except InvalidInput as exc:
         errors = {str(e["field"]): str(e["message"]) for e in exc.errors}
         return org_page(request, user, {"errors": errors, **fields}, 400)

@@ -410,3 +410,22 @@ def test_partner_api_shows_ratings_and_filters_by_min_rating(client: TestClient,
     assert refused.status_code == 422 and "min_rating" in refused.text
     one = client.get(f"/v1/partners/contacts/{high}", headers=tenant.headers).json()["response"]
     assert one["subscriptions"]["email"]["rating"] == 5
+
+
+def test_the_worker_runs_the_engagement_and_sunset_jobs(db: Database, tenant: Tenant, monkeypatch: Any) -> None:
+    from fanhub.deliverability import jobs
+    from fanhub.worker import load_jobs
+
+    registered = load_jobs()
+    assert registered["deliverability.engagement"] is jobs.engagement_ratings
+    assert registered["deliverability.sunset"] is jobs.sunset_unengaged
+    monkeypatch.setattr(jobs, "_next_engagement", 0.0)
+    monkeypatch.setattr(jobs, "_next_sunset", 0.0)
+    org = _sunset_org(db, tenant)
+    fan = _contact(db, org, "fan@fans.example")
+    _series(db, org, [fan], 20, datetime.now(UTC) - timedelta(days=100), timedelta(days=5))
+    assert jobs.engagement_ratings(db) is False  # everything read in one batch: nothing left waiting
+    assert _ratings(db, fan) == [(1, 3)]
+    assert jobs.engagement_ratings(db) is False  # not due again for ENGAGEMENT_SECONDS
+    assert jobs.sunset_unengaged(db) is False
+    assert _suppressed(db, org) == {"fan@fans.example": (suppression.UNENGAGED, "sunset")}

@@ -85,3 +85,22 @@ def test_admins_toggle_sunset_and_viewers_only_see_it(staff: Staff) -> None:
     assert page.status_code == 200 and "disabled" in page.text and "<button" not in page.text.split("sunset-form")[1]
     forbidden = staff.post("/manager/settings/sunset", {"sunset_enabled": "on", "sunset_after_emails": "20"})
     assert forbidden.status_code == 403 and _sunset(staff.db, staff.org) == (False, 25, 120)
+
+
+def test_the_campaign_segment_builder_takes_a_minimum_rating_on_the_campaigns_channel(staff: Staff) -> None:
+    from fanhub.campaigns.models import Campaign
+
+    _contacts(staff.db, staff.org, ("a@fans.example", 4, 3), ("b@fans.example", 2, 5), ("c@fans.example", 5, 1))
+    counts = staff.client.get("/manager/campaigns/audience-count?type=email&min_rating=4").json()
+    assert counts["email"] == 2 and counts["text"].startswith("2 email recipients")
+    assert staff.client.get("/manager/campaigns/audience-count?type=email&min_rating=9").json()["email"] == 3
+    saved = staff.post(
+        "/manager/campaigns", {"type": "email", "name": "Fans", "subject": "S", "body": "<p>Hi</p>", "min_rating": "4"}
+    )
+    assert saved.status_code == 303
+    campaign_id = int(saved.headers["location"].split("/")[-1].split("?")[0])
+    with staff.db.read() as session:
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None and campaign.audience == {"min_rating": 4}
+    form = staff.client.get(f"/manager/campaigns/{campaign_id}/edit").text
+    assert re.search(r'<option value="4" selected>', form[form.index('id="seg-rating"') :])

@@ -107,11 +107,13 @@ def campaigns_page(request: Request, user: Staff) -> Response:
     )
 
 
-def _segment_from(params: Any) -> dict[str, list[Any]]:
+def _segment_from(params: Any) -> dict[str, Any]:
     def ids(name: str) -> list[int]:
         return [int(v) for v in params.getlist(name) if str(v).isdigit() and len(str(v)) < 18]
 
-    segment: dict[str, list[Any]] = {
+    stars = str(params.get("min_rating") or "")
+    segment: dict[str, Any] = {
+        "min_rating": int(stars) if stars in ("1", "2", "3", "4", "5") else None,
         "tags": [str(v)[:200] for v in params.getlist("tags") if str(v).strip()],
         "list_ids": ids("list_ids"),
         "genres": [str(v)[:60] for v in params.getlist("genres") if str(v).strip()],

@@ -8,7 +8,8 @@ Rules:
 - A subscribe over "unknown" is honoured.
 - A subscribe over an opt-out (an explicit "unsubscribed") is honoured only when the source's
   way of asking is an explicit, deliberate opt-in (`ALWAYS` below): a Partners API contact with
-  `opt_ins: true`, `/subscribe`, staff, a CSV import in "subscribe everyone" mode.
+  `opt_ins: true`, `/subscribe`, staff, a CSV import in "subscribe everyone" mode, the person
+  on their preference center (`preference_center`).
   A checkout opt-in re-subscribes only when the checkout happened after the opt-out (`IF_NEWER`),
   so replaying old orders never undoes an unsubscribe. Platform syncs and "subscribe only if not
   opted out" imports never re-subscribe (`NEVER`).
@@ -92,6 +93,8 @@ RESUBSCRIBE_POLICY: dict[str, Resubscribe] = {
     "subscribe": Resubscribe.ALWAYS,
     "staff": Resubscribe.ALWAYS,
     "import.subscribe_everyone": Resubscribe.ALWAYS,
+    # The person on their own preference page (/p/...), reached from a signed link in an email.
+    "preference_center": Resubscribe.ALWAYS,
     FORM: Resubscribe.ALWAYS,
     FORM_CONFIRM: Resubscribe.ALWAYS,
     SMS_CONFIRM: Resubscribe.CONFIRM_PENDING,
@@ -112,7 +115,8 @@ IMPORT_REVERT = "import.revert"
 class ConsentProof:
     """What a signup form showed and where (kept on the ledger entry as proof of consent)."""
 
-    form_id: int
+    # None when the wording was shown by fanhub itself, not a form (the preference center's SMS box).
+    form_id: int | None
     consent_text: str
     page_url: str | None = None
     ip: str | None = None

@@ -429,8 +429,11 @@ def create_tag(session: Session, organization_id: int, name: str) -> Tag:
     return _create_named(session, Tag, organization_id, name, "tag")
 
 
-def create_list(session: Session, organization_id: int, name: str) -> AudienceList:
-    return _create_named(session, AudienceList, organization_id, name, "list")
+def create_list(session: Session, organization_id: int, name: str, public: bool = False) -> AudienceList:
+    """A new list; a `public` one is offered on every recipient's preference center."""
+    item: AudienceList = _create_named(session, AudienceList, organization_id, name, "list")
+    item.public = public
+    return item
 
 
 def _create_named(session: Session, model: Any, organization_id: int, name: str, what: str) -> Any:

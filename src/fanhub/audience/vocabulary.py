@@ -122,6 +122,14 @@ def rename(session: Session, kind: str, organization_id: int, item_id: int, name
     return item
 
 
+def set_public(session: Session, organization_id: int, list_id: int, public: bool) -> AudienceList:
+    """Make a list public (offered on every recipient's preference center) or private (shown there
+    only to its members); its members stay as they are either way."""
+    item: AudienceList = _owned(session, "list", organization_id, list_id)
+    item.public = public
+    return item
+
+
 def remove(session: Session, kind: str, organization_id: int, item_id: int) -> None:
     item = _owned(session, kind, organization_id, item_id)
     _, link, column = KINDS[kind]

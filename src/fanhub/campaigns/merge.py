@@ -43,4 +43,5 @@ def renderer_for(session: Session, campaign: Campaign, links: Any = None) -> Cam
         base_context=base_context(session, campaign),
         public_url=get_settings().public_url,
         links=links or (lambda url: None),
+        organization_id=campaign.organization_id,
     )

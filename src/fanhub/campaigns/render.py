@@ -1,7 +1,7 @@
 """Rendering campaign templates with sandboxed Jinja2, and rewriting every link through click tracking.
 
 Merge fields (all strings, empty when unknown): first_name, last_name, full_name, email, phone,
-event_name, event_url, event_date, event_time, venue, organization, unsubscribe_url. Templates run
+event_name, event_url, event_date, event_time, venue, organization, unsubscribe_url, preferences_url. Templates run
 in Jinja's `SandboxedEnvironment` (no attribute access to Python internals, bounded `range`), and
 with `StrictUndefined`, so a misspelt merge field is an error when the campaign is created rather
 than a blank in 50,000 inboxes.
@@ -9,9 +9,12 @@ than a blank in 50,000 inboxes.
 Email bodies are HTML when they contain HTML tags, otherwise plain text that is turned into simple
 HTML. Every http(s) link (href attributes in HTML, bare URLs in SMS) becomes an absolute
 `FANHUB_PUBLIC_URL/t/c/<token>` redirect, except fanhub's own tracking URLs (the unsubscribe link
-must work without a detour). Emails get an open pixel and, when the template has no
-`unsubscribe_url`, a visible unsubscribe footer; SMS get "Reply STOP to opt out" unless the
-template already mentions STOP.
+must work without a detour) and the recipient's preference-center page (`/p/<token>`, one per
+person: it is never stored as a campaign link). Emails get an open pixel and a footer: a visible
+unsubscribe link when the template has no `unsubscribe_url`, and a "Manage your preferences" link
+when the template has no `preferences_url` and the recipient is a known contact (previews of the
+sample recipient have none). SMS get "Reply STOP to opt out" unless the template already
+mentions STOP.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ MERGE_FIELDS = (
     "venue",
     "organization",
     "unsubscribe_url",
+    "preferences_url",
 )
 MAX_TEMPLATE_CHARS = 200_000
 
@@ -104,6 +108,8 @@ class Recipient:
     full_name: str | None = None
     email: str | None = None
     phone: str | None = None
+    # The contact the message is for: with the renderer's organization it signs the preference link.
+    contact_id: int | None = None
 
 
 @dataclass
@@ -141,19 +147,23 @@ class CampaignRenderer:
         base_context: dict[str, str],
         public_url: str,
         links: LinkResolver,
+        organization_id: int | None = None,
     ) -> None:
         self.channel = channel
+        self.organization_id = organization_id
         self.base_context = {name: "" for name in MERGE_FIELDS} | base_context
         self.public_url = public_url.rstrip("/")
         self.tracking_prefix = self.public_url + "/t/"
+        self.preferences_prefix = self.public_url + "/p/"
         self.links = links
         self.body_is_html = channel == "email" and is_html(body)
         self.body = _compile(body, "body", autoescape=self.body_is_html)
         self.subject = _compile(subject or "", "subject", autoescape=False) if channel == "email" else None
         self.mentions_unsubscribe = "unsubscribe_url" in body
+        self.mentions_preferences = "preferences_url" in body
         self.mentions_stop = bool(_STOP.search(body))
 
-    def context(self, recipient: Recipient, unsubscribe_url: str) -> dict[str, str]:
+    def context(self, recipient: Recipient, unsubscribe_url: str, preferences_url: str = "") -> dict[str, str]:
         full = recipient.full_name or " ".join(p for p in (recipient.first_name, recipient.last_name) if p)
         return self.base_context | {
             "first_name": recipient.first_name or "",
@@ -162,10 +172,11 @@ class CampaignRenderer:
             "email": recipient.email or "",
             "phone": recipient.phone or "",
             "unsubscribe_url": unsubscribe_url,
+            "preferences_url": preferences_url,
         }
 
     def _tracked(self, url: str, delivery_id: int) -> str:
-        if url.startswith(self.tracking_prefix):
+        if url.startswith(self.tracking_prefix) or url.startswith(self.preferences_prefix):
             return url
         link_id = self.links(url)
         if link_id is None:
@@ -175,9 +186,16 @@ class CampaignRenderer:
     def unsubscribe_url(self, delivery_id: int) -> str:
         return f"{self.public_url}/t/u/{tokens.make_token(tokens.UNSUBSCRIBE, delivery_id)}"
 
+    def preferences_url(self, recipient: Recipient) -> str:
+        """The recipient's preference-center page, or "" when the message is for no known contact."""
+        if self.organization_id is None or recipient.contact_id is None:
+            return ""
+        return self.preferences_prefix + tokens.preference_token(self.organization_id, recipient.contact_id)
+
     def render_email(self, recipient: Recipient) -> RenderedEmail:
         unsubscribe = self.unsubscribe_url(recipient.delivery_id)
-        context = self.context(recipient, unsubscribe)
+        preferences = self.preferences_url(recipient)
+        context = self.context(recipient, unsubscribe, preferences)
         assert self.subject is not None
         subject = " ".join(_render(self.subject, context, "subject").split())
         body = _render(self.body, context, "body")
@@ -200,16 +218,22 @@ class CampaignRenderer:
             return f"{match.group(1)}{quote}{html.escape(tracked)}{quote}"
 
         body = _HREF.sub(rewrite, body)
-        if not self.mentions_unsubscribe:
-            body = _insert_before_body_end(
-                body,
-                '<p style="font-size:12px;color:#666">Don\'t want these emails? '
-                f'<a href="{html.escape(unsubscribe)}">Unsubscribe</a>.</p>',
-            )
+        footer = self._footer(unsubscribe, preferences)
+        if footer:
+            body = _insert_before_body_end(body, f'<p style="font-size:12px;color:#666">{footer}</p>')
         text = html_to_text(body)
         pixel = f"{self.public_url}/t/o/{tokens.make_token(tokens.OPEN, recipient.delivery_id)}.gif"
         body = _insert_before_body_end(body, f'<img src="{pixel}" width="1" height="1" alt="" style="display:none">')
         return RenderedEmail(subject=subject, html=body, text=text, unsubscribe_url=unsubscribe)
+
+    def _footer(self, unsubscribe: str, preferences: str) -> str:
+        """The footer's links the template does not carry itself (HTML, possibly empty)."""
+        parts = []
+        if not self.mentions_unsubscribe:
+            parts.append(f'Don\'t want these emails? <a href="{html.escape(unsubscribe)}">Unsubscribe</a>.')
+        if preferences and not self.mentions_preferences:
+            parts.append(f'<a href="{html.escape(preferences)}">Manage your preferences</a>.')
+        return " ".join(parts)
 
     def render_sms(self, recipient: Recipient) -> str:
         context = self.context(recipient, self.unsubscribe_url(recipient.delivery_id))

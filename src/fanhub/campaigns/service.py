@@ -221,6 +221,7 @@ def preview_campaign(
             full_name=contact.full_name,
             email=contact.email,
             phone=contact.phone,
+            contact_id=contact.id,
         )
         if contact is not None
         else _SAMPLE
@@ -428,6 +429,8 @@ def send_test(
                 full_name=person.full_name,
                 email=person.email,
                 phone=person.phone,
+                # No contact_id: a test goes to a staff address, which must not get the person's
+                # own preference link.
             )
             if person is not None
             else Recipient(delivery_id=0, address=address, email=address, first_name="Test")

@@ -5,6 +5,11 @@ HMAC-SHA256 (keyed by the deployment secret, `fanhub.secrets`) over purpose and 
 bodies carry them; 80 bits of signature are far beyond what an online guesser can try.
 A forged or altered token never verifies, so nobody can unsubscribe someone else or mint a
 redirect; the click redirect additionally only goes to a URL stored as one of the campaign's links.
+
+A preference-center token (`preference_token`, issue 21) names an organization and a contact
+instead of a delivery: `p<organization id>.<contact id>.<signature>`. It does not expire (like the
+unsubscribe link, it must still work in a months-old email), and changing either id breaks the
+signature, so one person's link never opens another's page.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ OPEN = "o"
 CLICK = "c"
 UNSUBSCRIBE = "u"
 SMS_STATUS = "s"
+PREFERENCES = "p"
 
 _SIG_BYTES = 10
 
@@ -71,3 +77,16 @@ def read_token(token: str, purpose: str) -> tuple[int, int | None] | None:
     if len(ids) == 2:
         return ids[0], ids[1]
     return None
+
+
+def preference_token(organization_id: int, contact_id: int) -> str:
+    """The signed part of a contact's preference-center URL (`/p/<token>`)."""
+    return make_token(PREFERENCES, organization_id, contact_id)
+
+
+def read_preference_token(token: str) -> tuple[int, int] | None:
+    """(organization id, contact id) of an authentic preference-center token, else None."""
+    parsed = read_token(token, PREFERENCES)
+    if parsed is None or parsed[1] is None:
+        return None
+    return parsed[0], parsed[1]

@@ -81,6 +81,7 @@ def register(router: APIRouter) -> None:
     action(router, "/tags", MARKETER)(create_vocabulary)
     action(router, "/tags/{kind}/{item_id}/rename", MARKETER)(rename_vocabulary)
     action(router, "/tags/{kind}/{item_id}/delete", MARKETER)(delete_vocabulary)
+    action(router, "/tags/list/{item_id}/visibility", MARKETER)(list_visibility)
 
 
 def contacts(request: Request, user: Staff) -> Response:
@@ -349,8 +350,12 @@ def create_vocabulary(request: Request, user: Staff, form: FormData) -> Response
         return vocabulary_page(request, user, {kind: "The name is too long (200 characters at most)."}, 400)
     try:
         with database(request).write() as session:
-            item = (create_tag if kind == "tag" else create_list)(session, org, name)
-            item_id, item_name = item.id, item.name
+            if kind == "tag":
+                tag = create_tag(session, org, name)
+                item_id, item_name = tag.id, tag.name
+            else:
+                made = create_list(session, org, name, public=form_str(form, "public") == "1")
+                item_id, item_name = made.id, made.name
     except InvalidInput as exc:
         return vocabulary_page(request, user, {kind: exc.message}, 400)
     return redirect("/manager/tags", f"Created {kind} {item_name} (id {item_id}).")
@@ -372,6 +377,15 @@ def rename_vocabulary(request: Request, user: Staff, form: FormData) -> Response
     except InvalidInput as exc:
         return vocabulary_page(request, user, {f"{kind}-{item_id}": field_errors(exc).get("name", exc.message)}, 400)
     return redirect("/manager/tags", f"Renamed the {kind}.")
+
+
+def list_visibility(request: Request, user: Staff, form: FormData) -> Response:
+    """Make a list public (on every recipient's preference center) or private."""
+    public = form_str(form, "public") == "1"
+    with database(request).write() as session:
+        item = vocabulary.set_public(session, user.organization_id, path_int(request, "item_id"), public)
+        name = item.name
+    return redirect("/manager/tags", f"List {name} is now {'public' if public else 'private'}.")
 
 
 def delete_vocabulary(request: Request, user: Staff, form: FormData) -> Response:

@@ -194,6 +194,7 @@ def recipients(session: Session, channel: str, ids: list[int]) -> Sequence[Any]:
             Delivery.address,
             Delivery.attempts,
             Delivery.deferred_since,
+            Delivery.contact_id,
             (~suppression.not_suppressed(Delivery.organization_id, Delivery.address)).label("suppressed"),
             Contact.first_name,
             Contact.last_name,

@@ -370,6 +370,7 @@ def _recipient(row: Any) -> Recipient:
         full_name=row.full_name,
         email=row.email,
         phone=row.phone,
+        contact_id=row.contact_id,
     )
 
 

@@ -62,12 +62,13 @@ def bot_reason(form_id: int, stamp: str, honeypot: str, now: datetime, min_fill_
 
 def email_problem(raw: str, dns_check: str = "", resolver: str | None = None) -> tuple[str | None, str | None]:
     """(normalised address, None) when it may be used, else (None, what is wrong with it)."""
+    domain = raw.strip().lower().rpartition("@")[2].rstrip(".")
+    if "@" in raw and (("." + domain).endswith(RESERVED_SUFFIXES) or domain == "localhost"):
+        return None, f"{domain} is a reserved domain that receives no mail"
     email = try_normalize_email(raw)
     if email is None:
         return None, "is not a valid email address"
     domain = email.rpartition("@")[2]
-    if ("." + domain).endswith(RESERVED_SUFFIXES) or domain == "localhost":
-        return None, f"{domain} is a reserved domain that receives no mail"
     if dns_check == "mx" and not _has_mail_host(domain, resolver):
         return None, f"{domain} has no mail server"
     return email, None

@@ -34,7 +34,7 @@ from fanhub.campaigns.sending.trace import verp_sender
 from fanhub.config import Settings
 from fanhub.db.base import utcnow
 from fanhub.db.engine import Database
-from fanhub.forms.models import FAILED, QUEUED, SENDING, SENT, SKIPPED, UNKNOWN, Form, FormSubmission
+from fanhub.forms.models import FAILED, PENDING, QUEUED, SENDING, SENT, SKIPPED, UNKNOWN, Form, FormSubmission
 from fanhub.forms.service import confirm_url, rowcount
 from fanhub.organizations.sending_domains import dkim_signer_for
 from fanhub.organizations.service import get_organization, sender_address
@@ -147,7 +147,11 @@ def _send_email(
     with database.read() as session:
         submission = session.get(FormSubmission, submission_id)
         assert submission is not None
-        if suppression.is_suppressed(session, submission.organization_id, submission.email):
+        # Nothing to confirm any more (expired, or confirmed from another request), or an address
+        # nothing may be sent to.
+        if submission.status != PENDING or suppression.is_suppressed(
+            session, submission.organization_id, submission.email
+        ):
             state = SKIPPED
         else:
             state = ""

@@ -320,10 +320,19 @@ def _domain_routers() -> list[Any]:
     from fanhub.connectors.endpoints import router as webhooks_router
     from fanhub.deliverability.endpoints import router as deliverability_router
     from fanhub.forms.endpoints import router as forms_router
+    from fanhub.forms.preference_endpoints import router as preferences_router
     from fanhub.manager.endpoints import router as manager_router
     from fanhub.mcp.endpoints import router as mcp_router
 
-    return [webhooks_router, deliverability_router, tracking_router, forms_router, manager_router, mcp_router]
+    return [
+        webhooks_router,
+        deliverability_router,
+        tracking_router,
+        forms_router,
+        preferences_router,
+        manager_router,
+        mcp_router,
+    ]
 
 
 def _domain_lifespans() -> list[Callable[[FastAPI], AbstractAsyncContextManager[Any]]]:

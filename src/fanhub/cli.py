@@ -258,10 +258,43 @@ def _named_create(kind: str, creator: Callable[[Session, int, str], Any]) -> Cal
 
 
 def _register_vocabulary_commands() -> None:
-    from fanhub.audience.service import create_list, create_tag
+    from fanhub.audience.service import create_tag
 
     tag_app.command("create")(_named_create("tag", create_tag))
-    list_app.command("create")(_named_create("list", create_list))
+
+
+@list_app.command("create")
+def list_create(
+    name: str,
+    org: Annotated[int, typer.Option("--org", help="Organization id.")],
+    public: Annotated[bool, typer.Option("--public", help="Offer it on every recipient's preference center.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a list (the Partners API accepts only existing lists)."""
+    from fanhub.audience.service import create_list
+
+    with write_session(as_json) as session:
+        item = create_list(session, org, name, public=public)
+        result = {"id": item.id, "name": item.name, "public": item.public}
+    emit(as_json, result, f"Created list {result['id']} ({result['name']}{', public' if public else ''})")
+
+
+@list_app.command("update")
+def list_update(
+    list_id: int,
+    org: Annotated[int, typer.Option("--org", help="Organization id.")],
+    public: Annotated[
+        bool, typer.Option("--public/--private", help="Public lists are offered on the preference center.")
+    ],
+    as_json: JsonFlag = False,
+) -> None:
+    """Make a list public or private (its members stay)."""
+    from fanhub.audience.vocabulary import set_public
+
+    with write_session(as_json) as session:
+        item = set_public(session, org, list_id, public)
+        result = {"id": item.id, "name": item.name, "public": item.public}
+    emit(as_json, result, f"List {result['id']} ({result['name']}) is now {'public' if public else 'private'}")
 
 
 _register_vocabulary_commands()

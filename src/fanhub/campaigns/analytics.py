@@ -57,7 +57,11 @@ def register_figures(source: FigureSource) -> FigureSource:
 def campaign_analytics(
     session: Session, organization_id: int, request: PageRequest, campaign_type: str | None = None
 ) -> Page[dict[str, Any]]:
-    query = select(Campaign).where(Campaign.organization_id == organization_id, Campaign.delivered_at.is_not(None))
+    query = select(Campaign).where(
+        Campaign.organization_id == organization_id,
+        Campaign.delivered_at.is_not(None),
+        Campaign.flow_id.is_(None),  # a flow's step campaigns are in the flows analytics
+    )
     if campaign_type:
         query = query.where(Campaign.type == campaign_type)
     page = paginate(session, query.order_by(Campaign.delivered_at.desc(), Campaign.id.desc()), request)

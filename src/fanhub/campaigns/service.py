@@ -307,7 +307,8 @@ def list_campaigns(session: Session, organization_id: int) -> list[CampaignView]
     rows = session.execute(
         select(Campaign, CampaignStats)
         .outerjoin(CampaignStats, CampaignStats.campaign_id == Campaign.id)
-        .where(Campaign.organization_id == organization_id)
+        # A flow's step campaigns (flows/messages.py) are shown with their flow, not here.
+        .where(Campaign.organization_id == organization_id, Campaign.flow_id.is_(None))
         .order_by(Campaign.id.desc())
     )
     return [campaign_summary(c, s) for c, s in rows]
@@ -323,7 +324,7 @@ def page_campaigns(
 ) -> Page[Campaign]:
     """One page of the organization's campaigns, newest first, optionally of one type and status."""
     repository = CampaignRepository(session)
-    query = repository.readable(organization_id)
+    query = repository.readable(organization_id).where(Campaign.flow_id.is_(None))  # not flows' step campaigns
     if type is not None:
         query = query.where(Campaign.type == type)
     if status is not None:

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     postmark_webhook_credentials: str | None = None
     # Regex a whole SNS SigningCertURL must match before it is fetched; tests widen it to a local server.
     sns_cert_url_pattern: str = DEFAULT_SNS_CERT_URL_PATTERN
+    # The SNS topics (ARNs, comma-separated) whose messages the SES webhook accepts; empty accepts any
+    # topic. Anybody can subscribe the endpoint to a topic of their own, and SNS signs that too.
+    sns_topic_arns: str = ""
     # The envelope sender (return path) of campaign mail, e.g. bounces@mail.venue.example (issue 19:
     # VERP per delivery); its domain is the return-path record the sending-domain page asks for.
     bounce_address: str | None = None

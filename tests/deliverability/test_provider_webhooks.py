@@ -15,11 +15,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from fanhub.audience import suppression
+from fanhub.config import Settings, get_settings
+from fanhub.db.engine import Database
 from fanhub.deliverability.providers import PROVIDERS, ProviderSettings
 from fanhub.deliverability.providers import ses as ses_provider
 from fanhub.deliverability.providers.classify import classify_failure
 from fanhub.deliverability.providers.sns import SigningCertificates, fetch_with_httpx
+from tests.campaigns.conftest import add_contact, campaign_env, smtp_server, twilio  # noqa: F401 (fixtures)
+from tests.conftest import Tenant
 from tests.deliverability.provider_signing import (
     LOCAL_SNS_CERT_URL_PATTERN,
     TOPIC_ARN,
@@ -36,6 +42,8 @@ from tests.deliverability.provider_signing import (
     sns_envelope,
     sns_request,
 )
+from tests.deliverability.test_apply import bounce_env  # noqa: F401 (fixture)
+from tests.deliverability.test_webhooks import _bounces, _sent
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 MAILGUN_KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
@@ -357,6 +365,42 @@ def test_topics_other_than_the_configured_ones_are_refused(sns_signer: SnsSigner
     request = sns_request(sns_signer.sign(sns_envelope(json.dumps(SES_BOUNCE_WITH_DSN), now=NOW)))
     error = expect_rejection(lambda: parse_ses(request, settings))
     assert (error.status_code, error.message) == (403, f"TopicArn {TOPIC_ARN} is not one of the configured topics")
+
+
+def test_the_topic_setting_is_a_comma_separated_list_and_empty_accepts_any() -> None:
+    mine, other = "arn:aws:sns:eu-west-1:1:mine", "arn:aws:sns:us-east-1:2:theirs"
+    listed = ProviderSettings.from_settings(Settings(sns_topic_arns=f" {mine} ,{other},, "))
+    assert listed.sns_topic_arns == frozenset({mine, other})
+    assert ProviderSettings.from_settings(Settings(sns_topic_arns="")).sns_topic_arns == frozenset()
+
+
+def test_an_sns_message_from_another_topic_is_refused_over_http_and_changes_nothing(
+    client: TestClient,
+    db: Database,
+    tenant: Tenant,
+    bounce_env: Settings,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FANHUB_SNS_CERT_URL_PATTERN", LOCAL_SNS_CERT_URL_PATTERN)
+    monkeypatch.setenv("FANHUB_SNS_TOPIC_ARNS", "arn:aws:sns:eu-west-1:1:mine")
+    get_settings.cache_clear()
+    tokens = _sent(client, db, tenant, 1)
+    with sns_certificate_server() as signer:
+        (request,) = ses_requests(
+            [SimpleEvent("hard", "fan00@example.com", delivery_ref=tokens["fan00@example.com"])], signer
+        )
+        refused = client.post("/v1/webhooks/email/ses", content=request.body, headers=request.headers)
+        assert refused.status_code == 403 and TOPIC_ARN in refused.json()["message"]
+        assert _bounces(db) == 0
+        with db.read() as session:
+            assert not suppression.is_suppressed(session, tenant.organization_id, "fan00@example.com")
+        # The same signed message once its topic is listed (among others): applied.
+        monkeypatch.setenv("FANHUB_SNS_TOPIC_ARNS", f"arn:aws:sns:eu-west-1:1:mine,{TOPIC_ARN}")
+        get_settings.cache_clear()
+        accepted = client.post("/v1/webhooks/email/ses", content=request.body, headers=request.headers)
+    assert accepted.status_code == 200 and accepted.json()["hard"] == 1
+    with db.read() as session:
+        assert suppression.is_suppressed(session, tenant.organization_id, "fan00@example.com")
 
 
 def test_certificate_problems_are_refused(sns_settings: ProviderSettings) -> None:

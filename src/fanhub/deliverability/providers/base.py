@@ -64,6 +64,7 @@ class ProviderSettings:
             mailgun_signing_key=settings.mailgun_webhook_signing_key,
             postmark_credentials=settings.postmark_webhook_credentials,
             sns_cert_url_pattern=settings.sns_cert_url_pattern,
+            sns_topic_arns=frozenset(arn.strip() for arn in settings.sns_topic_arns.split(",") if arn.strip()),
         )
 
 

@@ -3,17 +3,37 @@ in `tests/flows/front_data.py`; organizations kept apart; a page of flows in a f
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import event
+from tests.campaigns.conftest import (  # noqa: F401
+    add_contact,
+    add_event,
+    campaign_env,
+    delivery_for,
+    order,
+    post_orders,
+    smtp_server,
+    twilio,
+)
 from tests.conftest import Tenant, make_tenant
+from tests.fakes.smtp import FakeSmtpServer
+from tests.flows.core_helpers import document, flow_deliveries, make_flow, send_all, settle
 from tests.flows.front_data import DAILY_SERIES, FIGURE_NAMES, FLOW_FIGURES, STEP_FIGURES, seed_flow
 
+from fanhub.campaigns import tracking
+from fanhub.config import Settings
+from fanhub.db.base import utcnow
 from fanhub.db.engine import Database
 from fanhub.errors import NotFound
 from fanhub.flows.analytics import flow_analytics, flow_detail, revenue_by_flow
 from fanhub.flows.models import DRAFT, Flow
 from fanhub.flows.templates import WELCOME
 from fanhub.pagination import PageRequest
+
+HUMAN = "Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari"
 
 
 def _draft(db: Database, org: int) -> int:
@@ -117,3 +137,72 @@ def test_a_page_costs_a_fixed_number_of_queries(db: Database, tenant: Tenant) ->
     for name in ("A", "B", "C"):
         seed_flow(db, tenant.organization_id, name)
     assert statements(1) == statements(3)
+
+
+def test_figures_of_a_flow_the_engine_ran(
+    client: TestClient,
+    db: Database,
+    tenant: Tenant,
+    campaign_env: Settings,  # noqa: F811
+    smtp_server: FakeSmtpServer,  # noqa: F811
+) -> None:
+    """Orders through the Partners API, the engine and the campaign pipe, a real open and a later order.
+
+    Flow: 0 email, 1 wait 1 h, 2 condition opened_previous (otherwise exit), 3 email; exit goal: bought
+    the trigger's event. Ann and Bob order (both enter, both get step 0: sent 2, delivered 2). Ann opens
+    it half an hour later and, before the hour is up, buys 2 more tickets for 90.00: the order is
+    credited to step 0 (tickets 2, revenue 9000). A wait step runs when the wait starts (the engine
+    then holds the enrollment before the next step), and the goal is checked before each step: Ann's
+    goal holds before step 2 (exited by goal 1, at step 2). Bob reaches step 2, has not opened, and
+    leaves there. So steps 0, 1 and 2 were reached by 2; step 3 by nobody.
+    """
+    add_event(client, db, tenant)
+    ann = add_contact(client, db, tenant, "ann@example.com", first_name="Ann")
+    add_contact(client, db, tenant, "bob@example.com", first_name="Bob")
+    steps = [
+        {"type": "send", "channel": "email", "subject": "Thanks", "body": "<p>Hi {{ first_name }}</p>"},
+        {"type": "wait", "duration": "PT1H"},
+        {"type": "condition", "opened_previous": True, "otherwise": "exit"},
+        {"type": "send", "channel": "email", "subject": "More", "body": "<p>Again</p>"},
+    ]
+    doc = document({"type": "order_placed"}, *steps, exit={"bought_event": "trigger"}, reentry="never")
+    start = utcnow() - timedelta(minutes=1)
+    flow_id = make_flow(db, tenant.organization_id, doc, at=start)
+    now = utcnow()
+    post_orders(client, db, tenant, order("o1", "ann@example.com", now), order("o2", "bob@example.com", now))
+    settle(db, utcnow())
+    send_all(db)
+    assert len(smtp_server.to("ann@example.com")) == len(smtp_server.to("bob@example.com")) == 1
+    [first] = [d for d in flow_deliveries(db, flow_id) if d["contact_id"] == ann]
+    delivery = delivery_for(db, first["campaign_id"], ann)
+    assert delivery.sent_at is not None
+    opened_at = delivery.sent_at + timedelta(minutes=30)  # a person's open, not a scanner's at once
+    with db.write() as session:
+        tracking.record_open(session, delivery.id, HUMAN, None, opened_at)
+    post_orders(
+        client, db, tenant, order("o3", "ann@example.com", opened_at + timedelta(minutes=10), quantity=2, total=90.0)
+    )
+    settle(db, delivery.sent_at + timedelta(hours=2))
+    send_all(db)
+    assert len(smtp_server.to("ann@example.com")) == len(smtp_server.to("bob@example.com")) == 1
+
+    with db.read() as session:
+        [row] = flow_analytics(session, tenant.organization_id, PageRequest()).items
+    assert {k: row[k] for k in FLOW_FIGURES} == {
+        "num_entered": 2,
+        "num_exited_by_goal": 1,
+        "num_recipients": 2,
+        "num_delivered": 2,
+        "num_opens": 1,
+        "num_links_clicked": 0,
+        "num_unsubscribes": 0,
+        "num_undelivered": 0,
+        "attributed_tickets_sold": 2,
+        "attributed_revenue": 9000,
+    }
+    assert [(s["num_entered"], s["num_recipients"], s["num_opens"], s["num_exited_by_goal"]) for s in row["steps"]] == [
+        (2, 2, 1, 0),
+        (2, 0, 0, 0),
+        (2, 0, 0, 1),
+        (0, 0, 0, 0),
+    ]

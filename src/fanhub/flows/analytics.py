@@ -13,7 +13,8 @@ campaign analytics (`campaigns/analytics.py`), with the same names and meaning:
   enrollments that reached it: those that ran it (a `FlowStepRun`) plus those waiting at it or
   that left the flow there before it ran;
 - `num_exited_by_goal`: enrollments ended by the exit goal; for a step, those whose goal held
-  while they were at that step.
+  while they were at that step (the engine checks the goal before running each step, and a wait
+  step runs when the wait starts, so a goal met during a wait counts at the step after the wait).
 
 A page of flows costs a fixed number of grouped queries (no query per flow or step). Time series
 are bucketed by UTC hour or day in SQL, like the campaign detail.

@@ -11,7 +11,8 @@ from tests.manager.test_browser import SHOTS, browser, page, server, sign_in  # 
 from tests.privacy.conftest import EMAIL, FIRST, Person
 
 
-def test_erase_after_the_confirmation_page(server: str, page: Any, db: Database, person: Person) -> None:  # noqa: F811
+def test_erase_after_the_confirmation_page(person: Person, server: str, page: Any, db: Database) -> None:  # noqa: F811
+    # `person` first: its batches are applied before the server's own worker starts.
     make_user(db, person.org, "admin@venue.example", "admin")
     sign_in(page, server, "admin@venue.example")
     page.goto(f"{server}/manager/contacts/{person.contact_id}")

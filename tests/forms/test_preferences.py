@@ -282,6 +282,14 @@ def test_forged_or_tampered_tokens_are_404(client: TestClient, db: Database, ten
         assert response.status_code == 404, bad
         assert "Link not found" in response.text and "example.com" not in response.text
     assert (_ledger(db, ann), _state(db, ann)) == before
+    # An erased person's old link shows and changes nothing either.
+    with db.write() as session:
+        erased = session.get(Contact, ben)
+        assert erased is not None
+        erased.erased_at = datetime.now(UTC)
+    assert getattr(client, method)(_url(org, ben), **kwargs).status_code == 404
+    with db.write() as session:
+        session.get(Contact, ben).erased_at = None  # type: ignore[union-attr]
     # Each person's own link shows only their own page.
     assert "be…@example.com" in client.get(_url(org, ben)).text
     assert "be…@example.com" not in client.get(_url(org, ann)).text

@@ -30,6 +30,7 @@ from fanhub.audience.models import SUBSCRIBED, AudienceList, Contact, ContactGen
 from fanhub.audience.repository import ContactRepository
 from fanhub.audience.service import change_consent
 from fanhub.audience.vocabulary import genres
+from fanhub.errors import NotFound
 from fanhub.organizations.models import Organization
 
 VIA = "preference_center"
@@ -125,6 +126,10 @@ def mask(address: str | None) -> str | None:
 
 def _contact(session: Session, organization_id: int, contact_id: int) -> Contact:
     contact: Contact = ContactRepository(session).get(organization_id, contact_id)  # NotFound otherwise
+    if contact.erased_at is not None:
+        # An erased person (privacy/erase.py) has no page: an old email's link must not show or
+        # change anything about the anonymous row that stays behind.
+        raise NotFound(f"contact {contact_id} not found")
     return contact
 
 

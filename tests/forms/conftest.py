@@ -15,6 +15,7 @@ from fanhub.forms.models import Form
 from fanhub.forms.service import FormSpec, create_form
 from tests.campaigns.conftest import campaign_env, smtp_server, twilio  # noqa: F401
 from tests.conftest import Tenant
+from tests.manager.conftest import staff  # noqa: F401
 
 MakeForm = Callable[..., Form]
 

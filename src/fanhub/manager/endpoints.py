@@ -17,6 +17,7 @@ from fanhub.manager import (
     dashboard_pages,
     engagement_pages,
     flow_pages,
+    form_pages,
     import_pages,
     privacy_pages,
     report_pages,
@@ -39,6 +40,7 @@ campaign_pages.register(router)
 connection_pages.register(router)
 flow_pages.register(router)
 suppression_pages.register(router)
+form_pages.register(router)
 privacy_pages.register(router)  # /contacts/{id}/export.json and /erase: literal segments, any order works
 
 

@@ -255,6 +255,21 @@ def test_public_and_private_lists(client: TestClient, db: Database, tenant: Tena
     assert _state(db, ann)[2] == set()
 
 
+def test_joining_a_list_here_fires_list_joined_flows(client: TestClient, db: Database, tenant: Tenant) -> None:
+    from fanhub.db.base import utcnow
+    from tests.flows.core_helpers import document, enrollments, make_flow
+
+    org = tenant.organization_id
+    ids = _lists(db, org, News=True)
+    flow = make_flow(db, org, document({"type": "list_joined", "list_id": ids["News"]}), at=utcnow())
+    ann = add_contact(client, db, tenant, "ann@example.com")
+    url = _url(org, ann)
+    client.get(url)
+    assert enrollments(db, flow) == []
+    client.post(url, data={**_tick(_form(client.get(url).text), "list", str(ids["News"])), "action": "save"})
+    assert [e.contact_id for e in enrollments(db, flow)] == [ann]
+
+
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_forged_or_tampered_tokens_are_404(client: TestClient, db: Database, tenant: Tenant, method: str) -> None:
     org = tenant.organization_id

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from fanhub.audience.consent import EMAIL, SMS, ConsentChange, ConsentProof
 from fanhub.audience.models import SUBSCRIBED, AudienceList, Contact, ContactGenre, ContactList
 from fanhub.audience.repository import ContactRepository
-from fanhub.audience.service import change_consent
+from fanhub.audience.service import AudienceWriter, change_consent
 from fanhub.audience.vocabulary import genres
 from fanhub.errors import NotFound
 from fanhub.organizations.models import Organization
@@ -203,7 +203,7 @@ def apply_preferences(
             applied.channels[channel] = SUBSCRIBED if subscribe else "unsubscribed"
     if not form.unsubscribe_all:
         _apply_lists(session, organization_id, contact_id, form, applied)
-        _apply_genres(session, contact_id, form, applied)
+        _apply_genres(session, organization_id, contact_id, form, applied)
     return applied
 
 
@@ -213,33 +213,41 @@ def _apply_lists(
     # Re-read what the page may show now: a list made private since the page was rendered can no
     # longer be joined, and ids that were never shown (or belong to another organization) are ignored.
     showable = {item.id: item for item in _shown_lists(session, organization_id, contact_id)}
+    joined: list[tuple[int, int]] = []
     for list_id in sorted(form.shown_lists & showable.keys()):
         item = showable[list_id]
         ticked = list_id in form.lists
         if ticked and not item.member and item.public:
-            session.add(ContactList(contact_id=contact_id, list_id=list_id))
+            joined.append((contact_id, list_id))
             applied.joined.append(item.name)
         elif not ticked and item.member:
             session.execute(
                 delete(ContactList).where(ContactList.contact_id == contact_id, ContactList.list_id == list_id)
             )
             applied.left.append(item.name)
+    # Through the audience writer, so a join fires the same reactions as any other (a flow's
+    # `list_joined` trigger).
+    AudienceWriter(session, organization_id, SOURCE).add_lists(joined)
     session.flush()
 
 
-def _apply_genres(session: Session, contact_id: int, form: PreferenceForm, applied: Applied) -> None:
+def _apply_genres(
+    session: Session, organization_id: int, contact_id: int, form: PreferenceForm, applied: Applied
+) -> None:
     current = _contact_genres(session, contact_id)
     offered = set(genres()) | current
+    added: list[tuple[int, str]] = []
     for genre in sorted(form.shown_genres & offered):
         ticked = genre in form.genres
         if ticked and genre not in current and genre in genres():
-            session.add(ContactGenre(contact_id=contact_id, genre=genre))
+            added.append((contact_id, genre))
             applied.genres_added.append(genre)
         elif not ticked and genre in current:
             session.execute(
                 delete(ContactGenre).where(ContactGenre.contact_id == contact_id, ContactGenre.genre == genre)
             )
             applied.genres_removed.append(genre)
+    AudienceWriter(session, organization_id, SOURCE).add_genres(added)
     session.flush()
 
 

@@ -84,7 +84,25 @@ def test_new_from_template_then_edit_a_step(staff: Staff) -> None:
     steps = _flow(staff.db, flow_id).definition["steps"]
     assert steps[1] == {"type": "wait", "duration": "PT2H"}
     assert steps[0]["subject"] == "See you tomorrow at {{ venue }}"
-    assert steps[3] == KNOW_BEFORE_YOU_GO.document["steps"][3]  # untouched fields come back as they were
+    # Untouched steps come back as they were (the condition's segment JSON included).
+    assert steps[2:] == KNOW_BEFORE_YOU_GO.document["steps"][2:]
+    assert _flow(staff.db, flow_id).definition["trigger"] == KNOW_BEFORE_YOU_GO.document["trigger"]
+
+
+def test_a_value_of_the_wrong_kind_is_named_by_the_validator(staff: Staff) -> None:
+    flow_id = _create(staff, "order_thank_you")
+    values = _form(staff.client.get(f"/manager/flows/{flow_id}").text)
+    assert (
+        staff.post(f"/manager/flows/{flow_id}/edit", {**values, "op": "add", "add_type": "add_to_list"}).status_code
+        == 303
+    )
+    values = _form(staff.client.get(f"/manager/flows/{flow_id}").text)
+    values.update({"s1_list_id": "the VIP list", "exit_bought_event": "last show", "op": "save"})
+    response = staff.post(f"/manager/flows/{flow_id}/edit", values)
+    assert response.status_code == 400
+    text = _unescape(response.text)
+    assert "steps[1].list_id: Input should be a valid integer" in text and 'value="the VIP list"' in text
+    assert "exit.bought_event:" in text
 
 
 def test_add_reorder_and_remove_steps(staff: Staff) -> None:

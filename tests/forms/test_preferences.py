@@ -158,6 +158,20 @@ def test_a_channel_left_as_shown_is_not_touched(client: TestClient, db: Database
     assert _state(db, ann)[:2] == ("unknown", "subscribed")
 
 
+def test_a_pending_channel_is_shown_as_waiting(client: TestClient, db: Database, tenant: Tenant) -> None:
+    """A double opt-in request not yet confirmed shows as pending; saving the page as shown keeps it
+    pending (only the confirmation link or the person's own tick subscribes)."""
+    org = tenant.organization_id
+    ann = add_contact(client, db, tenant, "ann@example.com", email_opt_in=None)
+    with db.write() as session:
+        session.get(Contact, ann).email_status = "pending"  # type: ignore[union-attr]
+    url = _url(org, ann)
+    page = client.get(url).text
+    assert 'data-state="pending"' in page and "Waiting for your confirmation." in page
+    client.post(url, data={**_form(page), "action": "save"})
+    assert _state(db, ann)[0] == "pending" and _ledger(db, ann) == []
+
+
 def test_sms_subscription_needs_the_consent_box_and_records_its_text(
     client: TestClient, db: Database, tenant: Tenant
 ) -> None:

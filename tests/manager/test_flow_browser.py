@@ -85,3 +85,19 @@ def test_create_from_template_edit_a_step_and_activate(server: str, page: Any, d
     page.wait_for_selector("#flows tbody tr[data-flow-id]")
     assert "active" in page.inner_text(f"#flows tr[data-flow-id='{flow.id}']")
     page.screenshot(path=str(SHOTS / "flows.png"), full_page=True)
+
+
+def test_the_funnel_of_a_flow_with_figures(server: str, page: Any, db: Database, tenant: Tenant) -> None:
+    from tests.flows.front_data import seed_flow
+
+    seeded = seed_flow(db, tenant.organization_id)
+    make_user(db, tenant.organization_id, "v@venue.example", "viewer")
+    sign_in(page, server, "v@venue.example")
+    page.goto(f"{server}/manager/flows")
+    page.click(f"#flows tr[data-flow-id='{seeded.flow_id}'] a")
+    page.wait_for_selector("#flow-funnel svg")
+    bars = [t.text_content() for t in page.query_selector_all("#flow-funnel svg rect title")]
+    assert bars == ["1. Send: 5", "2. Wait: 4", "3. Condition: 2", "4. Send: 1", "5. Add tag: 1"]
+    assert page.query_selector("#flow-editor") is None and page.query_selector("#activate-flow") is None
+    assert page.inner_text("#fig-entered") == "5" and "$80.00" in page.inner_text("#fig-revenue")
+    page.screenshot(path=str(SHOTS / "flow-funnel.png"), full_page=True)

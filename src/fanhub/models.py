@@ -19,6 +19,7 @@ from fanhub.ingest import models as ingest_models
 from fanhub.mcp import models as mcp_models  # noqa: F401
 from fanhub.organizations import audit as organization_audit_models
 from fanhub.organizations import models as organization_models
+from fanhub.privacy import redact as privacy_redact_models
 
 __all__ = [
     "import_models",
@@ -36,4 +37,5 @@ __all__ = [
     "ingest_models",
     "organization_audit_models",
     "organization_models",
+    "privacy_redact_models",
 ]

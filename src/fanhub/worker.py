@@ -31,6 +31,7 @@ def load_jobs() -> dict[str, Job]:
     from fanhub.forms import jobs as form_jobs
     from fanhub.imports import jobs as import_jobs
     from fanhub.ingest import jobs as ingest_jobs
+    from fanhub.privacy import redact as privacy_redact
 
     return {
         "ingest.apply": ingest_jobs.apply_batches,
@@ -48,6 +49,7 @@ def load_jobs() -> dict[str, Job]:
         "deliverability.catch_up": deliverability_jobs.catch_up,
         "deliverability.engagement": deliverability_jobs.engagement_ratings,
         "deliverability.sunset": deliverability_jobs.sunset_unengaged,
+        "privacy.redact": privacy_redact.redact_step,
     }
 
 

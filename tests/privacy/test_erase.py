@@ -3,6 +3,8 @@ the addresses stay only as keyed hashes on the suppression list; the other fan i
 
 from __future__ import annotations
 
+import json
+
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -10,11 +12,13 @@ from fanhub.audience import suppression
 from fanhub.audience.models import ConsentEvent, Contact
 from fanhub.catalog.models import Order
 from fanhub.db.engine import Database
+from fanhub.ingest.models import IngestPayload
+from fanhub.privacy.redact import Redaction, redact_step
 from fanhub.privacy.service import erase_request
 from tests.privacy.conftest import EMAIL, NEEDLES, OTHER, PHONE, SOURCE_EMAIL, Person, figures, table_hits
 from tests.privacy.test_export import add_submission
 
-# The raw batches as accepted (ingest's replay store) are redacted separately; see test_raw_records.
+# The raw batches as accepted (ingest's replay store) are redacted afterwards by the worker.
 RAW = ("ingest_payloads",)
 
 
@@ -65,3 +69,30 @@ def test_a_second_erasure_finds_nothing_left(client: TestClient, db: Database, p
     with db.write() as session:
         again = erase_request(session, person.org, "cli", contact_id=person.contact_id)["erased"]
     assert again["contacts"] == 0 and again["suppressed"] == 0 and again["source_records"] == 0
+
+
+def test_the_worker_redacts_her_raw_batches_and_nothing_else(client: TestClient, db: Database, person: Person) -> None:
+    with db.read() as session:
+        payloads_before = dict(session.execute(select(IngestPayload.batch_id, IngestPayload.payload)).all())
+    with db.write() as session:
+        erase_request(session, person.org, "cli", contact_id=person.contact_id)
+    assert set(table_hits(db, NEEDLES)) == {"ingest_payloads"}  # only the raw store is left
+    steps = 0
+    while redact_step(db, limit=2):  # two batches per step: the cursor is exercised
+        steps += 1
+    assert steps >= 3
+    assert table_hits(db, NEEDLES) == {}
+    with db.read() as session:
+        job = session.scalars(select(Redaction)).one()
+        assert (job.status, job.needles, job.redacted) == ("done", "", 3)  # her contact post and both orders
+        payloads = dict(session.execute(select(IngestPayload.batch_id, IngestPayload.payload)).all())
+    assert payloads.keys() == payloads_before.keys()
+    changed = [b for b in payloads if payloads[b] != payloads_before[b]]
+    assert len(changed) == 3
+    kinds = sorted(next(iter(json.loads(payloads[b]))) for b in changed)
+    assert kinds == ["contacts", "orders", "orders"]
+    for batch_id in changed:
+        for record in json.loads(payloads[batch_id]).get("orders", []):
+            assert record["items"] and record["id"] in ("Z1", "O1", "B1")  # the orders and amounts stay
+    # The other fan's raw records are intact.
+    assert sum(OTHER in p for p in payloads.values()) == sum(OTHER in p for p in payloads_before.values())

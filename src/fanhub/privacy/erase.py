@@ -20,8 +20,9 @@ suppression list only as a keyed hash with reason `erased` (`audience/suppressio
 that keeps later records from re-subscribing it is `audience/consent.may_subscribe_after_erasure`.
 
 Every statement is keyed by an index (the contact id, its delivery ids, the organization and
-address), so erasing one contact among millions takes milliseconds (bench/erase.py). Audited as
-`contact.erase` (who, when, which contact id, the counts).
+address), so erasing one contact among millions takes milliseconds (bench/erase.py). The raw
+batches ingest keeps as its replay store are redacted afterwards, by the worker
+(`privacy/redact.py`). Audited as `contact.erase` (who, when, which contact id, the counts).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from fanhub.db.base import utcnow
 from fanhub.deliverability.models import Bounce
 from fanhub.organizations import audit
 from fanhub.organizations.audit import AuditEntry
-from fanhub.privacy import submissions
+from fanhub.privacy import redact, submissions
 from fanhub.privacy.export import person_addresses
 
 ERASE = "contact.erase"
@@ -90,6 +91,8 @@ def erase_contact(
     counts.update(_erase_deliveries(session, organization_id, contact_id))
     counts["bounces"] = _erase_bounces(session, organization_id, emails | phones)
     counts["form_submissions"] = submissions.erase_for_contact(session, organization_id, contact_id)
+    # The raw batches ingest keeps are redacted afterwards by the worker (privacy/redact.py).
+    redact.queue(session, organization_id, contact_id, emails | phones)
     counts["audit_entries"] = _count(
         session.execute(
             update(AuditEntry)

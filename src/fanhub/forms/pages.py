@@ -53,7 +53,8 @@ def form_page(
         title=form.name,
         organization=organization,
         form=form,
-        action=form_url(settings, form),
+        # Relative: the hosted page posts to the host that served it, whatever FANHUB_PUBLIC_URL says.
+        action=f"/f/{form.key}",
         stamp=abuse.render_token(form.id, now),
         honeypot=abuse.HONEYPOT,
         values=values or {},

@@ -17,6 +17,11 @@ from tests.campaigns.conftest import add_contact
 from tests.conftest import Tenant
 from tests.manager.test_browser import SHOTS, browser, server  # noqa: F401 (fixtures)
 
+_OVERFLOWING = """Array.from(document.querySelectorAll('label.row')).filter(label => {
+  const span = label.querySelector('span').getBoundingClientRect();
+  return span.right > label.getBoundingClientRect().right + 0.5;
+}).map(label => label.textContent.trim())"""
+
 
 def _context(browser: Any, width: int, height: int) -> Any:  # noqa: F811
     return browser.new_context(viewport={"width": width, "height": height}, java_script_enabled=False)
@@ -55,6 +60,7 @@ def test_preference_center_without_javascript_at_desktop_and_phone_width(
         assert page.locator("h1").inner_text() == "Your preferences"
         assert page.get_by_text("Staff only").count() == 0
         page.screenshot(path=str(SHOTS / "preferences-desktop.png"), full_page=True)
+        assert page.evaluate(_OVERFLOWING) == []
         assert _state(db, ann)[:4] == ("subscribed", "unknown", {presale}, {"Rock"})  # GET changed nothing
         page.locator("#channel-email input[type=checkbox]").uncheck()
         page.locator("#channel-sms input[type=checkbox]").check()  # the box labelled with the SMS consent
@@ -77,6 +83,8 @@ def test_preference_center_without_javascript_at_desktop_and_phone_width(
         page.goto(url)
         # Nothing wider than the screen, and both buttons fit it.
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        # No label's text runs out of its own box (into the next column or over the border).
+        assert page.evaluate(_OVERFLOWING) == []
         for name in ("Save my preferences", "Unsubscribe from everything"):
             box = page.get_by_role("button", name=name).bounding_box()
             assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375

@@ -115,3 +115,65 @@ def test_no_signer_without_a_sending_domain_for_that_from_domain(
         assert dkim_signer_for(session, tenant.organization_id, "other.example") is None
         assert dkim_signer_for(session, tenant.organization_id, "news.venue.example") is None
         assert dkim_signer_for(session, other.organization_id, "venue.example") is None
+
+
+# Messages the signer reads without dkimpy's parser (organizations.dkim_signing.split_message and
+# the relaxed canonicalization of the signed fields only): each signed byte for byte as dkim.sign
+# signs it, and verifying with dkim.verify. What a relay or another sender may hand over:
+AWKWARD_MESSAGES = {
+    # Folded fields (an encoded-word Subject over three lines, tabs and runs of spaces, a folded To),
+    # a repeated signed field (the last one is signed), an upper-case name, an unsigned field between.
+    "folded_headers": (
+        b"FROM: Belly Up <news@venue.example>\r\n"
+        b"To: first@example.com\r\n"
+        b"Subject: =?utf-8?q?Zo=C3=AB=2C_new_show?=\r\n =?utf-8?q?_on_sale_at_the?=\r\n\t  Belly   Up \r\n"
+        b"To:  Zo\xc3\xab Fan\r\n  <fan@example.com>  \r\n"
+        b"X-Unsigned: a\r\n\tb\r\n"
+        b"Date: Fri, 27 Nov 2026 10:00:00 GMT\r\n"
+        b"Message-ID: <c1.d7.abc@venue.example>\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        b"Hello\r\n"
+    ),
+    # Trailing blank lines (ignored by relaxed body canonicalization), trailing and inner whitespace.
+    "trailing_blank_lines": (
+        b"From: news@venue.example\r\nTo: fan@example.com\r\nSubject: Hi\r\n\r\n"
+        b"Hello \t \r\n  spaced\t\tout  words\r\n\r\n \r\n\r\n\r\n"
+    ),
+    # Bare LF line ends throughout (dkimpy reads them as CRLF).
+    "lf_line_ends": b"From: news@venue.example\nTo: fan@example.com\nSubject: Hi\n folded\n\nline one\nline two\n\n",
+    # Mixed line ends: CRLF fields, an LF before the empty line, a body with both.
+    "mixed_line_ends": b"From: news@venue.example\r\nSubject: x\n\r\nline one\nline  two\r\n\n",
+    # An mbox "From " line before the fields, and no body at all.
+    "mbox_line_no_body": (
+        b"From news@venue.example Fri Nov 27 10:00:00 2026\r\nFrom: news@venue.example\r\nSubject: x\r\n\r\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AWKWARD_MESSAGES))
+def test_awkward_messages_are_signed_like_dkimpy_and_verify(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fanhub.organizations.dkim_signing import generate_private_key
+
+    message = AWKWARD_MESSAGES[name]
+    pem, public_key = generate_private_key()
+    monkeypatch.setattr(dkim.time, "time", lambda: 1_800_000_000)
+    expected = dkim.sign(
+        message,
+        b"fh1",
+        b"venue.example",
+        pem,
+        canonicalize=(b"relaxed", b"relaxed"),
+        include_headers=list(SIGNED_HEADERS),
+    )
+    signature = DkimSigner("venue.example", "fh1", pem).signature(message, timestamp=1_800_000_000)
+    assert signature == expected
+
+    def dns(query: bytes, timeout: int = 5) -> bytes | None:
+        found = query.decode().rstrip(".") == "fh1._domainkey.venue.example"
+        return f"v=DKIM1; k=rsa; p={public_key}".encode() if found else None
+
+    assert dkim.verify(signature + message, dnsfunc=dns)
+    # The body is covered: a line added after it breaks the signature, more blank lines do not.
+    assert not dkim.verify(signature + message + b"tail\r\n", dnsfunc=dns)
+    assert dkim.verify(signature + message + b"\r\n\r\n", dnsfunc=dns)

@@ -193,8 +193,13 @@ def test_new_opens_clicks_orders_and_deliveries_reach_the_rating_through_the_wor
     org = tenant.organization_id
     fan = _contact(db, org, "fan@fans.example")
     other = _contact(db, org, "other@fans.example")
+    # What exists when the streams start is the sweep's: the first call only places them at the present.
+    old, buyer = _contact(db, org, "old@fans.example"), _contact(db, org, "buyer@fans.example")
+    _series(db, org, [old], 3, NOW - timedelta(days=40), timedelta(days=1))  # read, they would make it 2
+    _order(db, org, buyer, NOW - timedelta(days=40))  # read, it would make it 4
+    assert recompute_changes(db, NOW - timedelta(days=31)) == {"opens": 0, "clicks": 0, "orders": 0, "deliveries": 0}
+    assert _ratings(db, old, buyer) == [(3, 3), (3, 3)]
     sends = _series(db, org, [fan, other], 8, NOW - timedelta(days=30), timedelta(days=3))
-    # First pass: every stream reads from the start (deliveries within the window).
     read = recompute_changes(db, NOW)
     assert read == {"opens": 0, "clicks": 0, "orders": 0, "deliveries": 16}
     assert _ratings(db, fan, other) == [(2, 3), (2, 3)]  # 1/10
@@ -222,6 +227,9 @@ def test_new_opens_clicks_orders_and_deliveries_reach_the_rating_through_the_wor
     with db.read() as session:
         marks = {m.name: m.last_id for m in session.scalars(select(engagement.EngagementCheckpoint))}
     assert set(marks) == {"opens", "clicks", "orders", "deliveries"}
+    assert _ratings(db, old, buyer) == [(3, 3), (3, 3)]  # left to the sweep
+    assert engagement.sweep_step(db, NOW) == 4
+    assert _ratings(db, old, buyer) == [(2, 3), (4, 4)]
 
 
 def test_the_daily_sweep_catches_messages_leaving_the_window(db: Database, tenant: Tenant) -> None:

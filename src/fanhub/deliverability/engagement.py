@@ -25,7 +25,8 @@ The ratings are stored on `contacts` (`email_rating`, `sms_rating`) so the conta
 - as events arrive, by the worker (`recompute_changes`): four streams, each read past its own
   durable checkpoint in `engagement_checkpoints` in bounded batches (new opens and clicks by id, new
   orders by id, deliveries by (`sent_at`, id) among campaigns sending recently), and only the
-  contacts they name are recomputed, set-based, in the same transaction that moves the checkpoint;
+  contacts they name are recomputed, set-based, in the same transaction that moves the checkpoint
+  (a stream's first run only places it at the present: the past is the sweep's);
 - by a slow sweep over every contact (`sweep_step`, once a day), because ratings also change when
   messages leave the window, and because an order's refund or a row committed out of id order is
   not seen by the streams;
@@ -165,9 +166,9 @@ def checkpoint(session: Session, name: str) -> EngagementCheckpoint:
     workers do not read the same batch twice)."""
     row = session.scalar(select(EngagementCheckpoint).where(EngagementCheckpoint.name == name).with_for_update())
     if row is None:
+        # Not flushed yet: the caller sees a stream that just started as `row in session.new`.
         row = EngagementCheckpoint(name=name, last_id=0, last_at=None)
         session.add(row)
-        session.flush()
     return row
 
 
@@ -230,15 +231,31 @@ def _delivery_batch(
     return [r[2] for r in rows], rows[-1][1], rows[-1][0]
 
 
+def _start_at_present(session: Session, name: str, mark: EngagementCheckpoint, now: datetime) -> None:
+    """A new stream starts after what exists (the sweep rates the past): reading every open, click,
+    order and delivery of an existing deployment through the streams would take hours."""
+    if name == "deliveries":
+        mark.last_id, mark.last_at = 0, now - DELIVERY_LAG
+    else:
+        table: Any = {"opens": Open, "clicks": Click, "orders": Order}[name]
+        mark.last_id = int(session.scalar(select(func.max(table.id))) or 0)
+    mark.updated_at = utcnow()
+
+
 def recompute_changes(database: Database, now: datetime | None = None, limit: int = 2000) -> dict[str, int]:
     """One bounded step of every stream: the contacts named by up to `limit` new events each are
     recomputed and the stream's checkpoint moves past them, in one transaction per stream.
-    Returns {stream: events read}; a stream that read `limit` has more waiting."""
+    Returns {stream: events read}; a stream that read `limit` has more waiting. The first call
+    only places each stream at the present."""
     now = now or utcnow()
     read: dict[str, int] = {}
     for name in STREAMS:
         with database.write() as session:
             mark = checkpoint(session, name)
+            if mark in session.new:
+                _start_at_present(session, name, mark, now)
+                read[name] = 0
+                continue
             contact_ids, last_id, last_at = _stream_batch(session, name, mark, now, limit)
             read[name] = len(contact_ids)
             if contact_ids:

@@ -43,6 +43,7 @@ def test_admin_downloads_and_erases_after_confirming(
     assert figures(client, db, person) == before
     after = client.get(f"/manager/contacts/{person.contact_id}").text
     assert EMAIL not in after and FIRST not in after
+    assert f"<h1>Contact {person.contact_id}</h1>" in after  # an anonymous contact is named by its id
 
     audit = client.get("/manager/audit").text
     actor = f"staff:{staff.user_id}"

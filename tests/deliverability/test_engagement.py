@@ -27,6 +27,7 @@ from fanhub.deliverability import engagement, sunset
 from fanhub.deliverability.engagement import rating, recompute_changes, recompute_organization
 from fanhub.errors import InvalidInput
 from fanhub.organizations.models import Organization
+from fanhub.organizations.service import update_sunset_settings
 from tests.conftest import Tenant, make_tenant
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -270,7 +271,7 @@ def test_min_rating_segments_count_on_the_segments_channel(db: Database, tenant:
 
 def _sunset_org(db: Database, tenant: Tenant, *, enabled: bool = True) -> int:
     with db.write() as session:
-        sunset.update_settings(session, tenant.organization_id, enabled=enabled)
+        update_sunset_settings(session, tenant.organization_id, enabled=enabled)
     return tenant.organization_id
 
 
@@ -353,7 +354,7 @@ def test_sunset_settings_are_validated_naming_the_field(db: Database, tenant: Te
             90,
         )
     with pytest.raises(InvalidInput) as refused, db.write() as session:
-        sunset.update_settings(session, tenant.organization_id, enabled=True, after_emails=0, min_days=3)
+        update_sunset_settings(session, tenant.organization_id, enabled=True, after_emails=0, min_days=3)
     assert [e["field"] for e in refused.value.errors] == ["sunset_after_emails", "sunset_min_days"]
     with db.read() as session:
         assert session.get(Organization, tenant.organization_id).sunset_enabled is False  # type: ignore[union-attr]
@@ -376,7 +377,7 @@ def test_cli_recompute_settings_and_sunset(db: Database, tenant: Tenant) -> None
     code, refused = _cli("engagement", "sunset", "--org", org)
     assert code == 1 and "sunset" in refused["error"]
     code, bad = _cli("engagement", "settings", "--org", org, "--sunset-after", "0")
-    assert code == 1 and "invalid" in bad["error"]
+    assert code == 1 and bad["error"].startswith("sunset_after_emails:")
     code, view = _cli("engagement", "settings", "--org", org, "--sunset", "on", "--sunset-after", "15")
     assert code == 0 and view == {
         "organization_id": tenant.organization_id,
@@ -386,6 +387,21 @@ def test_cli_recompute_settings_and_sunset(db: Database, tenant: Tenant) -> None
     }
     suppressed = {"organization_id": tenant.organization_id, "suppressed": 1}
     assert _cli("engagement", "sunset", "--org", org) == (0, suppressed)
+    # `fanhub org update` takes the same setting; without sunset options its output is unchanged.
+    code, updated = _cli("org", "update", org, "--sunset", "off", "--sunset-min-days", "120")
+    assert code == 0 and (updated["sunset_enabled"], updated["sunset_after_emails"], updated["sunset_min_days"]) == (
+        False,
+        15,
+        120,
+    )
+    assert "sunset_enabled" not in _cli("org", "update", org, "--over-cap", "drop")[1]
+    code, refused = _cli("org", "update", org, "--sunset", "maybe")
+    assert code == 1 and refused["error"] == "sunset: on or off"
+    code, refused = _cli("org", "update", org, "--sunset", "on", "--sunset-min-days", "1", "--over-cap", "defer")
+    assert code == 1 and refused["error"].startswith("sunset_min_days:")
+    with db.read() as session:
+        saved = session.get(Organization, tenant.organization_id)
+        assert saved is not None and (saved.sunset_enabled, saved.over_cap) == (False, "drop")  # nothing saved
 
 
 def test_partner_api_shows_ratings_and_filters_by_min_rating(client: TestClient, db: Database, tenant: Tenant) -> None:

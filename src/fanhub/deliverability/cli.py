@@ -183,7 +183,7 @@ def engagement_sunset(org: OrgOption, as_json: JsonFlag = False) -> None:
     with read_session(as_json) as session:
         enabled = get_organization(session, org).sunset_enabled
     if not enabled:
-        fail(as_json, f"sunset: off for organization {org} (fanhub engagement settings --org {org} --sunset on)")
+        fail(as_json, f"sunset: off for organization {org} (fanhub org update {org} --sunset on)")
     added = sunset_organization(get_database(), org)
     emit(as_json, {"organization_id": org, "suppressed": added}, f"{added} unengaged addresses suppressed")
 
@@ -201,19 +201,19 @@ def engagement_settings(
     as_json: JsonFlag = False,
 ) -> None:
     """Show the organization's sunset setting, or change it with the options given."""
-    from fanhub.deliverability.sunset import settings_view, update_settings
+    from fanhub.organizations.service import sunset_settings, update_sunset_settings
 
     if sunset not in (None, "on", "off"):
         fail(as_json, "--sunset: on or off")
     with write_session(as_json) as session:
-        organization = update_settings(
+        organization = update_sunset_settings(
             session,
             org,
             enabled=None if sunset is None else sunset == "on",
             after_emails=sunset_after,
             min_days=sunset_min_days,
         )
-        view = settings_view(organization)
+        view = {"organization_id": organization.id, **sunset_settings(organization)}
     human = (
         f"sunset {'on' if view['sunset_enabled'] else 'off'}: after {view['sunset_after_emails']} emails"
         f" over at least {view['sunset_min_days']} days without an open, click or purchase"

@@ -16,7 +16,8 @@ last engagement counts. Sunset suppresses; it never changes consent (no ledger e
 stays subscribed). Staff may lift such a suppression (audited), but while the setting is on the
 next pass suppresses the address again unless the person engaged since: the emails still count.
 
-The worker runs it once a day per deployment (`sunset_step`, a sweep over the contacts of the
+The setting itself (validated, shown) is `organizations.service.update_sunset_settings`. The worker
+runs it once a day per deployment (`sunset_step`, a sweep over the contacts of the
 organizations that turned it on, by id in bounded batches, its position in the
 `engagement_checkpoints` row `sunset`).
 """
@@ -37,58 +38,11 @@ from fanhub.catalog.models import Order
 from fanhub.db.base import utcnow
 from fanhub.db.engine import Database
 from fanhub.deliverability.engagement import checkpoint
-from fanhub.errors import InvalidInput
 from fanhub.organizations.models import Organization
-from fanhub.organizations.service import get_organization
 
 SOURCE = "sunset"
 SUNSET_EVERY = timedelta(hours=24)
 BATCH = 1000
-
-
-MAX_AFTER_EMAILS = 1000
-MIN_DAYS_RANGE = (7, 730)
-
-
-def update_settings(
-    session: Session,
-    organization_id: int,
-    *,
-    enabled: bool | None = None,
-    after_emails: int | None = None,
-    min_days: int | None = None,
-) -> Organization:
-    """Change the organization's sunset setting (None leaves a value as it is); every problem is
-    reported at once, naming its field."""
-    errors: list[dict[str, object]] = []
-    if after_emails is not None and not 1 <= after_emails <= MAX_AFTER_EMAILS:
-        errors.append(
-            {"index": None, "field": "sunset_after_emails", "message": f"A whole number from 1 to {MAX_AFTER_EMAILS}."}
-        )
-    low, high = MIN_DAYS_RANGE
-    if min_days is not None and not low <= min_days <= high:
-        errors.append(
-            {"index": None, "field": "sunset_min_days", "message": f"A whole number of days from {low} to {high}."}
-        )
-    if errors:
-        raise InvalidInput(f"{len(errors)} invalid setting(s)", errors)
-    organization = get_organization(session, organization_id)
-    if enabled is not None:
-        organization.sunset_enabled = enabled
-    if after_emails is not None:
-        organization.sunset_after_emails = after_emails
-    if min_days is not None:
-        organization.sunset_min_days = min_days
-    return organization
-
-
-def settings_view(organization: Organization) -> dict[str, object]:
-    return {
-        "organization_id": organization.id,
-        "sunset_enabled": organization.sunset_enabled,
-        "sunset_after_emails": organization.sunset_after_emails,
-        "sunset_min_days": organization.sunset_min_days,
-    }
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Settings → Sunset (`/manager/settings/sunset`): the organization's sunset setting (suppress email
-subscribers who stopped engaging), shown to every role, changed by admins. The rule and its
-validation are `deliverability/sunset.py`; the ratings it sits beside, `deliverability/engagement.py`.
+subscribers who stopped engaging), shown to every role, changed by admins, beside the distribution of
+engagement ratings. The setting and its validation are `organizations/service.py`; what sunset does,
+`deliverability/sunset.py`; the ratings, `deliverability/engagement.py`.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from starlette.datastructures import FormData
 
 from fanhub.auth.users import ADMIN, VIEWER
 from fanhub.deliverability.engagement import rating_counts
-from fanhub.deliverability.sunset import settings_view, update_settings
 from fanhub.errors import InvalidInput
 from fanhub.manager.web import Staff, action, database, field_errors, form_str, html, page, redirect
-from fanhub.organizations.service import get_organization
+from fanhub.organizations.service import get_organization, sunset_settings, update_sunset_settings
 
 PATH = "/manager/settings/sunset"
 
@@ -29,7 +29,7 @@ def register(router: APIRouter) -> None:
 def sunset_page(request: Request, user: Staff, context: dict[str, Any] | None = None, status: int = 200) -> Response:
     org = user.organization_id
     with database(request).read() as session:
-        values: dict[str, Any] = settings_view(get_organization(session, org))
+        values: dict[str, Any] = sunset_settings(get_organization(session, org))
         counts = rating_counts(session, org)
     values.update({"errors": {}, "is_admin": user.can(ADMIN), **counts})
     values.update(context or {})
@@ -46,7 +46,7 @@ def sunset_save(request: Request, user: Staff, form: FormData) -> Response:
     after, days = form_str(form, "sunset_after_emails", 10), form_str(form, "sunset_min_days", 10)
     try:
         with database(request).write() as session:
-            update_settings(
+            update_sunset_settings(
                 session, user.organization_id, enabled=enabled, after_emails=_number(after), min_days=_number(days)
             )
     except InvalidInput as exc:

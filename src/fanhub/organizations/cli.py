@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from fanhub.clikit import JsonFlag, emit, read_session, write_session
+from fanhub.clikit import JsonFlag, emit, fail, read_session, write_session
 from fanhub.organizations.dns_checks import lookup
 from fanhub.organizations.models import SendingDomain
 from fanhub.organizations.sending_domains import (
@@ -20,7 +20,13 @@ from fanhub.organizations.sending_domains import (
     records_for_check,
     save_check,
 )
-from fanhub.organizations.service import automation_settings, get_organization, update_automation_settings
+from fanhub.organizations.service import (
+    automation_settings,
+    get_organization,
+    sunset_settings,
+    update_automation_settings,
+    update_sunset_settings,
+)
 from fanhub.timeutil import iso_utc
 
 
@@ -127,9 +133,20 @@ def org_update(
     over_cap: Annotated[
         str | None, typer.Option("--over-cap", help="A flow step over the cap: defer (default) or drop.")
     ] = None,
+    sunset: Annotated[
+        str | None, typer.Option("--sunset", help="Sunset unengaged email subscribers: on or off.")
+    ] = None,
+    sunset_after: Annotated[
+        int | None, typer.Option("--sunset-after", help="Emails without an open, click or purchase (default 20).")
+    ] = None,
+    sunset_min_days: Annotated[
+        int | None, typer.Option("--sunset-min-days", help="Days those emails must span (default 90).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Change the settings automations read: frequency cap, SMS quiet hours, time zone."""
+    """Change the settings automations read: frequency cap, SMS quiet hours, time zone; and sunset."""
+    if sunset not in (None, "on", "off"):
+        fail(as_json, "sunset: on or off")
     with write_session(as_json) as session:
         organization = update_automation_settings(
             session,
@@ -140,9 +157,21 @@ def org_update(
             over_cap=over_cap,
         )
         payload = automation_settings(organization)
+        if (sunset, sunset_after, sunset_min_days) != (None, None, None):
+            enabled = None if sunset is None else sunset == "on"
+            changed = update_sunset_settings(
+                session, organization_id, enabled=enabled, after_emails=sunset_after, min_days=sunset_min_days
+            )
+            payload.update(sunset_settings(changed))
     emit(
         as_json,
         payload,
         f"Organization {payload['id']}: at most {payload['max_messages_per_day']} messages a day, no SMS"
-        f" {payload['quiet_hours']} ({payload['time_zone']}), over the cap: {payload['over_cap']}",
+        f" {payload['quiet_hours']} ({payload['time_zone']}), over the cap: {payload['over_cap']}"
+        + (
+            f"; sunset {'on' if payload['sunset_enabled'] else 'off'} after {payload['sunset_after_emails']} emails"
+            f" over {payload['sunset_min_days']} days"
+            if "sunset_enabled" in payload
+            else ""
+        ),
     )

@@ -159,6 +159,51 @@ def automation_settings(organization: Organization) -> dict[str, object]:
     }
 
 
+SUNSET_MAX_EMAILS = 1000
+SUNSET_DAYS = (7, 730)
+
+
+def update_sunset_settings(
+    session: Session,
+    organization_id: int,
+    *,
+    enabled: bool | None = None,
+    after_emails: int | None = None,
+    min_days: int | None = None,
+) -> Organization:
+    """Change the sunset setting (only what is given; deliverability/sunset.py applies it): on or
+    off, how many emails without engagement, over at least how many days. Every problem is reported
+    at once, naming its field."""
+    errors: list[dict[str, object]] = []
+    if after_emails is not None and not 1 <= after_emails <= SUNSET_MAX_EMAILS:
+        message = f"A whole number from 1 to {SUNSET_MAX_EMAILS}."
+        errors.append({"index": None, "field": "sunset_after_emails", "message": message})
+    low, high = SUNSET_DAYS
+    if min_days is not None and not low <= min_days <= high:
+        message = f"A whole number of days from {low} to {high}."
+        errors.append({"index": None, "field": "sunset_min_days", "message": message})
+    if errors:
+        raise InvalidInput(f"{errors[0]['field']}: {errors[0]['message']}", errors)
+    organization = get_organization(session, organization_id)
+    if enabled is not None:
+        organization.sunset_enabled = enabled
+    if after_emails is not None:
+        organization.sunset_after_emails = after_emails
+    if min_days is not None:
+        organization.sunset_min_days = min_days
+    session.flush()
+    return organization
+
+
+def sunset_settings(organization: Organization) -> dict[str, object]:
+    """The sunset setting as every interface shows it."""
+    return {
+        "sunset_enabled": organization.sunset_enabled,
+        "sunset_after_emails": organization.sunset_after_emails,
+        "sunset_min_days": organization.sunset_min_days,
+    }
+
+
 def sender_address(organization: Organization, settings: Settings) -> str:
     """The From header of the organization's emails: its sender when set, else FANHUB_MAIL_FROM."""
     if not organization.sender_email:

@@ -26,6 +26,7 @@ from fanhub.db.engine import Database
 from fanhub.deliverability import engagement, sunset
 from fanhub.deliverability.engagement import rating, recompute_changes, recompute_organization
 from fanhub.errors import InvalidInput
+from fanhub.organizations.audit import AuditEntry
 from fanhub.organizations.models import Organization
 from fanhub.organizations.service import update_sunset_settings
 from tests.conftest import Tenant, make_tenant
@@ -329,6 +330,19 @@ def test_sunset_suppresses_the_unengaged_and_never_the_engaged(db: Database, ten
     assert _ledger(db) == ledger_before
     # Twice is once.
     assert sunset.sunset_organization(db, org, NOW) == 0
+    # Staff lift one: the same silence does not suppress it again; 20 new unopened emails over 95
+    # days after the lift do.
+    with db.write() as session:
+        assert suppression.remove(session, org, "silent@fans.example", "staff:1")
+        lift = session.scalar(select(AuditEntry).where(AuditEntry.action == "suppression.remove"))
+        assert lift is not None
+        lift.at = NOW + timedelta(days=1)
+    assert sunset.sunset_organization(db, org, NOW + timedelta(days=2)) == 0
+    _series(db, org, [fans["silent"]], 19, NOW + timedelta(days=3), every)
+    assert sunset.sunset_organization(db, org, NOW + timedelta(days=94)) == 0  # 19 so far
+    _send(db, org, [fans["silent"]], NOW + timedelta(days=98))
+    assert sunset.sunset_organization(db, org, NOW + timedelta(days=99)) == 1
+    assert _suppressed(db, org)["silent@fans.example"] == (suppression.UNENGAGED, "sunset")
 
 
 def test_sunset_step_runs_only_for_organizations_that_turned_it_on_once_a_day(db: Database, tenant: Tenant) -> None:

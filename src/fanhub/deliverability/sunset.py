@@ -13,8 +13,9 @@ With `organizations.sunset_enabled`, a contact is suppressed with reason `unenga
 
 So someone who opened, clicked or bought since is never suppressed: only what came after their
 last engagement counts. Sunset suppresses; it never changes consent (no ledger entry, the contact
-stays subscribed). Staff may lift such a suppression (audited), but while the setting is on the
-next pass suppresses the address again unless the person engaged since: the emails still count.
+stays subscribed). Staff may lift such a suppression (audited as `suppression.remove`); from then
+on only the emails sent after the lift count for that address, so it is not suppressed again the
+next day for the same silence.
 
 The setting itself (validated, shown) is `organizations.service.update_sunset_settings`. The worker
 runs it once a day per deployment (`sunset_step`, a sweep over the contacts of the
@@ -38,6 +39,7 @@ from fanhub.catalog.models import Order
 from fanhub.db.base import utcnow
 from fanhub.db.engine import Database
 from fanhub.deliverability.engagement import checkpoint
+from fanhub.organizations.audit import AuditEntry
 from fanhub.organizations.models import Organization
 
 SOURCE = "sunset"
@@ -104,9 +106,50 @@ def find_unengaged(
     return [u for u in found if u.last_sent_at - u.first_sent_at >= timedelta(days=min_days)]
 
 
+def _lifted(session: Session, organization_id: int, addresses: set[str], now: datetime) -> dict[str, datetime]:
+    """When staff last lifted a suppression of each of these addresses (the audit log's
+    `suppression.remove`), up to `now`."""
+    query = select(AuditEntry.details, AuditEntry.at).where(
+        AuditEntry.organization_id == organization_id,
+        AuditEntry.action == "suppression.remove",
+        AuditEntry.at <= now,
+    )
+    lifted: dict[str, datetime] = {}
+    for details, at in session.execute(query):
+        address = str((details or {}).get("address", ""))
+        if address in addresses and (address not in lifted or at > lifted[address]):
+            lifted[address] = at
+    return lifted
+
+
+def _since_lift(session: Session, found: Unengaged, lifted_at: datetime, now: datetime) -> Unengaged | None:
+    """The same person counted only from the lift: staff who lifted a sunset meant to try again."""
+    query = select(func.count(Delivery.id), func.min(Delivery.sent_at), func.max(Delivery.sent_at)).where(
+        Delivery.contact_id == found.contact_id,
+        Delivery.channel == EMAIL,
+        Delivery.status == DELIVERED,
+        Delivery.sent_at > lifted_at,
+        Delivery.sent_at <= now,
+    )
+    n, first, latest = session.execute(query).one()
+    if not n or first is None or latest is None:
+        return None
+    return Unengaged(found.contact_id, found.address, int(n), first, latest)
+
+
 def suppress_unengaged(session: Session, organization: Organization, contact_ids: list[int], now: datetime) -> int:
-    """Suppress those of the organization's `contact_ids` the rule finds; returns how many were added."""
-    found = find_unengaged(session, contact_ids, organization.sunset_after_emails, organization.sunset_min_days, now)
+    """Suppress those of the organization's `contact_ids` the rule finds; returns how many were added.
+    An address staff lifted from the list counts only the emails sent after the lift."""
+    after, days = organization.sunset_after_emails, organization.sunset_min_days
+    found = find_unengaged(session, contact_ids, after, days, now)
+    lifted = _lifted(session, organization.id, {u.address for u in found}, now) if found else {}
+    if lifted:
+        recounted = [_since_lift(session, u, lifted[u.address], now) if u.address in lifted else u for u in found]
+        found = [
+            u
+            for u in recounted
+            if u is not None and u.emails >= after and u.last_sent_at - u.first_sent_at >= timedelta(days=days)
+        ]
     entries = {u.address: (suppression.UNENGAGED, SOURCE, u.detail) for u in found}
     return suppression.suppress_many(session, organization.id, entries) if entries else 0
 

@@ -258,9 +258,7 @@ def submit(
     Raises NotFound (no such form), RateLimited (429) or InvalidInput naming the field.
     """
     now = now or utcnow()
-    with database.read() as session:
-        form = public_form(session, key)
-        session.expunge(form)
+    form = _cached_form(database, key)
     limited = abuse.limits.check(info.ip or "?", key, settings.form_rate_per_ip, settings.form_rate_per_form)
     if limited is not None:
         raise RateLimited(limited)
@@ -270,6 +268,28 @@ def submit(
     with database.write() as session:
         _store(session, form, person, data.sms_opt_in, info, now)
     return True
+
+
+# Forms by key for submissions: a form never changes after it is made, and a busy form's every
+# submission would otherwise pay a read transaction for it. Bounded; entries live FORM_CACHE_SECONDS.
+FORM_CACHE_SECONDS = 60.0
+_form_cache: dict[tuple[int, str], tuple[float, Form]] = {}
+
+
+def _cached_form(database: Database, key: str) -> Form:
+    import time
+
+    cache_key = (id(database), key)
+    hit = _form_cache.get(cache_key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    with database.read() as session:
+        form = public_form(session, key)
+        session.expunge(form)
+    if len(_form_cache) > 1000:
+        _form_cache.clear()
+    _form_cache[cache_key] = (time.monotonic() + FORM_CACHE_SECONDS, form)
+    return form
 
 
 def _store(session: Session, form: Form, person: Person, sms_opt_in: bool, info: RequestInfo, now: datetime) -> None:

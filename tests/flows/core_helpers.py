@@ -68,12 +68,12 @@ def enrollments(db: Database, flow_id: int) -> list[FlowEnrollment]:
 
 
 def runs(db: Database, flow_id: int) -> list[tuple[int, int, str]]:
-    """(contact, step index, outcome) of every step run, in order."""
+    """(contact, step index, outcome) of every step run, by time, enrollment and step."""
     with db.read() as session:
         rows = session.execute(
             select(FlowStepRun.contact_id, FlowStepRun.step_index, FlowStepRun.outcome)
             .where(FlowStepRun.flow_id == flow_id)
-            .order_by(FlowStepRun.id)
+            .order_by(FlowStepRun.ran_at, FlowStepRun.enrollment_id, FlowStepRun.step_index)
         )
         return [tuple(r) for r in rows]  # type: ignore[misc]
 

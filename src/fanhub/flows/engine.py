@@ -38,6 +38,7 @@ from fanhub.campaigns.models import Delivery
 from fanhub.catalog.models import Event, Order
 from fanhub.db.engine import Database
 from fanhub.flows import messages, rules, triggers
+from fanhub.flows.batch import BatchFacts
 from fanhub.flows.definition import (
     AddToListStep,
     ConditionStep,
@@ -109,9 +110,7 @@ def advance(database: Database, now: datetime, *, batch: int = BATCH, max_backlo
         if messages.backlog(session) > max_backlog:
             return 0
         enrollments = claim(session, now, batch)
-        runner = Runner(session, now)
-        for enrollment in enrollments:
-            runner.run(enrollment)
+        Runner(session, now).run_batch(enrollments)
     return len(enrollments)
 
 
@@ -123,6 +122,11 @@ class Runner:
         self.flows: dict[int, _FlowCache] = {}
         self.step_campaigns = messages.StepCampaigns(session, now)
         self.planned: list[dict[str, Any]] = []  # dry runs: the sends that would happen
+        self.facts: BatchFacts | None = None  # a batch's facts read at once (run_batch)
+        self._events: dict[int, Event | None] = {}
+        # A batch's deliveries and send runs, inserted together at its end (_settle).
+        self._deliveries: list[dict[str, Any]] = []
+        self._send_runs: list[dict[str, Any]] = []
         self._dry_counts: dict[int, int] = {}  # dry runs: planned messages per contact (the cap)
 
     def cache(self, flow_id: int) -> _FlowCache:
@@ -133,7 +137,41 @@ class Runner:
             self.flows[flow_id] = _FlowCache(flow, triggers.definition_of(flow), rules.OrgRules.of(org))
         return self.flows[flow_id]
 
+    def run_batch(self, enrollments: list[FlowEnrollment]) -> None:
+        """Run a batch with its facts read at once and its rows written in two flushes. A unique
+        key broken by a concurrent worker (the same contact's round of a step campaign) undoes the
+        batch, which then runs one enrollment at a time, each in its own savepoint."""
+        if not enrollments:
+            return
+        try:
+            with self.session.begin_nested():
+                goal_events = {event for e in enrollments for event in self._fixed_events(self.cache(e.flow_id))}
+                self.facts = BatchFacts(self.session, enrollments, goal_events)
+                for enrollment in enrollments:
+                    self._run(enrollment)
+                self._settle()
+        except IntegrityError:
+            self.facts, self._deliveries, self._send_runs = None, [], []
+            self.step_campaigns = messages.StepCampaigns(self.session, self.now)
+            for enrollment in enrollments:
+                self.run(enrollment)
+
+    def _fixed_events(self, cached: _FlowCache) -> set[int]:
+        """Event ids the flow's exit goal and conditions name (besides the trigger's event)."""
+        named: list[Any] = [cached.definition.exit.bought_event] if cached.definition.exit else []
+        named += [s.bought_event for s in cached.definition.steps if isinstance(s, ConditionStep)]
+        return {int(event) for event in named if isinstance(event, int)}
+
+    def _settle(self) -> None:
+        """The batch's rows: deliveries first, then the send runs get their delivery ids."""
+        self.session.flush()
+        messages.insert_runs_with_deliveries(self.session, self._deliveries, self._send_runs)
+        self._deliveries, self._send_runs = [], []
+        self.step_campaigns.flush_stats()
+        self.session.flush()
+
     def run(self, enrollment: FlowEnrollment) -> None:
+        """One enrollment in its own savepoint (a broken unique key leaves it for a later round)."""
         try:
             with self.session.begin_nested():
                 self._run(enrollment)
@@ -168,22 +206,25 @@ class Runner:
         enrollment.state, enrollment.exit_reason = state, reason
         enrollment.finished_at, enrollment.next_run_at = self.now, None
 
-    def _record(self, enrollment: FlowEnrollment, index: int, kind: str, outcome: str, **extra: Any) -> None:
+    def _record(
+        self, enrollment: FlowEnrollment, index: int, kind: str, outcome: str, **extra: Any
+    ) -> FlowStepRun | None:
         if self.dry:
-            return
-        self.session.add(
-            FlowStepRun(
-                enrollment_id=enrollment.id,
-                flow_id=enrollment.flow_id,
-                contact_id=enrollment.contact_id,
-                step_index=index,
-                step_type=kind,
-                outcome=outcome,
-                ran_at=self.now,
-                **extra,
-            )
+            return None
+        run = FlowStepRun(
+            enrollment_id=enrollment.id,
+            flow_id=enrollment.flow_id,
+            contact_id=enrollment.contact_id,
+            step_index=index,
+            step_type=kind,
+            outcome=outcome,
+            ran_at=self.now,
+            **extra,
         )
-        self.session.flush()
+        self.session.add(run)
+        if self.facts is None:
+            self.session.flush()  # a batch flushes once at its end
+        return run
 
     # --- checks before every step ------------------------------------------------------------
 
@@ -194,9 +235,11 @@ class Runner:
             if event_id is not None and self._bought(enrollment, int(event_id)):
                 return Stop(EXITED, "goal")
         if cached.flow.trigger_type in EVENT_TRIGGERS and enrollment.event_id is not None:
-            event = self.session.get(Event, enrollment.event_id)
+            event = self._event(enrollment.event_id)
             if event is None or event.status in triggers.EVENT_CANCELED:
                 return Stop(CANCELLED, "event_cancelled")
+            if self.facts is not None:
+                return None if self.facts.holds(enrollment.contact_id, event.id) else Stop(CANCELLED, "refunded")
             holds = self.session.scalar(
                 select(Order.id)
                 .where(Order.contact_id == enrollment.contact_id, Order.event_id == event.id)
@@ -207,14 +250,21 @@ class Runner:
                 return Stop(CANCELLED, "refunded")
         return None
 
+    def _event(self, event_id: int) -> Event | None:
+        if event_id not in self._events:
+            self._events[event_id] = self.session.get(Event, event_id)
+        return self._events[event_id]
+
     def _bought(self, enrollment: FlowEnrollment, event_id: int) -> bool:
+        trigger_order = (enrollment.context or {}).get("order_id")
+        if self.facts is not None:
+            return self.facts.bought_since(enrollment.contact_id, event_id, enrollment.entered_at, trigger_order)
         query = select(Order.id).where(
             Order.contact_id == enrollment.contact_id,
             Order.event_id == event_id,
             Order.status.in_(triggers.LIVE_ORDER),
             Order.placed_at >= enrollment.entered_at,
         )
-        trigger_order = (enrollment.context or {}).get("order_id")
         if trigger_order is not None:
             query = query.where(Order.id != trigger_order)
         return self.session.scalar(query.limit(1)) is not None
@@ -242,10 +292,16 @@ class Runner:
         return Next()
 
     def _send(self, cached: _FlowCache, enrollment: FlowEnrollment, index: int, step: SendStep) -> Outcome:
-        contact = self.session.get(Contact, enrollment.contact_id)
+        if self.facts is not None:
+            contact = self.facts.contacts.get(enrollment.contact_id)
+        else:
+            contact = self.session.get(Contact, enrollment.contact_id)
         if contact is None:
             return Stop(CANCELLED, "contact_deleted")
-        channel, address, reason = messages.choose_channel(self.session, contact, step, cached.definition.channel_order)
+        check = self.facts.is_suppressed if self.facts is not None else None
+        channel, address, reason = messages.choose_channel(
+            self.session, contact, step, cached.definition.channel_order, check
+        )
         if channel is None or address is None:
             self._record(enrollment, index, "send", f"skipped_{reason}")
             return Next()
@@ -270,6 +326,26 @@ class Runner:
             )
             self._dry_counts[contact.id] = self._dry_counts.get(contact.id, 0) + 1
             return Next()
+        if self.facts is not None:
+            campaign_id, delivery = self.step_campaigns.add(
+                cached.flow, index, step, enrollment.event_id, contact.id, channel, address, self.facts.taken
+            )
+            self._deliveries.append(delivery)
+            self._send_runs.append(
+                {
+                    "enrollment_id": enrollment.id,
+                    "flow_id": enrollment.flow_id,
+                    "contact_id": enrollment.contact_id,
+                    "step_index": index,
+                    "step_type": "send",
+                    "outcome": "sent",
+                    "ran_at": self.now,
+                    "campaign_id": campaign_id,
+                    "delivery_id": None,
+                }
+            )
+            self.facts.count_sent(contact.id)
+            return Next()
         campaign_id, delivery_id = self.step_campaigns.deliver(
             cached.flow, index, step, enrollment.event_id, contact.id, channel, address
         )
@@ -277,6 +353,8 @@ class Runner:
         return Next()
 
     def _sent_today(self, contact_id: int, start: datetime, end: datetime) -> int:
+        if self.facts is not None:
+            return self.facts.sent_today(contact_id, start, end)
         counted = messages.messages_today(self.session, contact_id, start, end)
         return counted + (self._dry_counts.get(contact_id, 0) if self.dry else 0)
 

@@ -23,11 +23,12 @@ scheduler and the campaign lists leave them out, and `flows.jobs.send_steps` giv
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from fanhub.audience import suppression
@@ -45,6 +46,7 @@ from fanhub.campaigns.models import (
     Delivery,
 )
 from fanhub.campaigns.sending.deliveries import bump_stats
+from fanhub.db.bulk import insert_rows
 from fanhub.flows.definition import SendStep
 from fanhub.flows.models import Flow, FlowStepRun
 
@@ -64,17 +66,27 @@ def address_for(contact: Contact, channel: str) -> str | None:
 
 
 def choose_channel(
-    session: Session, contact: Contact, step: SendStep, channel_order: Sequence[str]
+    session: Session,
+    contact: Contact,
+    step: SendStep,
+    channel_order: Sequence[str],
+    is_suppressed: Callable[[str], bool] | None = None,
 ) -> tuple[str | None, str | None, str]:
     """(channel, address, reason): the step's channel, or the first of `channel_order` the contact
-    can receive on; reason is "ok", "consent" (not subscribed) or "suppressed"."""
+    can receive on; reason is "ok", "consent" (not subscribed) or "suppressed". `is_suppressed`
+    answers from a batch's preloaded list, else the list is asked."""
     candidates = [step.channel] if step.channel else channel_order
     reason = "consent"
     for channel in candidates:
         address = address_for(contact, channel)
         if address is None:
             continue
-        if suppression.is_suppressed(session, contact.organization_id, address):
+        suppressed = (
+            is_suppressed(address)
+            if is_suppressed is not None
+            else suppression.is_suppressed(session, contact.organization_id, address)
+        )
+        if suppressed:
             reason = "suppressed"
             continue
         return channel, address, "ok"
@@ -113,6 +125,7 @@ class StepCampaigns:
     def __init__(self, session: Session, now: datetime) -> None:
         self.session, self.now = session, now
         self._ids: dict[tuple[int, int, int | None, int, str], int] = {}
+        self._recipients: dict[int, int] = defaultdict(int)  # added by `add`, counted by `flush_stats`
 
     def _find(self, flow: Flow, index: int, event_id: int | None, round_: int, channel: str) -> int | None:
         key = (flow.id, index, event_id, round_, channel)
@@ -186,6 +199,71 @@ class StepCampaigns:
         self.session.flush()
         bump_stats(self.session, campaign_id, recipients=1)
         return campaign_id, delivery.id
+
+    def add(
+        self,
+        flow: Flow,
+        index: int,
+        step: SendStep,
+        event_id: int | None,
+        contact_id: int,
+        channel: str,
+        address: str,
+        taken: set[tuple[int, int]],
+    ) -> tuple[int, dict[str, Any]]:
+        """As `deliver`, for a batch: `taken` holds the (campaign, contact) pairs that already have a
+        delivery (read once per batch, kept up to date here); returns the delivery's row, which the
+        batch inserts with the others (`insert_deliveries`)."""
+        round_ = 1
+        while True:
+            campaign_id = self._find(flow, index, event_id, round_, channel)
+            if campaign_id is None:
+                campaign_id = self._create(flow, index, step, event_id, round_, channel)
+                break
+            if (campaign_id, contact_id) not in taken:
+                break
+            round_ += 1
+        taken.add((campaign_id, contact_id))
+        self._recipients[campaign_id] += 1
+        row = {
+            "organization_id": flow.organization_id,
+            "campaign_id": campaign_id,
+            "contact_id": contact_id,
+            "channel": channel,
+            "address": address,
+            "status": PENDING,
+            "attempts": 0,
+        }
+        return campaign_id, row
+
+    def flush_stats(self) -> None:
+        for campaign_id, count in self._recipients.items():
+            bump_stats(self.session, campaign_id, recipients=count)
+        self._recipients.clear()
+
+
+def insert_runs_with_deliveries(session: Session, deliveries: list[dict[str, Any]], runs: list[dict[str, Any]]) -> None:
+    """A batch's deliveries and their send runs, in a few statements: the runs find their
+    delivery by (campaign, contact), the deliveries' unique key."""
+    if not deliveries:
+        return
+    insert_rows(session, Delivery, deliveries)
+    insert_rows(session, FlowStepRun, runs)
+    delivery_id = (
+        select(Delivery.id)
+        .where(Delivery.campaign_id == FlowStepRun.campaign_id, Delivery.contact_id == FlowStepRun.contact_id)
+        .scalar_subquery()
+    )
+    enrollment_ids = sorted({run["enrollment_id"] for run in runs})
+    session.execute(
+        update(FlowStepRun)
+        .where(
+            FlowStepRun.enrollment_id.in_(enrollment_ids),
+            FlowStepRun.outcome == "sent",
+            FlowStepRun.delivery_id.is_(None),
+        )
+        .values(delivery_id=delivery_id)
+    )
 
 
 def backlog(session: Session) -> int:

@@ -295,3 +295,27 @@ def test_simulate_lists_planned_sends_and_stores_nothing(client: TestClient, db:
     assert enrollments(db, flow_id) == [] and flow_deliveries(db, flow_id) == []
     with db.write() as session:
         assert service.simulate(session, None, flow_id, START - timedelta(days=2), now=T0)["sends"] == []
+
+
+def test_editing_a_paused_flow_changes_unsent_messages_and_an_active_one_is_refused(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    import pytest
+
+    from fanhub.errors import InvalidInput
+
+    _setup(client, db, tenant)
+    doc = document({"type": "order_placed"}, EMAIL_STEP)
+    flow_id = make_flow(db, tenant.organization_id, doc)
+    _buy(client, db, tenant)
+    settle(db, PLACED)
+    edited = document({"type": "order_placed"}, {**EMAIL_STEP, "subject": "Thank you!"})
+    with db.write() as session, pytest.raises(InvalidInput, match="status"):
+        service.update_flow(session, None, flow_id, edited)
+    with db.write() as session:
+        service.pause_flow(session, None, flow_id)
+        service.update_flow(session, None, flow_id, edited)
+        with pytest.raises(InvalidInput, match="trigger.type"):
+            service.update_flow(session, None, flow_id, document({"type": "tag_added", "tag": "VIP"}))
+    with db.read() as session:
+        assert list(session.scalars(select(Campaign.subject).where(Campaign.flow_id == flow_id))) == ["Thank you!"]

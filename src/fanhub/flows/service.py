@@ -21,7 +21,7 @@ from fanhub.campaigns.models import SENDING, Campaign
 from fanhub.db.base import utcnow
 from fanhub.errors import InvalidInput, NotFound
 from fanhub.flows import triggers
-from fanhub.flows.definition import FlowDefinition, validate_definition
+from fanhub.flows.definition import FlowDefinition, SendStep, validate_definition
 from fanhub.flows.models import ACTIVE, COMPLETED, DRAFT, EXITED, PAUSED, RUNNING, Flow, FlowEnrollment, FlowStepRun
 from fanhub.organizations.service import get_organization
 from fanhub.timeutil import iso_utc
@@ -83,8 +83,19 @@ def update_flow(session: Session, organization_id: int | None, flow_id: int, doc
     flow.name = definition.name
     flow.trigger_type = definition.trigger.type
     flow.updated_at = utcnow()
+    _sync_step_campaigns(session, flow, definition)
     session.flush()
     return flow
+
+
+def _sync_step_campaigns(session: Session, flow: Flow, definition: FlowDefinition) -> None:
+    """A paused flow's edited send steps: messages not yet sent go out with the new text."""
+    for campaign in session.scalars(select(Campaign).where(Campaign.flow_id == flow.id)):
+        index = campaign.flow_step if campaign.flow_step is not None else -1
+        step = definition.steps[index] if 0 <= index < len(definition.steps) else None
+        if isinstance(step, SendStep):
+            campaign.body = step.body
+            campaign.subject = step.subject if campaign.type == "email" else None
 
 
 def _step_campaigns(session: Session, flow_id: int, status: str) -> None:

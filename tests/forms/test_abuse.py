@@ -117,10 +117,13 @@ def test_bad_addresses_are_refused_naming_the_field(
     client: TestClient, db: Database, forms_env: Settings, make_form: MakeForm, email: str, message: str
 ) -> None:
     form = make_form(fields=["email", "first_name"])
-    response = post_form(client, form.key, {"email": email, "first_name": "Jo"})
+    stamp = abuse.render_token(form.id, utcnow() - timedelta(seconds=5))
+    body = {"email": email, "first_name": "Jo", "t": stamp, "website": ""}
+    response = client.post(f"/f/{form.key}", content=urlencode(body), headers=FORM_HEADERS)
     assert response.status_code == 400
     assert "email:" in response.text and message in response.text
-    assert 'value="Jo"' in response.text  # the page keeps what was typed
+    assert 'value="Jo"' in response.text  # the page keeps what was typed, and the first render's
+    assert f'name="t" value="{stamp}"' in response.text  # stamp: time already spent counts
     assert _submissions(db) == 0
 
 

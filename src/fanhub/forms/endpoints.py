@@ -144,6 +144,8 @@ async def submit(key: str, request: Request, database: DB) -> Response:
             return _not_found()
         form, organization = loaded
         values = {**value, "sms_opt_in": data.sms_opt_in}
-        markup = pages.form_page(settings, form, organization, utcnow(), values=values, error=error.message)
+        markup = pages.form_page(
+            settings, form, organization, utcnow(), values=values, error=error.message, stamp=data.stamp or None
+        )
         return HTMLResponse(markup, 400)
     return RedirectResponse(f"/f/{key}/thanks", status_code=303)

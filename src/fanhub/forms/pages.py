@@ -47,7 +47,10 @@ def form_page(
     *,
     values: dict[str, Any] | None = None,
     error: str | None = None,
+    stamp: str | None = None,
 ) -> str:
+    """The hosted form; re-shown after a refused field with the first render's `stamp`, so the
+    time the person already spent counts toward the minimum fill time."""
     return _templates.get_template("form_page.html").render(
         page="form",
         title=form.name,
@@ -55,7 +58,7 @@ def form_page(
         form=form,
         # Relative: the hosted page posts to the host that served it, whatever FANHUB_PUBLIC_URL says.
         action=f"/f/{form.key}",
-        stamp=abuse.render_token(form.id, now),
+        stamp=stamp or abuse.render_token(form.id, now),
         honeypot=abuse.HONEYPOT,
         values=values or {},
         error=error,

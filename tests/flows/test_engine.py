@@ -166,7 +166,7 @@ def test_exit_goal_ends_the_enrollment_before_the_next_step(client: TestClient, 
     _buy(client, db, tenant, "o2", at=PLACED + timedelta(hours=2))  # bought the show again
     settle(db, PLACED + timedelta(days=1))
     states = {e.trigger_key: (e.state, e.exit_reason) for e in enrollments(db, flow_id)}
-    assert states[f"order:{enrollments(db, flow_id)[0].context['order_id']}"] == (EXITED, "goal")
+    assert states[f"order:{enrollments(db, flow_id)[0].order_id}"] == (EXITED, "goal")
     assert all(d["event_id"] == event_id for d in flow_deliveries(db, flow_id))
     assert (ann, 1, "sent") not in runs(db, flow_id)[:2]
 

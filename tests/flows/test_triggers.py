@@ -35,7 +35,7 @@ def test_order_placed_enrolls_new_orders_once_and_ignores_the_past(
     _buy(client, db, tenant, "o1", "ann@example.com", T0 + timedelta(days=1))
     _buy(client, db, tenant, "o1", "ann@example.com", T0 + timedelta(days=1), total=55.0)
     rows = enrollments(db, flow_id)
-    assert [(e.trigger_key.split(":")[0], e.context["order_id"] is not None) for e in rows] == [("order", True)]
+    assert [(e.trigger_key.split(":")[0], e.order_id is not None) for e in rows] == [("order", True)]
     settle(db, T0 + timedelta(days=1, minutes=1))
     assert [d["status"] for d in flow_deliveries(db, flow_id)] == ["pending"]
 

@@ -256,7 +256,7 @@ class Runner:
         return self._events[event_id]
 
     def _bought(self, enrollment: FlowEnrollment, event_id: int) -> bool:
-        trigger_order = (enrollment.context or {}).get("order_id")
+        trigger_order = enrollment.order_id or (enrollment.context or {}).get("order_id")
         if self.facts is not None:
             return self.facts.bought_since(enrollment.contact_id, event_id, enrollment.entered_at, trigger_order)
         query = select(Order.id).where(

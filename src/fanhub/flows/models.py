@@ -92,6 +92,8 @@ class FlowEnrollment(Base):
     # triggers, the event time the schedule was computed from: a moved event shifts pending steps.
     event_id: Mapped[int | None] = mapped_column(BigId, default=None)
     anchor_at: Mapped[datetime | None] = mapped_column(default=None)
+    # order_placed: the order that triggered it (its own purchase is not the exit goal).
+    order_id: Mapped[int | None] = mapped_column(BigId, default=None)
 
 
 class FlowEventFire(Base):

@@ -28,14 +28,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, exists, false, func, literal, select, union
+from sqlalchemy import Select, String, case, cast, exists, false, func, literal, select, union
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.types import JSON
 
 from fanhub.audience.models import ConsentEvent, ContactGenre, ContactInterest, Tag
 from fanhub.catalog.models import Event, Order
-from fanhub.db.base import utcnow
+from fanhub.db.base import UTCDateTime, utcnow
 from fanhub.flows.definition import (
     EventAnnounced,
     EventTime,
@@ -104,54 +104,71 @@ def enroll_rows(session: Session, flow: Flow, rows: Sequence[dict[str, Any]], no
             "event_id": row.get("event_id"),
             "anchor_at": row.get("anchor_at"),
             "entered_at": row.get("at") or now,
+            "order_id": row.get("order_id"),
         }
         for row in rows
     ]
-    for start in range(0, len(values), 1000):
-        session.execute(_insert(session).values(values[start : start + 1000]).on_conflict_do_nothing())
+    # One cached statement run as executemany (a 500-row VALUES text would be compiled every time).
+    session.execute(_insert(session).on_conflict_do_nothing(), values)
     return len(values)
-
-
-def _wanted_event(trigger: OrderPlaced | EventTime, event_id: int | None) -> bool:
-    return not trigger.event_ids or (event_id is not None and event_id in trigger.event_ids)
 
 
 # --- hooks ---------------------------------------------------------------------------------------
 
 
 def on_orders(session: Session, organization_id: int, order_ids: Sequence[int]) -> None:
-    """Ingest's hook: new orders enter the organization's active `order_placed` flows."""
-    flows = active_flows(session, organization_id, ("order_placed",))
-    if not flows or not order_ids:
+    """Ingest's hook: new orders enter the organization's active `order_placed` flows, in one
+    INSERT ... SELECT per flow (the hook runs inside every apply, so it stays a set operation).
+    A replayed or changed order has updated_at past created_at: only an order's first version
+    enrolls; it enters at the time it was placed (or now, for an order placed in the future)."""
+    if not order_ids:
         return
-    rows = session.execute(
-        select(Order.id, Order.contact_id, Order.event_id, Order.placed_at, Order.created_at, Order.updated_at).where(
-            Order.id.in_(list(order_ids)), Order.status.in_(LIVE_ORDER)
-        )
-    ).all()
-    # A replayed or changed order has updated_at past created_at: only an order's first version enrolls.
-    new = [r for r in rows if r.created_at == r.updated_at]
+    flows = active_flows(session, organization_id, ("order_placed",))
+    if not flows:
+        return
     now = utcnow()
+    ids = sorted(order_ids)
+    moment = case((Order.placed_at < literal(now, UTCDateTime()), Order.placed_at), else_=literal(now, UTCDateTime()))
     for flow in flows:
-        trigger = definition_of(flow).trigger
+        definition = definition_of(flow)
+        trigger = definition.trigger
         assert isinstance(trigger, OrderPlaced)
-        floor = floor_of(flow)
-        enroll_rows(
-            session,
-            flow,
-            [
-                {
-                    "contact_id": r.contact_id,
-                    "instance": f"order:{r.id}",
-                    "context": {"order_id": r.id, "event_id": r.event_id},
-                    "event_id": r.event_id,
-                    "at": min(r.placed_at, now),
-                }
-                for r in new
-                if r.placed_at >= floor and _wanted_event(trigger, r.event_id)
-            ],
-            now,
+        key = literal("order:").concat(cast(Order.id, String)) if definition.reentry == "per_trigger" else literal("")
+        source = select(
+            literal(flow.organization_id),
+            literal(flow.id),
+            Order.contact_id,
+            key,
+            literal({}, JSON()),
+            literal(RUNNING),
+            literal(0),
+            moment,
+            Order.event_id,
+            moment,
+            Order.id,
+        ).where(
+            Order.id.in_(ids),
+            Order.organization_id == organization_id,
+            Order.status.in_(LIVE_ORDER),
+            Order.created_at == Order.updated_at,
+            Order.placed_at >= literal(floor_of(flow), UTCDateTime()),
         )
+        if trigger.event_ids:
+            source = source.where(Order.event_id.in_(trigger.event_ids))
+        columns = [
+            "organization_id",
+            "flow_id",
+            "contact_id",
+            "trigger_key",
+            "context",
+            "state",
+            "step_index",
+            "next_run_at",
+            "event_id",
+            "entered_at",
+            "order_id",
+        ]
+        session.execute(_insert(session).from_select(columns, source.order_by(Order.id)).on_conflict_do_nothing())
 
 
 def on_labels(session: Session, organization_id: int, kind: str, pairs: Sequence[tuple[int, int]]) -> None:
@@ -246,10 +263,10 @@ def fire_event(session: Session, flow: Flow, trigger: EventTime, event: Any, now
         literal({"event_id": event.id}, JSON()),
         literal(RUNNING),
         literal(0),
-        literal(now),
+        literal(now, UTCDateTime()),
         literal(event.id),
-        literal(anchor),
-        literal(now),
+        literal(anchor, UTCDateTime()),
+        literal(now, UTCDateTime()),
     ).order_by(ids.c.contact_id)
     columns = [
         "organization_id",
@@ -399,6 +416,7 @@ def backfill_orders(session: Session, flow: Flow, now: datetime) -> int:
             "instance": f"order:{r.id}",
             "context": {"order_id": r.id, "event_id": r.event_id},
             "event_id": r.event_id,
+            "order_id": r.id,
         }
         for r in session.execute(query.order_by(Order.id))
     ]

@@ -62,6 +62,7 @@ def _enrollments() -> None:
         sa.Column("claimed_by", sa.String(length=120), nullable=True),
         sa.Column("event_id", BIG_ID, nullable=True),
         sa.Column("anchor_at", UTC_TIME, nullable=True),
+        sa.Column("order_id", BIG_ID, nullable=True),
         sa.ForeignKeyConstraint(
             ["contact_id"], ["contacts.id"], name=op.f("fk_flow_enrollments_contact_id_contacts"), ondelete="CASCADE"
         ),

@@ -22,10 +22,12 @@ import html
 import logging
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import formataddr, formatdate, parseaddr
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from fanhub.audience import suppression
 from fanhub.campaigns import tokens
@@ -126,66 +128,104 @@ def _bounce_token(submission_id: int) -> str:
 
 
 def send_emails(database: Database, settings: Settings, now: datetime | None = None, limit: int = 50) -> int:
-    """Send up to `limit` queued confirmation emails; returns how many were handed over."""
+    """Send up to `limit` queued confirmation emails; returns how many were handed over.
+
+    One read for the whole batch (organizations, senders, DKIM signers and suppressions looked up
+    once each) and one write for all the outcomes: the claim committed before sending is what
+    makes sending at most once, so the outcomes need no transaction each (a crash before they are
+    written leaves the rows `sending`, then `unknown`, never sent again)."""
     now = now or utcnow()
     claimed = _claim(database, "email_send_state", now, limit)
     if not claimed:
         return 0
+    with database.read() as session:
+        prepared = _prepare_emails(session, settings, claimed)
+    outcomes: list[tuple[int, str, dict[str, object]]] = []
     transport = email_transport(settings)
-    sent = 0
     try:
         for submission_id in claimed:
-            sent += _send_email(database, settings, transport.push, submission_id)
+            ready = prepared.get(submission_id)
+            if ready is None:
+                outcomes.append((submission_id, SKIPPED, {}))
+                continue
+            state = _push_email(settings, transport.push, submission_id, ready)
+            values: dict[str, object] = {"email_sent_at": utcnow(), "email_message_id": ready.message_id}
+            outcomes.append((submission_id, state, values if state == SENT else {}))
+            if state == QUEUED:  # the provider is down: the rest waits for the next round too
+                outcomes += [(other, QUEUED, {}) for other in claimed[len(outcomes) :]]
+                break
     finally:
         transport.close()
-    return sent
+        _finish_all(database, "email_send_state", outcomes)
+    return sum(1 for _, state, _ in outcomes if state == SENT)
 
 
-def _send_email(
-    database: Database, settings: Settings, push: Callable[[Message], str | None], submission_id: int
-) -> int:
-    with database.read() as session:
-        submission = session.get(FormSubmission, submission_id)
-        assert submission is not None
-        # Nothing to confirm any more (expired, or confirmed from another request), or an address
-        # nothing may be sent to.
-        if submission.status != PENDING or suppression.is_suppressed(
-            session, submission.organization_id, submission.email
-        ):
-            state = SKIPPED
-        else:
-            state = ""
-            organization = get_organization(session, submission.organization_id)
-            form = session.get(Form, submission.form_id)
+@dataclass
+class _Ready:
+    """One confirmation email, built (the DKIM signature is added when it is pushed)."""
+
+    to: str
+    body: bytes
+    message_id: str
+    envelope: str
+    sign: Callable[[bytes], bytes] | None
+
+
+def _prepare_emails(session: Session, settings: Settings, ids: list[int]) -> dict[int, _Ready]:
+    """The emails to send among the claimed rows; a row still to confirm whose address is not
+    suppressed, else it is left out (skipped: expired, confirmed from another request, suppressed)."""
+    submissions = list(session.scalars(select(FormSubmission).where(FormSubmission.id.in_(ids))))
+    senders: dict[int, tuple[str, str, Callable[[bytes], bytes] | None, set[str]]] = {}
+    form_names: dict[int, str] = {}
+    ready: dict[int, _Ready] = {}
+    for submission in submissions:
+        org = submission.organization_id
+        if org not in senders:
+            organization = get_organization(session, org)
             mail_from = sender_address(organization, settings)
-            sign = dkim_signer_for(session, organization.id, parseaddr(mail_from)[1].rpartition("@")[2])
-            names = (form.name if form else "", organization.name)
-            to = (
-                formataddr((submission.first_name or "", submission.email))
-                if submission.first_name
-                else submission.email
-            )
-    if state == SKIPPED:
-        _finish(database, submission_id, "email_send_state", SKIPPED)
-        return 0
-    body, message_id = confirmation_email(settings, submission_id, mail_from, to, names)
-    if sign is not None:
-        body = sign(body)
-    envelope = verp_sender(settings.bounce_address, _bounce_token(submission_id), parseaddr(mail_from)[1])
+            sign = dkim_signer_for(session, org, parseaddr(mail_from)[1].rpartition("@")[2])
+            addresses = [s.email for s in submissions if s.organization_id == org]
+            senders[org] = (mail_from, organization.name, sign, suppression.suppressed_among(session, org, addresses))
+        mail_from, organization_name, sign, suppressed = senders[org]
+        if submission.status != PENDING or suppression.normalized(submission.email) in suppressed:
+            continue
+        if submission.form_id not in form_names:
+            form = session.get(Form, submission.form_id)
+            form_names[submission.form_id] = form.name if form else ""
+        names = (form_names[submission.form_id], organization_name)
+        to = formataddr((submission.first_name, submission.email)) if submission.first_name else submission.email
+        body, message_id = confirmation_email(settings, submission.id, mail_from, to, names)
+        envelope = verp_sender(settings.bounce_address, _bounce_token(submission.id), parseaddr(mail_from)[1])
+        ready[submission.id] = _Ready(submission.email, body, message_id, envelope, sign)
+    return ready
+
+
+def _push_email(settings: Settings, push: Callable[[Message], str | None], submission_id: int, ready: _Ready) -> str:
+    """The state a confirmation email ends in once handed to the provider (or refused)."""
+    body = ready.sign(ready.body) if ready.sign is not None else ready.body
     try:
-        push(Message(0, 0, submission.email, sender=envelope, body=body, message_id=message_id))
+        push(Message(0, 0, ready.to, sender=ready.envelope, body=body, message_id=ready.message_id))
     except (Rejected, Deferred) as error:
         log.warning("confirmation %s refused: %s", submission_id, error)
-        _finish(database, submission_id, "email_send_state", FAILED)
-        return 0
+        return FAILED
     except Ambiguous:
-        _finish(database, submission_id, "email_send_state", UNKNOWN)
-        return 0
+        return UNKNOWN
     except TryLater:
-        _finish(database, submission_id, "email_send_state", QUEUED)
-        return 0
-    _finish(database, submission_id, "email_send_state", SENT, email_sent_at=utcnow(), email_message_id=message_id)
-    return 1
+        return QUEUED
+    return SENT
+
+
+def _finish_all(database: Database, column: str, outcomes: list[tuple[int, str, dict[str, object]]]) -> None:
+    if not outcomes:
+        return
+    state_column = getattr(FormSubmission, column)
+    with database.write() as session:
+        for submission_id, state, values in outcomes:
+            session.execute(
+                update(FormSubmission)
+                .where(FormSubmission.id == submission_id, state_column == SENDING)
+                .values({column: state, **values})
+            )
 
 
 def sms_text(organization_name: str) -> str:

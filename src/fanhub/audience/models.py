@@ -18,7 +18,6 @@ PENDING = "pending"
 CONSENT_STATES = (SUBSCRIBED, UNSUBSCRIBED, PENDING, UNKNOWN)
 
 
-
 class Contact(Base):
     """One person in one organization, keyed by normalised email and by E.164 phone."""
 
@@ -121,7 +120,6 @@ class ConsentEvent(Base):
     page_url: Mapped[str | None] = mapped_column(Text, default=None)
     ip: Mapped[str | None] = mapped_column(String(64), default=None)
     user_agent: Mapped[str | None] = mapped_column(String(400), default=None)
-
 
 
 class Tag(Base):

@@ -6,7 +6,11 @@ The rule (the per-selection rule, capped at 1,000 ids, is `labels.change_labels`
 - the caller needs the write permission (without it the tag or list is not found, as for a selection);
 - only real changes count and are recorded: contacts that already had the tag (adding) or did not
   have it (removing) are left out, so the undo gives back exactly the state before;
-- consent is never touched.
+- consent is never touched;
+- each batch announces the contacts it really gave the tag or list (`service.labels_added`, one
+  call per batch: automations enroll them set-based); adding a list skips people who left it
+  themselves (`list_optouts.py`). An undo is a correction, not an addition: undoing a removal
+  puts labels back without announcing them, and undoing an add does not take anyone out of a flow.
 
 Size: the filter is applied in batches of `BATCH` contacts by id range, each one transaction of two
 set-based statements (INSERT ... SELECT or DELETE ... WHERE contact_id IN (the filter's
@@ -30,9 +34,11 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
+from fanhub.audience import list_optouts
 from fanhub.audience.labels import (
     DONE,
     FILTER,
+    LIST,
     RUNNING,
     STOPPED,
     LabelChange,
@@ -44,6 +50,7 @@ from fanhub.audience.labels import (
 )
 from fanhub.audience.models import Contact, LabelChangeLog, LabelChangeMember
 from fanhub.audience.queries import ContactFilter, contact_query
+from fanhub.audience.service import labels_added
 from fanhub.auth.actor import WRITE, Actor
 from fanhub.db.base import utcnow
 from fanhub.db.engine import Database
@@ -72,7 +79,8 @@ def preview_matching_change(
     label = writable_label(session, actor, kind, label_id)
     matching = _count(contact_query(actor.organization_id, contact_filter).with_only_columns(Contact.id))
     carries = carrying(kind, label.id)
-    changing_query = contact_query(actor.organization_id, contact_filter).where(~carries if add else carries)
+    changing_query = _changeable(contact_query(actor.organization_id, contact_filter), kind, label.id, add)
+    changing_query = changing_query.where(~carries if add else carries)
     return BulkPreview(
         kind,
         label.id,
@@ -81,6 +89,11 @@ def preview_matching_change(
         int(session.scalar(matching) or 0),
         int(session.scalar(_count(changing_query.with_only_columns(Contact.id))) or 0),
     )
+
+
+def _changeable(query: Select[Any], kind: str, label_id: int, add: bool) -> Select[Any]:
+    """A filter names nobody explicitly: adding a list skips the people who left it themselves."""
+    return query.where(~list_optouts.opted_out(label_id)) if add and kind == LIST else query
 
 
 def _count(query: Select[Any]) -> Select[Any]:
@@ -106,11 +119,14 @@ def change_labels_matching(
     try:
         while True:
             with database.write() as session:
-                matching = contact_query(organization_id, contact_filter).with_only_columns(Contact.id)
+                matching = _changeable(contact_query(organization_id, contact_filter), kind, label_id, add)
+                matching = matching.with_only_columns(Contact.id)
                 end = _batch_end(session, matching.where(Contact.id > after), Contact.id, batch)
                 chosen = matching.where(Contact.id > after, *([Contact.id <= end] if end is not None else []))
                 ids = link_batch(session, kind, label_id, chosen, add)
                 record_members(session, _log(session, change_id), ids)
+                if add:
+                    labels_added(session, organization_id, kind, [(i, label_id) for i in ids])
             changed += len(ids)
             if end is None:
                 break

@@ -8,6 +8,9 @@ refused them):
   contact matching a filter is `audience/bulk_labels.py`, in batches);
 - the tag or list must belong to the organization (NotFound otherwise);
 - the caller needs the write permission; the change never touches consent;
+- contacts that gained the tag or list are announced like any other writer's
+  (`service.labels_added`: automations' `tag_added` / `list_joined` triggers); adding staff-chosen
+  contacts to a list lifts a list opt-out of theirs (`list_optouts.py`);
 - a change is what really changed: contacts that already had the tag (adding) or did not have it
   (removing) are not part of it. What changed is kept (`label_changes` + `label_change_members`)
   so the change can be undone exactly (`bulk_labels.undo_label_change`).
@@ -27,6 +30,7 @@ from sqlalchemy import ColumnElement, Select, delete, exists, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from fanhub.audience import list_optouts
 from fanhub.audience.models import (
     AudienceList,
     Contact,
@@ -37,6 +41,7 @@ from fanhub.audience.models import (
     Tag,
 )
 from fanhub.audience.repository import ContactRepository, ListRepository, TagRepository
+from fanhub.audience.service import labels_added
 from fanhub.auth.actor import WRITE, Actor
 from fanhub.db.bulk import insert_rows, values_in
 from fanhub.db.repository import Repository
@@ -88,7 +93,12 @@ def change_labels(
     label = writable_label(session, actor, kind, label_id)
     ids = _owned_contact_ids(session, actor.organization_id, contact_ids)
     chosen = select(Contact.id).where(Contact.organization_id == actor.organization_id, values_in(Contact.id, ids))
+    if add and kind == LIST:
+        # Staff naming these contacts is explicit: it lifts a list a person had left (list_optouts.py).
+        list_optouts.clear(session, actor.organization_id, [(i, label.id) for i in ids])
     changed = link_batch(session, kind, label.id, chosen, add)
+    if add:
+        labels_added(session, actor.organization_id, kind, [(i, label.id) for i in changed])
     change_id = None
     if changed:
         log = start_change(session, actor, kind, label, add, SELECTION)

@@ -225,3 +225,16 @@ class LabelChangeMember(Base):
     # No foreign key to contacts: deleting or merging a contact must not scan this table; the undo
     # acts only on contacts that still exist.
     contact_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+
+
+class ListOptOut(Base):
+    """A list the person left themselves (preference center): old records naming it (Partners API,
+    connectors, imports) do not put them back; the rule is `audience/list_optouts.py` (issue 21)."""
+
+    __tablename__ = "list_optouts"
+
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    via: Mapped[str] = mapped_column(String(32))

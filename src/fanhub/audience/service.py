@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from fanhub.audience import suppression
+from fanhub.audience import list_optouts, suppression
 from fanhub.audience.consent import EMAIL, ConsentChange, may_subscribe_after_erasure, should_apply
 from fanhub.audience.models import (
     AudienceList,
@@ -52,6 +52,19 @@ def on_labels_added(listener: LabelListener) -> LabelListener:
     if listener not in _label_listeners:
         _label_listeners.append(listener)
     return listener
+
+
+def labels_added(session: Session, organization_id: int, kind: str, pairs: Sequence[tuple[int, int]]) -> None:
+    """Announce (contact, tag or list) links just made, by any writer: this writer, staff and
+    assistants (`labels.change_labels`, `bulk_labels.change_labels_matching`, one call per batch).
+    `pairs` must be exactly the links that did not exist before, so nobody enters a flow for a tag
+    they already had."""
+    if not pairs:
+        return
+    for listener in _label_listeners:
+        listener(session, organization_id, kind, pairs)
+
+
 _FILLABLE = ("first_name", "last_name", "full_name", "address", "postal_code", "ip_address", "birthday")
 
 
@@ -346,14 +359,17 @@ class AudienceWriter:
         )
 
     def add_tags(self, pairs: Sequence[tuple[int, int]]) -> None:
-        added = self._add_links(ContactTag, "tag_id", pairs)
-        for listener in _label_listeners:
-            listener(self.session, self.organization_id, "tag", added)
+        labels_added(self.session, self.organization_id, "tag", self._add_links(ContactTag, "tag_id", pairs))
 
-    def add_lists(self, pairs: Sequence[tuple[int, int]]) -> None:
-        added = self._add_links(ContactList, "list_id", pairs)
-        for listener in _label_listeners:
-            listener(self.session, self.organization_id, "list", added)
+    def add_lists(self, pairs: Sequence[tuple[int, int]], by_person: bool = False) -> None:
+        """Join lists. Old records (Partners API, connectors, imports) never re-add a person to a
+        list they left themselves; `by_person`: the person (or staff, explicitly) joins again,
+        which clears that opt-out (the rule: `audience/list_optouts.py`)."""
+        if by_person:
+            list_optouts.clear(self.session, self.organization_id, pairs)
+        else:
+            pairs = list_optouts.without_optouts(self.session, self.organization_id, pairs)
+        labels_added(self.session, self.organization_id, "list", self._add_links(ContactList, "list_id", pairs))
 
     def add_genres(self, pairs: Sequence[tuple[int, str]]) -> None:
         self._add_links(ContactGenre, "genre", pairs)

@@ -14,6 +14,7 @@ Owns the rules of the page; `preference_endpoints` only parses the form and rend
   wording (`sms_consent_text`) is kept with the ledger entry as proof of consent (with the IP
   address and user agent of the request, as for a signup form).
 - Joining a list is possible only for a public list; leaving one only for a list the person is on.
+  Leaving records a list opt-out, joining again lifts it (`audience/list_optouts.py`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from datetime import datetime
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
+from fanhub.audience import list_optouts
 from fanhub.audience.consent import EMAIL, SMS, ConsentChange, ConsentProof
 from fanhub.audience.models import SUBSCRIBED, AudienceList, Contact, ContactGenre, ContactList
 from fanhub.audience.repository import ContactRepository
@@ -202,18 +204,19 @@ def apply_preferences(
         if change_consent(session, organization_id, contact_id, change):
             applied.channels[channel] = SUBSCRIBED if subscribe else "unsubscribed"
     if not form.unsubscribe_all:
-        _apply_lists(session, organization_id, contact_id, form, applied)
+        _apply_lists(session, organization_id, contact_id, form, applied, now)
         _apply_genres(session, organization_id, contact_id, form, applied)
     return applied
 
 
 def _apply_lists(
-    session: Session, organization_id: int, contact_id: int, form: PreferenceForm, applied: Applied
+    session: Session, organization_id: int, contact_id: int, form: PreferenceForm, applied: Applied, now: datetime
 ) -> None:
     # Re-read what the page may show now: a list made private since the page was rendered can no
     # longer be joined, and ids that were never shown (or belong to another organization) are ignored.
     showable = {item.id: item for item in _shown_lists(session, organization_id, contact_id)}
     joined: list[tuple[int, int]] = []
+    left: list[int] = []
     for list_id in sorted(form.shown_lists & showable.keys()):
         item = showable[list_id]
         ticked = list_id in form.lists
@@ -225,9 +228,12 @@ def _apply_lists(
                 delete(ContactList).where(ContactList.contact_id == contact_id, ContactList.list_id == list_id)
             )
             applied.left.append(item.name)
+            left.append(list_id)
+    # Leaving is the person's choice: old records naming the list must not put them back.
+    list_optouts.record(session, organization_id, contact_id, left, VIA, now)
     # Through the audience writer, so a join fires the same reactions as any other (a flow's
-    # `list_joined` trigger).
-    AudienceWriter(session, organization_id, SOURCE).add_lists(joined)
+    # `list_joined` trigger); joining again themselves lifts their opt-out.
+    AudienceWriter(session, organization_id, SOURCE).add_lists(joined, by_person=True)
     session.flush()
 
 

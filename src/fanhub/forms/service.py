@@ -343,7 +343,8 @@ def _add_labels(session: Session, writer: AudienceWriter, form: Form, contact_id
     """The form's lists, tags, genres and event interest, on the contact (the lists and tags that
     were deleted since the form was made are skipped)."""
     list_ids = existing_list_ids(session, form.organization_id, form.list_ids)
-    writer.add_lists([(contact_id, list_id) for list_id in sorted(list_ids)])
+    # The person asked for these lists (confirmed, with double opt-in): a list they had left is joined again.
+    writer.add_lists([(contact_id, list_id) for list_id in sorted(list_ids)], by_person=True)
     from fanhub.audience.service import tag_ids_by_name
 
     tag_ids = tag_ids_by_name(session, form.organization_id, form.tags)

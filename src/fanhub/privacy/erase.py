@@ -45,6 +45,7 @@ from fanhub.audience.models import (
     ContactList,
     ContactSource,
     ContactTag,
+    ListOptOut,
 )
 from fanhub.audience.repository import ContactRepository
 from fanhub.audience.service import change_consent
@@ -128,6 +129,7 @@ def _erase_audience(session: Session, contact_id: int) -> dict[str, int]:
         "source_records": _count(session.execute(delete(ContactSource).where(ContactSource.contact_id == contact_id))),
         "tags": _count(session.execute(delete(ContactTag).where(ContactTag.contact_id == contact_id))),
         "lists": _count(session.execute(delete(ContactList).where(ContactList.contact_id == contact_id))),
+        "list_optouts": _count(session.execute(delete(ListOptOut).where(ListOptOut.contact_id == contact_id))),
         "genres": _count(session.execute(delete(ContactGenre).where(ContactGenre.contact_id == contact_id))),
         "interests": _count(session.execute(delete(ContactInterest).where(ContactInterest.contact_id == contact_id))),
     }

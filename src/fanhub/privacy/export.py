@@ -24,8 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fanhub.addresses import try_normalize_email
+from fanhub.audience import list_optouts, suppression
 from fanhub.audience import queries as audience_queries
-from fanhub.audience import suppression
 from fanhub.audience.models import Contact, ContactSource
 from fanhub.audience.repository import ContactRepository
 from fanhub.campaigns.models import Campaign, CampaignLink, Click, Delivery, DeliveryFailure, Open, Unsubscribe
@@ -91,6 +91,7 @@ def export_contact(session: Session, organization_id: int, contact_id: int, acto
         "bounces": _bounces(session, organization_id, emails | phones),
         "suppressions": _suppressions(session, organization_id, emails | phones),
         "form_submissions": submissions.for_contact(session, organization_id, contact_id),
+        "list_optouts": list_optouts.for_contact(session, organization_id, contact_id),
         "audit": _audit_entries(session, organization_id, contact_id),
     }
     audit.record(session, organization_id, actor, EXPORT, contact_id, {})

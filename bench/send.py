@@ -14,9 +14,9 @@ SMTP connections, as a production sender would. The last line is JSON.
 
 `--dkim` adds a DKIM-signed campaign to every round (its organization has a sending domain, so a
 2048-bit key, from `organizations.sending_domains`, and the pipe signs its mail), the plain and
-signed sends taking turns going first, and adds `dkim_emails_s` and `dkim_ratio` (to the same
-unsigned reference) to the JSON. The SMTP server counts the signatures it receives: exactly one per
-signed email, none on the others.
+signed sends taking turns going first, and adds `dkim_emails_s`, `dkim_ratio` (to the same
+unsigned reference) and `dkim_vs_plain` (signed over unsigned emails/s) to the JSON. The SMTP
+server counts the signatures it receives: exactly one per signed email, none on the others.
 """
 
 from __future__ import annotations
@@ -216,7 +216,15 @@ def main() -> None:
         if args.dkim:
             signed_rate = delivered["dkim"] / seconds["dkim"]
             print(f"fanhub campaign, DKIM-signed: {signed_rate:,.0f} emails/s", file=sys.stderr)
-            result.update({"dkim_emails_s": round(signed_rate, 1), "dkim_ratio": round(signed_rate / reference, 3)})
+            result.update(
+                {
+                    "dkim_emails_s": round(signed_rate, 1),
+                    "dkim_ratio": round(signed_rate / reference, 3),
+                    # Signed vs unsigned in the same run, their rounds interleaved: the figure least
+                    # moved by other processes' load (the issue asks for at least 0.9).
+                    "dkim_vs_plain": round(signed_rate / rate, 3),
+                }
+            )
         print(json.dumps(result))
     finally:
         stop.set()

@@ -6,7 +6,8 @@
 - The sending pipe (campaigns) records SMTP-time rejections; deliverability (above campaigns)
   classifies them and suppresses the address (`campaigns.sending.pipe.on_failures`).
 - Automations (flows) enroll contacts when orders arrive (`ingest.apply.on_orders_changed`) and
-  when the audience writer adds tags or lists (`audience.service.on_labels_added`).
+  when tags or lists are added, by the audience writer or by staff and assistants
+  (`audience.service.on_labels_added`, announced by `audience.service.labels_added`).
 
 The app, the worker and the CLI call `connect_domains()` at start.
 """

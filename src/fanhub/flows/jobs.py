@@ -4,9 +4,11 @@ the flows' step campaigns their turns in the sending pipe (each job one bounded 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 
-from fanhub.campaigns.sending.pipe import send_slice
+from fanhub.campaigns.sending.pipe import Transports, new_lanes, send_slice
+from fanhub.config import Settings, get_settings
 from fanhub.db.base import utcnow
 from fanhub.db.engine import Database
 from fanhub.flows import engine, messages, triggers
@@ -36,6 +38,39 @@ def advance_enrollments(database: Database, now: datetime | None = None) -> bool
 # Step campaigns take turns, one slice each, like campaigns (campaigns/sending/scheduler.py).
 _turn = 0
 
+# Provider connections kept from one step slice to the next while messages keep coming, as
+# `run_campaign` keeps them from slice to slice: a flow sends many small slices, and opening two
+# SMTP connections (and their EHLO, STARTTLS, AUTH) for every 200 messages cost the flow a quarter
+# of its rate. They are closed when no step campaign has messages waiting, and replaced when
+# unused for IDLE_SECONDS, far inside an SMTP server's idle timeout (RFC 5321: 5 minutes): a
+# connection the server dropped would fail its next message as `unknown`, never resent.
+IDLE_SECONDS = 15.0
+
+
+class _KeptLanes:
+    def __init__(self) -> None:
+        self.lanes: list[Transports] = []
+        self.settings: Settings | None = None
+        self.used_at = 0.0
+
+    def take(self, settings: Settings) -> list[Transports]:
+        """Open lanes for `settings` (new ones when the settings changed or the lanes sat idle)."""
+        if self.settings is not settings or time.monotonic() - self.used_at > IDLE_SECONDS:
+            self.close()
+            self.lanes, self.settings = new_lanes(settings), settings
+        return self.lanes
+
+    def touch(self) -> None:
+        self.used_at = time.monotonic()
+
+    def close(self) -> None:
+        for lane in self.lanes:
+            lane.close()
+        self.lanes, self.settings = [], None
+
+
+_kept = _KeptLanes()
+
 
 def send_steps(database: Database) -> bool:
     """One slice of the next step campaign with messages waiting; True while there was work."""
@@ -43,10 +78,19 @@ def send_steps(database: Database) -> bool:
     with database.read() as session:
         ids = messages.sending_step_campaigns(session)
     if not ids:
+        _kept.close()
         return False
     campaign_id = ids[_turn % len(ids)]
     _turn += 1
-    result = send_slice(database, campaign_id)
+    settings = get_settings()
+    try:
+        result = send_slice(database, campaign_id, transports=_kept.take(settings), settings=settings)
+    except BaseException:
+        _kept.close()
+        raise
+    _kept.touch()
+    if result.stopped is not None:
+        _kept.close()  # the provider is down or throttling: the next slice starts afresh
     return result.reserved > 0 and result.stopped is None
 
 

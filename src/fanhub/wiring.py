@@ -8,6 +8,8 @@
 - Automations (flows) enroll contacts when orders arrive (`ingest.apply.on_orders_changed`) and
   when tags or lists are added, by the audience writer or by staff and assistants
   (`audience.service.on_labels_added`, announced by `audience.service.labels_added`).
+- An erasure's redaction job (privacy) also walks the MCP call log (mcp, a front door above it):
+  `privacy.stores.register`.
 
 The app, the worker and the CLI call `connect_domains()` at start.
 """
@@ -23,9 +25,12 @@ def connect_domains() -> None:
     from fanhub.deliverability.apply import apply_smtp_failures
     from fanhub.flows.triggers import on_labels, on_orders
     from fanhub.ingest.apply import on_orders_changed
+    from fanhub.mcp.models import McpAuditEntry
+    from fanhub.privacy import stores
 
     on_orders_changed(attribute_orders)
     on_orders_changed(on_orders)
     on_labels_added(on_labels)
+    stores.register("mcp_calls", stores.json_store(McpAuditEntry, ("arguments", "result"), ("error",)))
     if apply_smtp_failures not in on_failures:
         on_failures.append(apply_smtp_failures)

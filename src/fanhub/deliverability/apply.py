@@ -16,8 +16,10 @@ Effects, per organization and address:
   suppressed after `FANHUB_SOFT_BOUNCE_LIMIT` soft bounces within 30 days;
 - complaint: email unsubscribed in the consent ledger (via `complaint`) and suppressed; the
   delivery stays delivered (it was);
-- a bounce never changes consent. Each report is stored once (`Bounce.replay_key`): the same DSN
-  imported twice or a provider's retried event changes nothing the second time.
+- a bounce never changes consent. A report matched to a delivery an erasure blanked keeps the
+  person out: only the erased hash of the address is stored, without the server's words. Each
+  report is stored once (`Bounce.replay_key`): the same DSN imported twice or a provider's retried
+  event changes nothing the second time.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import String, bindparam, cast, func, insert, literal, select, update
@@ -215,6 +218,10 @@ class Applier:
             ):
                 found[index] = match
             matches = found
+        anonymous, matches = _erased(self.session, items, matches)
+        if anonymous is not items:  # replay keys an erased address was hashed in
+            items = anonymous
+            self.seen(key for _, key in items)
         self._load(
             [
                 (report, match[0])
@@ -322,6 +329,28 @@ class Applier:
             suppression.suppress_many(self.session, org, entries)
         self.bounces, self.failures, self.counters, self.to_suppress, self.failed = [], [], {}, {}, {}
         self.stored_soft, self.pending_soft = {}, Counter()
+
+
+def _erased(
+    session: Session, items: Sequence[tuple[BounceReport, str]], matches: Sequence[Match]
+) -> tuple[Sequence[tuple[BounceReport, str]], Sequence[Match]]:
+    """Reports matched to a delivery an erasure blanked (privacy/erase.py leaves its address ""):
+    the remote server's words, which name the person, are dropped, the replay key holds the
+    recipient's hash instead of the recipient, and the address goes into `bounces` and the
+    suppression list only as its erased hash, when that hash is listed."""
+    blanked = [i for i, (delivery, _) in enumerate(matches) if delivery is not None and not delivery.address]
+    if not blanked:
+        return items, matches
+    items, matches = list(items), list(matches)
+    for index in blanked:
+        (report, key), (delivery, matched_by) = items[index], matches[index]
+        org, recipient = delivery.organization_id, report.recipient or ""
+        hashed = suppression.erased_key(org, recipient) if suppression.erased_since(session, org, [recipient]) else ""
+        if recipient:
+            key = key.replace(recipient, suppression.erased_key(org, recipient))
+        items[index] = (replace(report, diagnostic=None), key)
+        matches[index] = (SimpleNamespace(**{**delivery._asdict(), "address": hashed}), matched_by)
+    return items, matches
 
 
 def _counts(report: BounceReport) -> bool:

@@ -30,7 +30,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from fanhub.audience import suppression
@@ -167,14 +167,16 @@ def _erase_deliveries(session: Session, organization_id: int, contact_id: int) -
 
 
 def _erase_bounces(session: Session, organization_id: int, addresses: set[str]) -> int:
-    """Bounces to the person's addresses keep their kind, reason and campaign under the address's hash."""
+    """Bounces to the person's addresses keep their kind, reason and campaign under the address's hash
+    (in their replay key too: a DSN's is "msg:<digest>:<recipient>")."""
     erased = 0
     for address in sorted(addresses):
+        plain, hashed = suppression.normalized(address), suppression.erased_key(organization_id, address)
         erased += _count(
             session.execute(
                 update(Bounce)
-                .where(Bounce.organization_id == organization_id, Bounce.address == suppression.normalized(address))
-                .values(address=suppression.erased_key(organization_id, address), diagnostic=None)
+                .where(Bounce.organization_id == organization_id, Bounce.address == plain)
+                .values(address=hashed, diagnostic=None, replay_key=func.replace(Bounce.replay_key, plain, hashed))
             )
         )
     return erased

@@ -9,7 +9,11 @@ encrypted with the deployment secret (`secrets.encrypt_text`), and a cursor. The
 turn, finds those whose JSON holds one of the addresses (a LIKE in SQL, then the JSON itself), and
 blanks the personal fields of every record naming the person (email, phone, names, address, postal
 code, IP, birthday), leaving the other records, the amounts and the batch alone. When the cursor
-reaches the end the redaction is done and its addresses are dropped.
+reaches the end the job moves on to the other stores that keep copies (`privacy/stores.py`: CSV
+import rows, connector webhook bodies, suppression removals in the audit log, the MCP call log),
+one at a time: `status` names the store it is walking (`pending` is the raw batches) and
+`after_batch_id` is the last row id it looked at there. When the last store is walked the
+redaction is done and its addresses are dropped.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from fanhub.addresses import try_normalize_email, try_normalize_phone
 from fanhub.db.base import Base, BigId, utcnow
 from fanhub.db.engine import Database
 from fanhub.ingest.models import QUEUED, IngestBatch, IngestPayload
+from fanhub.privacy import stores
+from fanhub.privacy.scrub import Needles
+from fanhub.privacy.stores import Walk
 from fanhub.secrets import decrypt_text, encrypt_text
 
 PENDING = "pending"
@@ -98,30 +105,47 @@ def redact_record(node: Any, needles: set[str]) -> bool:
 
 
 def redact_step(database: Database, limit: int = BATCHES_PER_STEP) -> bool:
-    """Worker job: one bounded step of the oldest pending redaction; whether there was one."""
+    """Worker job: one bounded step of the oldest unfinished redaction; whether there was one."""
     with database.write() as session:
+        stages = (PENDING, *stores.STORES)
         job = session.scalars(
-            select(Redaction).where(Redaction.status == PENDING).order_by(Redaction.id).limit(1)
+            select(Redaction).where(Redaction.status.in_(stages)).order_by(Redaction.id).limit(1)
         ).first()
         if job is None:
             return False
         addresses = json.loads(decrypt_text(job.needles))
-        needles = {n for a in addresses for n in _normal(a)}
-        batch_ids = list(
-            session.scalars(
-                select(IngestBatch.id)
-                .where(IngestBatch.organization_id == job.organization_id, IngestBatch.id > job.after_batch_id)
-                .where(IngestBatch.status != QUEUED)
-                .order_by(IngestBatch.id)
-                .limit(limit)
-            )
-        )
-        if batch_ids:
-            job.redacted += _redact_batches(session, batch_ids, addresses, needles)
-            job.after_batch_id = batch_ids[-1]
-        if len(batch_ids) < limit:
+        if job.status == PENDING:
+            cursor = _batches_step(session, job, addresses, limit)
+        else:
+            walk = Walk(job.organization_id, addresses, Needles.of(addresses), job.after_batch_id, limit)
+            cursor, changed = stores.STORES[job.status](session, walk)
+            job.redacted += changed
+        if cursor is not None:
+            job.after_batch_id = cursor
+            return True
+        later = stages[stages.index(job.status) + 1 :]
+        if later:
+            job.status, job.after_batch_id = later[0], 0
+        else:
             job.status, job.needles, job.finished_at = DONE, "", utcnow()
     return True
+
+
+def _batches_step(session: Session, job: Redaction, addresses: list[str], limit: int) -> int | None:
+    """The raw batches after the cursor, a bounded number; the last batch id, or None at the end."""
+    needles = {n for a in addresses for n in _normal(a)}
+    batch_ids = list(
+        session.scalars(
+            select(IngestBatch.id)
+            .where(IngestBatch.organization_id == job.organization_id, IngestBatch.id > job.after_batch_id)
+            .where(IngestBatch.status != QUEUED)
+            .order_by(IngestBatch.id)
+            .limit(limit)
+        )
+    )
+    if batch_ids:
+        job.redacted += _redact_batches(session, batch_ids, addresses, needles)
+    return batch_ids[-1] if len(batch_ids) == limit else None
 
 
 def _redact_batches(session: Session, batch_ids: list[int], addresses: list[str], needles: set[str]) -> int:

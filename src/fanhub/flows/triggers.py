@@ -33,9 +33,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.types import JSON
 
-from fanhub.audience.models import ConsentEvent, ContactGenre, ContactInterest, Tag
+from fanhub.audience.models import ConsentEvent, Contact, ContactGenre, ContactInterest, Tag
 from fanhub.catalog.models import Event, Order
 from fanhub.db.base import UTCDateTime, utcnow
+from fanhub.db.bulk import values_in
 from fanhub.flows.definition import (
     EventAnnounced,
     EventTime,
@@ -172,37 +173,52 @@ def on_orders(session: Session, organization_id: int, order_ids: Sequence[int]) 
 
 
 def on_labels(session: Session, organization_id: int, kind: str, pairs: Sequence[tuple[int, int]]) -> None:
-    """The audience writer's hook: (contact, tag or list) links just added enter `tag_added` /
-    `list_joined` flows. A link removed and added again is a new instance (its time is the key)."""
-    if not pairs:
+    """The audience hook (`audience.service.labels_added`): (contact, tag or list) links just added
+    enter `tag_added` / `list_joined` flows, one label at a time (`on_label_batch`)."""
+    by_label: dict[int, list[int]] = {}
+    for contact_id, label_id in pairs:
+        by_label.setdefault(label_id, []).append(contact_id)
+    for label_id, contact_ids in sorted(by_label.items()):
+        on_label_batch(session, organization_id, kind, label_id, contact_ids)
+
+
+def on_label_batch(
+    session: Session, organization_id: int, kind: str, label_id: int, contact_ids: Sequence[int]
+) -> None:
+    """Contacts that just gained one tag or list (a bulk change's batch is 5,000) enter the flows
+    waiting for it, in one INSERT ... SELECT per flow (with rows built in Python, tagging 200,000
+    contacts with two such flows active took 48 s instead of 8 s on SQLite). A link removed and
+    added again is a new instance (its time is the key)."""
+    if not contact_ids:
         return
-    trigger_type = "tag_added" if kind == "tag" else "list_joined"
-    flows = active_flows(session, organization_id, (trigger_type,))
+    flows = active_flows(session, organization_id, ("tag_added" if kind == "tag" else "list_joined",))
     if not flows:
         return
     now = utcnow()
     stamp = now.strftime("%Y%m%dT%H%M%S.%f")
+    tag_name = session.scalar(select(Tag.name).where(Tag.id == label_id)) if kind == "tag" else None
+    ids = sorted(set(contact_ids))
+    columns = ["organization_id", "flow_id", "contact_id", "trigger_key", "context", "state", "step_index"]
     for flow in flows:
-        trigger = definition_of(flow).trigger
-        if isinstance(trigger, TagAdded):
-            label_id = session.scalar(
-                select(Tag.id).where(Tag.organization_id == organization_id, Tag.name == trigger.tag)
-            )
-        else:
-            assert isinstance(trigger, ListJoined)
-            label_id = trigger.list_id
-        if label_id is None:
+        definition = definition_of(flow)
+        trigger = definition.trigger
+        if not (isinstance(trigger, TagAdded) and trigger.tag == tag_name) and not (
+            isinstance(trigger, ListJoined) and trigger.list_id == label_id
+        ):
             continue
-        enroll_rows(
-            session,
-            flow,
-            [
-                {"contact_id": c, "instance": f"{kind}:{label_id}:{stamp}", "context": {kind: label_id}}
-                for c, label in pairs
-                if label == label_id
-            ],
-            now,
-        )
+        source = select(
+            literal(flow.organization_id),
+            literal(flow.id),
+            Contact.id,
+            literal(_key(definition, f"{kind}:{label_id}:{stamp}")),
+            literal({kind: label_id}, JSON()),
+            literal(RUNNING),
+            literal(0),
+            literal(now, UTCDateTime()),
+            literal(now, UTCDateTime()),
+        ).where(Contact.organization_id == organization_id, values_in(Contact.id, ids))
+        statement = _insert(session).from_select([*columns, "next_run_at", "entered_at"], source.order_by(Contact.id))
+        session.execute(statement.on_conflict_do_nothing())
 
 
 # --- scans ---------------------------------------------------------------------------------------

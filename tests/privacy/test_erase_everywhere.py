@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import JSON, LargeBinary, String, Text, select
 
 from fanhub.audience import suppression
+from fanhub.audience.models import Contact
 from fanhub.auth.actor import Actor
 from fanhub.campaigns.sending.trace import delivery_token
 from fanhub.config import Settings, get_settings
@@ -33,6 +34,7 @@ from fanhub.mcp.models import McpAuditEntry
 from fanhub.mcp.tools.base import WriteCall
 from fanhub.organizations.audit import AuditEntry
 from fanhub.privacy.redact import Redaction, redact_step
+from fanhub.privacy.scrub import Needles
 from fanhub.privacy.service import erase_request
 from tests.conftest import drain
 from tests.deliverability.test_apply import arf, dsn
@@ -212,4 +214,27 @@ def test_a_bounce_after_the_erasure_stores_only_her_hash(
         ).all()
         assert listed == ["erased"]  # the hash keeps its entry and its reason
         assert suppression.erased_since(session, person.org, [EMAIL])
+        contact = session.get(Contact, person.contact_id)
+        assert contact is not None and (contact.email, contact.email_status) == (None, "unsubscribed")
     assert text_hits(db, (EMAIL, "Recipient address rejected", "over quota")) == {}
+
+
+def test_needles_find_her_in_any_shape_and_leave_others() -> None:
+    needles = Needles.of([EMAIL, PHONE, "+447123456789"])
+    body = {
+        "Id": 5550199,  # a number that is not a phone stays
+        "Buyer": {"Email": EMAIL.upper(), "FirstName": FIRST, "LastName": LAST, "Mobile": "07123 456789"},
+        "Tickets": [{"Holder": {"full_name": "Otto Other", "email": OTHER, "phone": "+1 970 555 0100"}}],
+        "Note": f"Resent to {EMAIL} by staff",
+        "Contact": {"tel": "(970) 555-0199", "city": "Aspen", "event_name": "Gig"},
+    }
+    scrubbed, changed = needles.scrub_json(body)
+    assert changed and scrubbed["Id"] == 5550199
+    assert scrubbed["Buyer"] == {"Email": None, "FirstName": None, "LastName": None, "Mobile": None}
+    assert scrubbed["Tickets"][0]["Holder"] == {"full_name": "Otto Other", "email": OTHER, "phone": "+1 970 555 0100"}
+    assert scrubbed["Note"] == "Resent to [erased] by staff"
+    # The phone named her: the city and the name keys of that object go with it.
+    assert scrubbed["Contact"] == {"tel": "[erased]", "city": None, "event_name": None}
+    row = ["x", "+44 7123 456789", "VIP"]
+    assert needles.scrub_row(row) and row == ["", "", ""]
+    assert not needles.scrub_row([OTHER, "555-0100", "12345678"])

@@ -21,8 +21,10 @@ that keeps later records from re-subscribing it is `audience/consent.may_subscri
 
 Every statement is keyed by an index (the contact id, its delivery ids, the organization and
 address), so erasing one contact among millions takes milliseconds (bench/erase.py). The raw
-batches ingest keeps as its replay store are redacted afterwards, by the worker
-(`privacy/redact.py`). Audited as `contact.erase` (who, when, which contact id, the counts).
+batches ingest keeps as its replay store, and the other copies not keyed by contact (CSV import
+rows, webhook bodies, the MCP call log, suppression removals in the audit log:
+`privacy/stores.py`), are redacted afterwards, by the worker (`privacy/redact.py`). Audited as
+`contact.erase` (who, when, which contact id, the counts).
 """
 
 from __future__ import annotations

@@ -9,6 +9,13 @@ failures, the bounces and suppressions recorded for its addresses, form submissi
 entries about it. `find_contacts` resolves a request by address: every contact of the organization
 with that email, also where only a source record knew it by that address.
 
+Not exported: the copies erasure's redaction job cleans afterwards (`privacy/stores.py`): rows of
+stored CSV import files, connector webhook bodies, the MCP call log and suppression removals in the
+audit log. None is keyed by contact or address (a row or body names the person only inside its
+text), so finding them means reading every import and webhook the organization ever kept, far too
+slow for a request answered at once; what they held reached fanhub as the source records, orders
+and consent entries that are exported.
+
 Every export is itself audited (`contact.export`: who, when, which contact id). The privacy layer
 sits above every domain and reads their tables directly, read-only, always by indexed keys (the
 contact id, its delivery ids, the organization and address).

@@ -145,7 +145,8 @@ class Runner:
             return
         try:
             with self.session.begin_nested():
-                goal_events = {event for e in enrollments for event in self._fixed_events(self.cache(e.flow_id))}
+                flow_ids = {e.flow_id for e in enrollments}  # per flow, not per enrollment
+                goal_events = {event for flow_id in flow_ids for event in self._fixed_events(self.cache(flow_id))}
                 self.facts = BatchFacts(self.session, enrollments, goal_events)
                 for enrollment in enrollments:
                     self._run(enrollment)

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -55,7 +55,18 @@ COUNTED = (DELIVERED, ATTEMPTING, UNKNOWN)
 WAITING = (PENDING, RESERVED)
 
 
-def address_for(contact: Contact, channel: str) -> str | None:
+class Addressable(Protocol):
+    """What choosing a channel reads of a contact (a Contact, or a batch's row of these columns)."""
+
+    id: int
+    organization_id: int
+    email: str | None
+    email_status: str
+    phone: str | None
+    sms_status: str
+
+
+def address_for(contact: Addressable | Contact, channel: str) -> str | None:
     """The contact's address on `channel` when they may receive on it (subscribed, with an address
     that can take it), else None. Read when the step sends, never when the contact entered."""
     if channel == "email":
@@ -67,7 +78,7 @@ def address_for(contact: Contact, channel: str) -> str | None:
 
 def choose_channel(
     session: Session,
-    contact: Contact,
+    contact: Addressable | Contact,
     step: SendStep,
     channel_order: Sequence[str],
     is_suppressed: Callable[[str], bool] | None = None,

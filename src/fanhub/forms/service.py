@@ -16,6 +16,9 @@ like an accepted one and leaves no trace, so it never sends a confirmation.
 from __future__ import annotations
 
 import secrets
+import threading
+import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -44,6 +47,7 @@ from fanhub.campaigns import tokens
 from fanhub.catalog.models import Event
 from fanhub.config import Settings
 from fanhub.db.base import utcnow
+from fanhub.db.bulk import insert_rows
 from fanhub.db.engine import Database
 from fanhub.errors import FanhubError, InvalidInput, NotFound
 from fanhub.forms import abuse
@@ -265,9 +269,123 @@ def submit(
     if abuse.bot_reason(form.id, data.stamp, data.honeypot, now, settings.form_min_fill_seconds):
         return False
     person = _clean(form, data, settings)
-    with database.write() as session:
-        _store(session, form, person, data.sms_opt_in, info, now)
+    _group_commit(database).store(database, _Stored(form, person, data.sms_opt_in, info, now))
     return True
+
+
+@dataclass
+class _Stored:
+    """One accepted submission waiting for the transaction that stores it."""
+
+    form: Form
+    person: Person
+    sms_opt_in: bool
+    info: RequestInfo
+    now: datetime
+    woken: threading.Event = field(default_factory=threading.Event)
+    leads: bool = False
+    error: BaseException | None = None
+
+    def store(self, session: Session) -> None:
+        _store(session, self.form, self.person, self.sms_opt_in, self.info, self.now)
+
+
+class _GroupCommit:
+    """Concurrent submissions of one process share a write transaction (group commit, as
+    `ingest.service` does for accepts).
+
+    A submission's own work is a handful of statements; BEGIN, COMMIT and its fsync (SQLite
+    synchronous=FULL) or its WAL flush (PostgreSQL) cost more, and on SQLite they are paid while
+    holding the single write lock, so eight clients queued for it one commit at a time. A
+    submission that finds fewer than `leaders` commits under way leads: it stores every submission
+    waiting at that moment in one transaction, wakes them and hands the lead to the next one
+    waiting, if any. Each caller still returns only
+    after the commit that holds its row. When the shared transaction fails, each submission of
+    the group is stored again alone, so one bad row fails only its own request.
+    """
+
+    MAX_GROUP = 64  # bounds the leader's transaction, hence the wait of the ones behind it
+
+    def __init__(self, leaders: int = 1) -> None:
+        self.leaders = leaders
+        self._mutex = threading.Lock()
+        self._waiting: list[_Stored] = []
+        self._leading = 0
+
+    def store(self, database: Database, item: _Stored) -> None:
+        with self._mutex:
+            item.leads = self._leading < self.leaders
+            if item.leads:
+                self._leading += 1
+            else:
+                self._waiting.append(item)
+        if not item.leads:
+            item.woken.wait()
+            if not item.leads:  # a leader stored it (or failed to)
+                if item.error is not None:
+                    raise item.error
+                return
+        # Leading (a new lead, or handed the lead and taken off the waiting list): a waiting
+        # submission is in exactly one group.
+        with self._mutex:
+            taken = self.MAX_GROUP - 1
+            group, self._waiting = [item, *self._waiting[:taken]], self._waiting[taken:]
+        try:
+            self._write(database, group)
+        except BaseException as exc:  # interrupted: no one in the group may believe it was stored
+            for member in group:
+                member.error = member.error or exc
+            raise
+        finally:
+            with self._mutex:
+                if self._waiting:
+                    successor = self._waiting.pop(0)
+                    successor.leads = True
+                    successor.woken.set()
+                else:
+                    self._leading -= 1
+            for other in group:
+                if other is not item:
+                    other.woken.set()
+        if item.error is not None:
+            raise item.error
+
+    @staticmethod
+    def _write(database: Database, group: list[_Stored]) -> None:
+        by_form: dict[int, list[_Stored]] = {}
+        for member in group:
+            by_form.setdefault(member.form.id, []).append(member)
+        try:
+            with database.write() as session:
+                for members in by_form.values():
+                    items = [(m.person, m.sms_opt_in, m.info, m.now) for m in members]
+                    _store_many(session, members[0].form, items)
+            return
+        except Exception as exc:
+            if len(group) == 1:
+                group[0].error = exc
+                return
+        for member in group:  # the shared transaction failed: each alone, to fail only the bad one
+            try:
+                with database.write() as session:
+                    member.store(session)
+            except Exception as exc:
+                member.error = exc
+
+
+POSTGRES_LEADERS = 2
+_group_commits: weakref.WeakKeyDictionary[Database, _GroupCommit] = weakref.WeakKeyDictionary()
+_group_commits_mutex = threading.Lock()
+
+
+def _group_commit(database: Database) -> _GroupCommit:
+    with _group_commits_mutex:
+        found = _group_commits.get(database)
+        if found is None:
+            # SQLite has one writer: one transaction at a time. PostgreSQL writes concurrently, and
+            # a second group filling while the first waits on its round trips keeps it busy.
+            found = _group_commits[database] = _GroupCommit(1 if database.is_sqlite else POSTGRES_LEADERS)
+        return found
 
 
 # Forms by key for submissions: a form never changes after it is made, and a busy form's every
@@ -293,69 +411,94 @@ def _cached_form(database: Database, key: str) -> Form:
 
 
 def _store(session: Session, form: Form, person: Person, sms_opt_in: bool, info: RequestInfo, now: datetime) -> None:
+    _store_many(session, form, [(person, sms_opt_in, info, now)])
+
+
+def _store_many(session: Session, form: Form, items: Sequence[tuple[Person, bool, RequestInfo, datetime]]) -> None:
+    """Store submissions to one form: the contacts resolved, their consent and its ledger, the
+    source records and the submission rows each written with one statement for all of them (a
+    group commit's submissions; in submission order, so a repeated address behaves as in turn)."""
     writer = AudienceWriter(session, form.organization_id, f"{SOURCE_PREFIX}{form.id}")
-    row = writer.resolve([person])[0]
-    proof = ConsentProof(form.id, form.consent_text, info.page_url, info.ip, info.user_agent)
+    rows = writer.resolve([person for person, *_ in items])
     kind: dict[str, Any] = {"subscribed": None, "pending": True} if form.double_opt_in else {"subscribed": True}
     via = FORM_PENDING if form.double_opt_in else FORM
-    changes = [(row, ConsentChange(EMAIL, via=via, source=writer.source, observed_at=now, proof=proof, **kind))]
-    # The SMS box speaks for the number only when the contact holds it (a number already held by
-    # another contact stays there: see audience.service).
-    sms = sms_opt_in and person.phone is not None and row.phone == person.phone and form.sms_consent_text is not None
-    if sms:
-        sms_proof = ConsentProof(form.id, form.sms_consent_text or "", info.page_url, info.ip, info.user_agent)
-        changes.append(
-            (row, ConsentChange(SMS, via=via, source=writer.source, observed_at=now, proof=sms_proof, **kind))
-        )
+    changes: list[tuple[Any, ConsentChange]] = []
+    sms_flags: list[bool] = []
+    for row, (person, sms_opt_in, info, now) in zip(rows, items, strict=True):
+        proof = ConsentProof(form.id, form.consent_text, info.page_url, info.ip, info.user_agent)
+        changes.append((row, ConsentChange(EMAIL, via=via, source=writer.source, observed_at=now, proof=proof, **kind)))
+        # The SMS box speaks for the number only when the contact holds it (a number already held
+        # by another contact stays there: see audience.service).
+        sms = sms_opt_in and person.phone is not None and row.phone == person.phone
+        sms = sms and form.sms_consent_text is not None
+        if sms:
+            sms_proof = ConsentProof(form.id, form.sms_consent_text or "", info.page_url, info.ip, info.user_agent)
+            changes.append(
+                (row, ConsentChange(SMS, via=via, source=writer.source, observed_at=now, proof=sms_proof, **kind))
+            )
+        sms_flags.append(sms)
     writer.apply_consent(changes)
     writer.flush()
-    writer.record_sources([(row, person)])
-    assert row.id is not None
+    writer.record_sources([(row, person) for row, (person, *_) in zip(rows, items, strict=True)])
     if not form.double_opt_in:
-        _add_labels(session, writer, form, row.id)
-    session.add(
-        FormSubmission(
-            organization_id=form.organization_id,
-            form_id=form.id,
-            contact_id=row.id,
-            email=person.email or "",
-            phone=person.phone,
-            first_name=person.first_name,
-            last_name=person.last_name,
-            birthday=person.birthday,
-            sms_opt_in=sms,
-            consent_text=form.consent_text,
-            sms_consent_text=form.sms_consent_text if sms else None,
-            page_url=info.page_url,
-            ip=info.ip,
-            user_agent=(info.user_agent or "")[:400] or None,
-            double_opt_in=form.double_opt_in,
-            status=PENDING if form.double_opt_in else SUBSCRIBED,
-            expires_at=now + timedelta(days=PENDING_DAYS) if form.double_opt_in else None,
-            email_send_state=QUEUED if form.double_opt_in else None,
-            sms_send_state=QUEUED if form.double_opt_in and sms else None,
-            created_at=now,
-        )
-    )
+        _add_labels(session, writer, form, [row.id for row in rows if row.id is not None])
+    submissions = [
+        _submission_row(form, row.id, person, sms, info, now)
+        for row, sms, (person, _, info, now) in zip(rows, sms_flags, items, strict=True)
+    ]
+    insert_rows(session, FormSubmission, submissions)
 
 
-def _add_labels(session: Session, writer: AudienceWriter, form: Form, contact_id: int) -> None:
-    """The form's lists, tags, genres and event interest, on the contact (the lists and tags that
+def _submission_row(
+    form: Form, contact_id: int | None, person: Person, sms: bool, info: RequestInfo, now: datetime
+) -> dict[str, Any]:
+    """The `form_submissions` row of one stored submission (every column given: one INSERT for a group)."""
+    assert contact_id is not None
+    doi = form.double_opt_in
+    return {
+        "organization_id": form.organization_id,
+        "form_id": form.id,
+        "contact_id": contact_id,
+        "email": person.email or "",
+        "phone": person.phone,
+        "first_name": person.first_name,
+        "last_name": person.last_name,
+        "birthday": person.birthday,
+        "sms_opt_in": sms,
+        "consent_text": form.consent_text,
+        "sms_consent_text": form.sms_consent_text if sms else None,
+        "page_url": info.page_url,
+        "ip": info.ip,
+        "user_agent": (info.user_agent or "")[:400] or None,
+        "double_opt_in": doi,
+        "status": PENDING if doi else SUBSCRIBED,
+        "expires_at": now + timedelta(days=PENDING_DAYS) if doi else None,
+        "email_send_state": QUEUED if doi else None,
+        "sms_send_state": QUEUED if doi and sms else None,
+        "created_at": now,
+    }
+
+
+def _add_labels(session: Session, writer: AudienceWriter, form: Form, contact_ids: list[int]) -> None:
+    """The form's lists, tags, genres and event interest, on the contacts (the lists and tags that
     were deleted since the form was made are skipped)."""
-    list_ids = existing_list_ids(session, form.organization_id, form.list_ids)
+    contact_ids = list(dict.fromkeys(contact_ids))
+    list_ids = sorted(existing_list_ids(session, form.organization_id, form.list_ids))
     # The person asked for these lists (confirmed, with double opt-in): a list they had left is joined again.
-    writer.add_lists([(contact_id, list_id) for list_id in sorted(list_ids)], by_person=True)
+    writer.add_lists([(contact_id, list_id) for contact_id in contact_ids for list_id in list_ids], by_person=True)
     from fanhub.audience.service import tag_ids_by_name
 
-    tag_ids = tag_ids_by_name(session, form.organization_id, form.tags)
-    writer.add_tags([(contact_id, tag_id) for tag_id in sorted(tag_ids.values())])
-    writer.add_genres([(contact_id, genre) for genre in form.genres])
+    tag_ids = sorted(tag_ids_by_name(session, form.organization_id, form.tags).values())
+    writer.add_tags([(contact_id, tag_id) for contact_id in contact_ids for tag_id in tag_ids])
+    writer.add_genres([(contact_id, genre) for contact_id in contact_ids for genre in form.genres])
     if form.event_id is not None:
         external_id = session.scalar(
             select(Event.external_id).where(Event.organization_id == form.organization_id, Event.id == form.event_id)
         )
         if external_id is not None:
-            writer.add_interests([{"contact_id": contact_id, "event_external_id": external_id, "ticketer": None}])
+            writer.add_interests(
+                [{"contact_id": c, "event_external_id": external_id, "ticketer": None} for c in contact_ids]
+            )
 
 
 # --- confirmation -------------------------------------------------------------------------------
@@ -433,7 +576,7 @@ def _apply_confirmation(
     if contact is None or contact.email != submission.email:
         return  # the contact's address changed since: the confirmation speaks for the old one only
     change_consent(session, form.organization_id, submission.contact_id, change)
-    _add_labels(session, AudienceWriter(session, form.organization_id, source), form, submission.contact_id)
+    _add_labels(session, AudienceWriter(session, form.organization_id, source), form, [submission.contact_id])
 
 
 # --- expiry ---------------------------------------------------------------------------------------

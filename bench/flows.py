@@ -211,6 +211,8 @@ def main() -> None:
         database = get_database()
         org, event_id, now = _populate(database, args.contacts, args.holders)
         flow = _flow_run(database, org, args.holders, now)
+        # The flow's figures as soon as they are measured (a run at the size takes a while).
+        print(f"flow phase: {json.dumps({k: round(v, 2) for k, v in flow.items()})}", file=sys.stderr, flush=True)
         campaign_rate = _campaign_run(database, org, event_id, args.holders)
         print(f"enrollment: {args.holders:,} holders in {flow['enroll_seconds']:.2f} s", file=sys.stderr)
         print(f"flow: {flow['steps_s']:,.0f} steps/s; campaign: {campaign_rate:,.0f} emails/s", file=sys.stderr)

@@ -23,14 +23,16 @@ engine stops creating messages while more than `MAX_BACKLOG` flow messages wait 
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, select
+from sqlalchemy import Table, and_, delete, exists, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from fanhub.audience.models import AudienceList, Contact, ContactList, ContactTag, Tag
 from fanhub.audience.segments import segment_query
@@ -56,6 +58,8 @@ from fanhub.organizations.models import Organization
 BATCH = 500
 MAX_BACKLOG = 2000
 EVENT_TRIGGERS = ("before_event", "after_event")
+# What running steps changes on an enrollment (Runner._write_positions writes these).
+POSITION = ("state", "step_index", "next_run_at", "exit_reason", "finished_at")
 
 
 @dataclass
@@ -150,8 +154,10 @@ class Runner:
                 self.facts = BatchFacts(self.session, enrollments, goal_events)
                 for enrollment in enrollments:
                     self._run(enrollment)
-                self._settle()
+                self._settle(enrollments)
         except IntegrityError:
+            for enrollment in enrollments:
+                self.session.expire(enrollment)  # back to their stored positions (_write_positions)
             self.facts, self._deliveries, self._send_runs = None, [], []
             self.step_campaigns = messages.StepCampaigns(self.session, self.now)
             for enrollment in enrollments:
@@ -163,13 +169,33 @@ class Runner:
         named += [s.bought_event for s in cached.definition.steps if isinstance(s, ConditionStep)]
         return {int(event) for event in named if isinstance(event, int)}
 
-    def _settle(self) -> None:
+    def _settle(self, enrollments: list[FlowEnrollment]) -> None:
         """The batch's rows: deliveries first, then the send runs get their delivery ids."""
+        self._write_positions(enrollments)
         self.session.flush()
         messages.insert_runs_with_deliveries(self.session, self._deliveries, self._send_runs)
         self._deliveries, self._send_runs = [], []
         self.step_campaigns.flush_stats()
         self.session.flush()
+
+    def _write_positions(self, enrollments: list[FlowEnrollment]) -> None:
+        """The batch's new positions in one UPDATE per distinct position (a batch mostly moves
+        the same way: 500 reminders sent, all completed at `now`) instead of the unit of work's
+        UPDATE per row; the objects are then marked as stored, so the flush leaves them alone.
+        A rolled-back batch expires them (run_batch)."""
+        groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+        moved = [e for e in enrollments if inspect(e).modified]
+        for enrollment in moved:
+            groups[tuple(getattr(enrollment, key) for key in POSITION)].append(enrollment.id)
+        # On the connection, not through the session: its autoflush would write the rows first.
+        table: Table = FlowEnrollment.__table__  # type: ignore[assignment]
+        connection = self.session.connection()
+        for values, ids in groups.items():
+            position = dict(zip(POSITION, values, strict=True))
+            connection.execute(update(table).where(table.c.id.in_(ids)).values(position))
+        for enrollment in moved:
+            for key in POSITION:
+                set_committed_value(enrollment, key, getattr(enrollment, key))
 
     def run(self, enrollment: FlowEnrollment) -> None:
         """One enrollment in its own savepoint (a broken unique key leaves it for a later round)."""

@@ -177,3 +177,19 @@ def test_awkward_messages_are_signed_like_dkimpy_and_verify(name: str, monkeypat
     # The body is covered: a line added after it breaks the signature, more blank lines do not.
     assert not dkim.verify(signature + message + b"tail\r\n", dnsfunc=dns)
     assert dkim.verify(signature + message + b"\r\n\r\n", dnsfunc=dns)
+
+
+def test_a_signature_started_when_the_message_is_built_is_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sending pipe starts signing at build time (campaigns.sending.message.EarlySignature); the
+    connection gets exactly what signing then would give, and a body changed since is signed as is."""
+    from fanhub.campaigns.sending.message import EarlySignature
+    from fanhub.organizations.dkim_signing import generate_private_key
+
+    pem, _ = generate_private_key()
+    signer = DkimSigner("venue.example", "fh1", pem)
+    monkeypatch.setattr(dkim.time, "time", lambda: 1_800_000_000)  # the same t= for every signature
+    body = _campaign_email()
+    early = EarlySignature(signer, body)
+    assert early(body) == signer(body)
+    other = _campaign_email("Another subject")
+    assert early(other) == signer(other) != signer(body)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import binascii
 import functools
 import secrets
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 
@@ -24,6 +26,36 @@ from fanhub.db.engine import Database
 # Makes Message-IDs unique across installations and re-sends; one random draw per process
 # (a system call per message is measurable under load).
 _PROCESS_NONCE = secrets.token_hex(6)
+
+# DKIM signatures are computed from the moment a message is built, on a small pool shared by the
+# process: the RSA step (OpenSSL, outside the GIL) then runs while the pipe waits for a free
+# connection and commits its claim (an fsync), instead of afterwards in the connection's thread,
+# where it delayed the provider call. The connection only collects the finished signature.
+SIGNING_THREADS = 2
+_signing_pool: ThreadPoolExecutor | None = None
+_signing_pool_lock = threading.Lock()
+
+
+def _signers() -> ThreadPoolExecutor:
+    global _signing_pool
+    with _signing_pool_lock:
+        if _signing_pool is None:
+            _signing_pool = ThreadPoolExecutor(SIGNING_THREADS, thread_name_prefix="fanhub-dkim")
+        return _signing_pool
+
+
+class EarlySignature:
+    """`Message.sign` for a message whose signing started when it was built: returns the signed
+    bytes of that body (signing again only if the body handed over is another one)."""
+
+    def __init__(self, sign: Callable[[bytes], bytes], body: bytes) -> None:
+        self._sign, self._body = sign, body
+        self._signed: Future[bytes] = _signers().submit(sign, body)
+
+    def __call__(self, body: bytes) -> bytes:
+        if body is not self._body:
+            return self._sign(body)
+        return self._signed.result()
 
 
 def _header(value: str) -> str:
@@ -150,7 +182,7 @@ class MessageBuilder:
                 sender=trace.verp_sender(self.bounce_address, token, self.envelope_from),
                 body=data,
                 message_id=message_id,
-                sign=self.sign,
+                sign=EarlySignature(self.sign, data) if self.sign is not None else None,
             )
         callback = self.status_base + tokens.make_token(tokens.SMS_STATUS, recipient.delivery_id)
         return Message(

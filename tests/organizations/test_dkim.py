@@ -193,3 +193,25 @@ def test_a_signature_started_when_the_message_is_built_is_the_same(monkeypatch: 
     assert early(body) == signer(body)
     other = _campaign_email("Another subject")
     assert early(other) == signer(other) != signer(body)
+
+
+def test_a_forked_child_signs_early_with_its_own_threads() -> None:
+    """The signing pool's threads stay in the parent: a child forked after a send still signs
+    (it would wait forever on a pool without threads; SIGALRM ends the child if it does)."""
+    import os
+    import signal
+
+    from fanhub.campaigns.sending.message import EarlySignature
+    from fanhub.organizations.dkim_signing import generate_private_key
+
+    pem, _ = generate_private_key()
+    signer = DkimSigner("venue.example", "fh1", pem)
+    body = _campaign_email()
+    assert EarlySignature(signer, body)(body).startswith(b"DKIM-Signature:")  # the parent's pool runs
+    child = os.fork()
+    if child == 0:  # pragma: no cover (runs in the child)
+        signal.alarm(20)
+        signed = EarlySignature(signer, body)(body)
+        os._exit(0 if signed.startswith(b"DKIM-Signature:") else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

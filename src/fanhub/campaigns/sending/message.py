@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import binascii
 import functools
+import os
 import secrets
 import threading
 from collections.abc import Callable, Sequence
@@ -42,6 +43,16 @@ def _signers() -> ThreadPoolExecutor:
         if _signing_pool is None:
             _signing_pool = ThreadPoolExecutor(SIGNING_THREADS, thread_name_prefix="fanhub-dkim")
         return _signing_pool
+
+
+def _forget_signers_in_child() -> None:
+    """A forked child has none of the pool's threads: it makes its own pool when it signs."""
+    global _signing_pool, _signing_pool_lock
+    _signing_pool, _signing_pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_signers_in_child)
 
 
 class EarlySignature:

@@ -390,9 +390,10 @@ def test_cli_recompute_settings_and_sunset(db: Database, tenant: Tenant) -> None
     assert result["email_ratings"]["1"] == 1
     code, refused = _cli("engagement", "sunset", "--org", org)
     assert code == 1 and "sunset" in refused["error"]
-    code, bad = _cli("engagement", "settings", "--org", org, "--sunset-after", "0")
+    code, bad = _cli("org", "update", org, "--sunset-after", "0")
     assert code == 1 and bad["error"].startswith("sunset_after_emails:")
-    code, view = _cli("engagement", "settings", "--org", org, "--sunset", "on", "--sunset-after", "15")
+    assert _cli("org", "update", org, "--sunset", "on", "--sunset-after", "15")[0] == 0
+    code, view = _cli("engagement", "settings", "--org", org)
     assert code == 0 and view == {
         "organization_id": tenant.organization_id,
         "sunset_enabled": True,

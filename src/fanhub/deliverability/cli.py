@@ -189,30 +189,12 @@ def engagement_sunset(org: OrgOption, as_json: JsonFlag = False) -> None:
 
 
 @engagement_app.command("settings")
-def engagement_settings(
-    org: OrgOption,
-    sunset: Annotated[str | None, typer.Option("--sunset", help="on or off.")] = None,
-    sunset_after: Annotated[
-        int | None, typer.Option("--sunset-after", help="Emails without engagement before sunset (default 20).")
-    ] = None,
-    sunset_min_days: Annotated[
-        int | None, typer.Option("--sunset-min-days", help="Days those emails must span (default 90).")
-    ] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Show the organization's sunset setting, or change it with the options given."""
-    from fanhub.organizations.service import sunset_settings, update_sunset_settings
+def engagement_settings(org: OrgOption, as_json: JsonFlag = False) -> None:
+    """Show the organization's sunset setting (change it with `fanhub org update ID --sunset on|off`)."""
+    from fanhub.organizations.service import get_organization, sunset_settings
 
-    if sunset not in (None, "on", "off"):
-        fail(as_json, "--sunset: on or off")
-    with write_session(as_json) as session:
-        organization = update_sunset_settings(
-            session,
-            org,
-            enabled=None if sunset is None else sunset == "on",
-            after_emails=sunset_after,
-            min_days=sunset_min_days,
-        )
+    with read_session(as_json) as session:
+        organization = get_organization(session, org)
         view = {"organization_id": organization.id, **sunset_settings(organization)}
     human = (
         f"sunset {'on' if view['sunset_enabled'] else 'off'}: after {view['sunset_after_emails']} emails"

@@ -100,17 +100,31 @@ def receive_inbound(
     return Answer(200, {"received": True, **tally.as_dict()})
 
 
+# Messages applied per transaction by `import_path`: a crash loses at most this batch's work, and an
+# import run again skips what was applied (each report's replay key).
+IMPORT_BATCH = 500
+
+
 def import_path(
     database: Database, path: Path, settings: Settings | None = None, progress: Callable[[], None] | None = None
 ) -> apply.Tally:
-    """`fanhub bounces import PATH`: a .eml file, a folder of them, a Maildir or an mbox."""
+    """`fanhub bounces import PATH`: a .eml file, a folder of them, a Maildir or an mbox, applied
+    `IMPORT_BATCH` messages per transaction (the batch applier matches and writes a batch at once)."""
     settings = settings or get_settings()
     total = apply.Tally()
+    pending: list[tuple[BounceReport, str]] = []
+    read = 0
     for _name, raw in mailbox.read_messages(path):
-        tally = apply.apply_message(database, raw, settings)
-        total.merge(tally)
+        pending.extend(apply.message_reports(raw, settings))
+        read += 1
         if progress is not None:
             progress()
+        if read % IMPORT_BATCH == 0:
+            total.merge(apply.apply_reports(database, pending, settings))
+            pending = []
+    if pending:
+        total.merge(apply.apply_reports(database, pending, settings))
+    total.read = read
     return total
 
 

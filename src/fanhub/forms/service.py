@@ -297,7 +297,7 @@ class _GroupCommit:
     A submission's own work is a handful of statements; BEGIN, COMMIT and its fsync (SQLite
     synchronous=FULL) or its WAL flush (PostgreSQL) cost more, and on SQLite they are paid while
     holding the single write lock, so eight clients queued for it one commit at a time. A
-    submission that finds fewer than `leaders` commits under way leads: it stores every submission
+    submission that finds fewer than `LEADERS` commits under way leads: it stores every submission
     waiting at that moment in one transaction, wakes them and hands the lead to the next one
     waiting, if any. Each caller still returns only
     after the commit that holds its row. When the shared transaction fails, each submission of
@@ -305,16 +305,19 @@ class _GroupCommit:
     """
 
     MAX_GROUP = 64  # bounds the leader's transaction, hence the wait of the ones behind it
+    # Groups stored at once. SQLite has one writer anyway; on PostgreSQL two measured slower under
+    # bench/forms.py (394-408 against 412-449 submissions/s, 680 against 860 per server CPU-second):
+    # a second leader mostly stored lone submissions, paying a whole transaction for each.
+    LEADERS = 1
 
-    def __init__(self, leaders: int = 1) -> None:
-        self.leaders = leaders
+    def __init__(self) -> None:
         self._mutex = threading.Lock()
         self._waiting: list[_Stored] = []
         self._leading = 0
 
     def store(self, database: Database, item: _Stored) -> None:
         with self._mutex:
-            item.leads = self._leading < self.leaders
+            item.leads = self._leading < self.LEADERS
             if item.leads:
                 self._leading += 1
             else:
@@ -373,7 +376,6 @@ class _GroupCommit:
                 member.error = exc
 
 
-POSTGRES_LEADERS = 2
 _group_commits: weakref.WeakKeyDictionary[Database, _GroupCommit] = weakref.WeakKeyDictionary()
 _group_commits_mutex = threading.Lock()
 
@@ -382,9 +384,7 @@ def _group_commit(database: Database) -> _GroupCommit:
     with _group_commits_mutex:
         found = _group_commits.get(database)
         if found is None:
-            # SQLite has one writer: one transaction at a time. PostgreSQL writes concurrently, and
-            # a second group filling while the first waits on its round trips keeps it busy.
-            found = _group_commits[database] = _GroupCommit(1 if database.is_sqlite else POSTGRES_LEADERS)
+            found = _group_commits[database] = _GroupCommit()
         return found
 
 

@@ -299,9 +299,9 @@ class _GroupCommit:
     holding the single write lock, so eight clients queued for it one commit at a time. A
     submission that finds fewer than `LEADERS` commits under way leads: it stores every submission
     waiting at that moment in one transaction, wakes them and hands the lead to the next one
-    waiting, if any. Each caller still returns only
-    after the commit that holds its row. When the shared transaction fails, each submission of
-    the group is stored again alone, so one bad row fails only its own request.
+    waiting, if any. Each caller still returns only after the commit that holds its row. When the
+    shared transaction fails, each submission of the group is stored again alone, so one bad row
+    fails only its own request.
     """
 
     MAX_GROUP = 64  # bounds the leader's transaction, hence the wait of the ones behind it

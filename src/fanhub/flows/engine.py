@@ -38,6 +38,7 @@ from fanhub.audience.models import AudienceList, Contact, ContactList, ContactTa
 from fanhub.audience.segments import segment_query
 from fanhub.campaigns.models import Delivery
 from fanhub.catalog.models import Event, Order
+from fanhub.db.bulk import insert_rows
 from fanhub.db.engine import Database
 from fanhub.flows import messages, rules, triggers
 from fanhub.flows.batch import BatchFacts
@@ -131,6 +132,7 @@ class Runner:
         # A batch's deliveries and send runs, inserted together at its end (_settle).
         self._deliveries: list[dict[str, Any]] = []
         self._send_runs: list[dict[str, Any]] = []
+        self._runs: list[dict[str, Any]] = []  # the batch's other step runs
         self._dry_counts: dict[int, int] = {}  # dry runs: planned messages per contact (the cap)
 
     def cache(self, flow_id: int) -> _FlowCache:
@@ -158,7 +160,7 @@ class Runner:
         except IntegrityError:
             for enrollment in enrollments:
                 self.session.expire(enrollment)  # back to their stored positions (_write_positions)
-            self.facts, self._deliveries, self._send_runs = None, [], []
+            self.facts, self._deliveries, self._send_runs, self._runs = None, [], [], []
             self.step_campaigns = messages.StepCampaigns(self.session, self.now)
             for enrollment in enrollments:
                 self.run(enrollment)
@@ -174,7 +176,8 @@ class Runner:
         self._write_positions(enrollments)
         self.session.flush()
         messages.insert_runs_with_deliveries(self.session, self._deliveries, self._send_runs)
-        self._deliveries, self._send_runs = [], []
+        insert_rows(self.session, FlowStepRun, self._runs)
+        self._deliveries, self._send_runs, self._runs = [], [], []
         self.step_campaigns.flush_stats()
         self.session.flush()
 
@@ -238,6 +241,24 @@ class Runner:
     ) -> FlowStepRun | None:
         if self.dry:
             return None
+        if self.facts is not None:
+            # A batch's runs are inserted together at its end (_settle), like its send runs: an ORM
+            # object per wait or condition step was most of a step's cost.
+            self._runs.append(
+                {
+                    "enrollment_id": enrollment.id,
+                    "flow_id": enrollment.flow_id,
+                    "contact_id": enrollment.contact_id,
+                    "step_index": index,
+                    "step_type": kind,
+                    "outcome": outcome,
+                    "ran_at": self.now,
+                    "campaign_id": None,
+                    "delivery_id": None,
+                    **extra,
+                }
+            )
+            return None
         run = FlowStepRun(
             enrollment_id=enrollment.id,
             flow_id=enrollment.flow_id,
@@ -249,8 +270,7 @@ class Runner:
             **extra,
         )
         self.session.add(run)
-        if self.facts is None:
-            self.session.flush()  # a batch flushes once at its end
+        self.session.flush()
         return run
 
     # --- checks before every step ------------------------------------------------------------

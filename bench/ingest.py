@@ -16,6 +16,13 @@ links), same protocol: the cost of bare rows. Until stop 12 it was reported as t
 earlier figures compare with it; it leaves out what the issue's own rules require fanhub to store.
 
     uv run python bench/ingest.py [--orders 200000] [--clients 8] [--database-url URL]
+                                  [--flow order_placed] [--no-reference]
+
+`--flow order_placed` activates an order_placed flow (a day's wait, then an email) before the run,
+so every new order's contact enters it inside ingest's apply, and the in-process worker advances
+the wait step as it would in production; `enrollments` reports how many entered. Issue 20's
+target: the flow costs <= 10% of `e2e_orders_s`, measured as paired runs without and with it
+(`--no-reference` skips the sqlite3 references, which do not change between the two).
 
 The last line is one JSON object with the figures.
 """

@@ -1,6 +1,6 @@
 """The engine's rules, each with time moved by the test: consent and suppression read when a step
 sends, quiet hours, the frequency cap (defer and drop), the exit goal, conditions, waits, moved
-and cancelled events, a refund before a reminder, pause and resume, simulate."""
+and cancelled events, a refund before a reminder, pause and resume, simulate, list opt-outs."""
 
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ from tests.flows.core_helpers import (
     settle,
 )
 
-from fanhub.audience import suppression
-from fanhub.audience.models import Contact, ContactTag, Tag
+from fanhub.audience import list_optouts, suppression
+from fanhub.audience.models import Contact, ContactList, ContactTag, Tag
+from fanhub.audience.service import create_list
 from fanhub.campaigns.models import Campaign
 from fanhub.db.engine import Database
 from fanhub.flows import service
@@ -319,3 +320,23 @@ def test_editing_a_paused_flow_changes_unsent_messages_and_an_active_one_is_refu
             service.update_flow(session, None, flow_id, document({"type": "tag_added", "tag": "VIP"}))
     with db.read() as session:
         assert list(session.scalars(select(Campaign.subject).where(Campaign.flow_id == flow_id))) == ["Thank you!"]
+
+
+def test_add_to_list_step_never_re_adds_a_person_who_left_that_list(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    org = tenant.organization_id
+    _setup(client, db, tenant)
+    bob = add_contact(client, db, tenant, "bob@example.com")
+    with db.write() as session:
+        news = create_list(session, org, "News", public=True).id
+        ann = session.scalars(select(Contact.id).where(Contact.email == "ann@example.com")).one()
+        list_optouts.record(session, org, ann, [news], list_optouts.PREFERENCE_CENTER, PLACED - timedelta(days=1))
+    flow_id = _order_flow(db, tenant, {"type": "add_to_list", "list_id": news})
+    _buy(client, db, tenant)
+    post_orders(client, db, tenant, order("o2", "bob@example.com", PLACED))
+    settle(db, PLACED)
+    assert [e.state for e in enrollments(db, flow_id)] == [COMPLETED, COMPLETED]
+    with db.read() as session:
+        members = set(session.scalars(select(ContactList.contact_id).where(ContactList.list_id == news)))
+    assert members == {bob}  # ann left "News" on her preference center; the flow step passed her by

@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from fanhub.audience import list_optouts
 from fanhub.audience.models import AudienceList, Contact, ContactList, ContactTag, Tag
 from fanhub.audience.segments import segment_query
 from fanhub.campaigns.models import Delivery
@@ -477,6 +478,8 @@ class Runner:
             owned = self.session.get(AudienceList, step.list_id)
             if owned is None or owned.organization_id != org:
                 return  # the list was deleted since the flow was written: nothing to add to
+            if not list_optouts.without_optouts(self.session, org, [(contact_id, step.list_id)]):
+                return  # the person left this list themselves (preference center): a flow never re-adds them
             if self.session.get(ContactList, (contact_id, step.list_id)) is None:
                 self.session.add(ContactList(contact_id=contact_id, list_id=step.list_id))
                 self.session.flush()

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from fanhub.config import get_settings
 from fanhub.db.engine import Database
@@ -61,6 +62,19 @@ def _create(page: Any, base: str, name: str) -> int:
     match = re.search(r"/campaigns/(\d+)", page.url)
     assert match
     return int(match.group(1))
+
+
+def _shot(page: Any, name: str) -> None:
+    """A full-page screenshot of a page that reloads itself every 2 s while sending: a capture that a
+    reload cuts off can hang until its timeout, so it is taken again after the next load."""
+    for _ in range(4):
+        page.wait_for_load_state("load")
+        try:
+            page.screenshot(path=str(SHOTS / name), full_page=True, timeout=4000)
+            return
+        except PlaywrightTimeoutError:
+            continue
+    page.screenshot(path=str(SHOTS / name), timeout=4000)  # the visible part, after four cut-off tries
 
 
 def _status(page: Any) -> str:
@@ -115,7 +129,7 @@ def test_edit_duplicate_delete_test_send_schedule_and_cancel(
         page.click("#schedule-form button")
         page.wait_for_selector("text=Scheduled for 2031-05-01 19:30 (UTC).")
         assert _status(page) == "scheduled" and page.locator("#send-now").count() == 0
-        page.screenshot(path=str(SHOTS / "campaign-scheduled.png"), full_page=True)
+        _shot(page, "campaign-scheduled.png")
         page.click("#cancel-campaign")
         page.wait_for_selector("text=Cancelled.")
         assert _status(page) == "draft" and page.locator("#send-now").count() == 1
@@ -147,7 +161,7 @@ def test_send_now_pause_resume_with_progress_and_nobody_twice(
         assert f"of {recipients}" in page.inner_text("#send-progress")
         page.wait_for_selector("#send-rate:has-text('per second')")
         assert "estimated finish" in page.inner_text("#send-rate")
-        page.screenshot(path=str(SHOTS / "campaign-sending.png"), full_page=True)
+        _shot(page, "campaign-sending.png")
 
         # The stale tab's "Send now": its own page says why nothing happened (no bare error page).
         stale.click("#send-now")
@@ -162,7 +176,7 @@ def test_send_now_pause_resume_with_progress_and_nobody_twice(
         page.reload()
         held = _sent(page)
         assert 0 < held < recipients and "not reached yet" in page.inner_text("#send-rate")
-        page.screenshot(path=str(SHOTS / "campaign-paused.png"), full_page=True)
+        _shot(page, "campaign-paused.png")
         page.wait_for_timeout(1200)
         page.reload()
         assert _sent(page) == held and len(smtp.received()) == held  # nothing more while paused
@@ -174,7 +188,7 @@ def test_send_now_pause_resume_with_progress_and_nobody_twice(
         per_recipient = Counter(rcpt for message in smtp.received() for rcpt in message.rcpt_tos)
         assert len(per_recipient) == recipients and max(per_recipient.values()) == 1
         assert page.locator("#pause-campaign, #cancel-campaign, #send-now").count() == 0
-        page.screenshot(path=str(SHOTS / "campaign-sent.png"), full_page=True)
+        _shot(page, "campaign-sent.png")
         page.goto(f"{base}/manager/campaigns/{campaign_id}/edit")
         page.wait_for_selector("text=only a draft can be edited")
         assert "Cannot do that" not in page.content()

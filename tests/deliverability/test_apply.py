@@ -284,3 +284,55 @@ def test_no_suppression_change_ever_undoes_an_opt_out(
         assert bounced is not None and bounced.email_status == "subscribed"
         assert suppression.is_suppressed(session, org, "bounced@example.com")
     assert ledger(bounced.id)[-1][0] == "subscribed"
+
+
+def test_a_signed_campaign_signs_each_message_for_its_own_recipient_in_groups(
+    client: TestClient,
+    db: Database,
+    tenant: Tenant,
+    bounce_env: Settings,  # noqa: F811
+    smtp_server: FakeSmtpServer,  # noqa: F811
+) -> None:
+    """The pipe builds a signed campaign's messages in groups signed together (pipe._BuiltAhead):
+    across 19 recipients (two groups and a part), with one unsubscribed and one whose message does
+    not render, every message sent carries one signature, of its own body, and nobody is missed."""
+    import dkim
+
+    from fanhub.auth.actor import Actor
+    from fanhub.organizations.sending_domains import add_sending_domain, dns_records
+
+    with db.write() as session:
+        domain = add_sending_domain(session, Actor.cli(tenant.organization_id), "bellyup.example")
+        record = next(r for r in dns_records(domain) if r.purpose == "dkim")
+    for i in range(19):
+        add_contact(client, db, tenant, f"fan{i}@example.com", first_name="Ann" if i == 9 else f"Fan{i:02d}")
+    add_contact(client, db, tenant, "left@example.com", first_name="Left", email_opt_in=False)
+    with db.write() as session:
+        campaign = create_campaign(
+            session,
+            tenant.organization_id,
+            type="email",
+            name="Groups",
+            subject="Hi {{ first_name }}",
+            body="Hello {{ first_name }}, row {{ 100 // (first_name|length - 3) }}",  # "Ann" divides by zero
+        )
+        schedule_campaign(session, tenant.organization_id, campaign.id)
+        assert start_due(session) == [campaign.id]
+    counters = run_campaign(db, campaign.id)
+    assert counters["delivered"] == 18, counters
+
+    def dns(name: bytes, timeout: int = 5) -> bytes | None:
+        return record.value.encode() if name.decode().rstrip(".") == record.name else None
+
+    received = smtp_server.received()
+    assert sorted(r.rcpt_tos[0] for r in received) == sorted(f"fan{i}@example.com" for i in range(19) if i != 9)
+    for message in received:
+        data = message.data.replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
+        assert data.count(b"DKIM-Signature:") == 1
+        assert f"<{message.rcpt_tos[0]}>\r\n".encode() in data.split(b"\r\nTo: ", 1)[1][:80]
+        assert dkim.verify(data, dnsfunc=dns), message.rcpt_tos
+    with db.read() as session:
+        failed = session.scalars(
+            select(Delivery).where(Delivery.campaign_id == campaign.id, Delivery.status == "failed")
+        )
+        assert [(d.address, (d.error or "").split()[0]) for d in failed] == [("fan9@example.com", "render_error")]

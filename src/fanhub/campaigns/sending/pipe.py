@@ -362,25 +362,25 @@ class Pipe:
 
 
 class _BuiltAhead:
-    """A slice's messages, built `AHEAD` sendable rows at a time when the campaign is DKIM-signed:
-    each group is signed in one signing-thread task (`message.sign_early`), started while the
-    previous group is claimed and pushed, so a connection finds its signature done. One message
-    at a time (a task each), the hand-offs between threads cost as much as the signing. A message
-    built but never pushed (the slice stopped) is dropped."""
+    """A slice's messages, built `AHEAD` sendable rows at a time. A DKIM-signed group is signed in
+    one signing-thread task (`message.sign_early`), started while the previous group is claimed and
+    pushed, so a connection finds its signature done; one message at a time (a task each), the
+    hand-offs between threads cost as much as the signing. Unsigned mail gains too: rendering in
+    bursts between claims sent 1,380-1,390 emails/s instead of 1,100-1,160 (bench/send.py, 10k).
+    A message built but never pushed (the slice stopped) is dropped."""
 
     AHEAD = 32
 
     def __init__(self, rows: Sequence[Any], builder: MessageBuilder) -> None:
         self.rows, self.builder = rows, builder
-        self.group = self.AHEAD if builder.sign is not None else 1
         self.messages: dict[int, Message | Exception] = {}
         self.next = 0  # the first row not yet looked at
 
     def take(self, index: int) -> Message | Exception:
         """Row `index`'s message (it is sendable); builds the next group when fewer than a group wait."""
-        while self.next < len(self.rows) and (self.next <= index or len(self.messages) < self.group):
+        while self.next < len(self.rows) and (self.next <= index or len(self.messages) < self.AHEAD):
             indexes: list[int] = []
-            while self.next < len(self.rows) and len(indexes) < self.group:
+            while self.next < len(self.rows) and len(indexes) < self.AHEAD:
                 row = self.rows[self.next]
                 if row.status == SUBSCRIBED and not row.suppressed:
                     indexes.append(self.next)

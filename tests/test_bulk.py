@@ -107,3 +107,39 @@ def test_refresh_statistics_analyses_tables_a_bulk_load_changed(db: Database) ->
     with db.read() as session:
         estimate = session.execute(text("SELECT reltuples FROM pg_class WHERE relname = 'contacts'")).scalar_one()
     assert estimate >= 3000  # the planner now knows the table's size
+
+
+def test_unindexed_organization_filter_looks_ids_up_by_primary_key(db: Database) -> None:
+    """An organization's filter beside a list of ids: the same rows either way, and on SQLite the
+    ids are looked up by primary key instead of walking the organization's index."""
+    from typing import Any
+
+    from sqlalchemy import event
+
+    from fanhub.db.bulk import unindexed
+
+    org, other = _org(db), _org(db)
+    now = datetime(2024, 1, 1, tzinfo=UTC)
+    with db.write() as session:
+        rows = [
+            {"organization_id": o, "email": f"u{i}@example.com", "created_at": now, "updated_at": now}
+            for i, o in enumerate([org] * 30 + [other] * 5)
+        ]
+        insert_rows(session, Contact, rows)
+    with db.read() as session:
+        ids = list(session.scalars(select(Contact.id).order_by(Contact.id)))
+        wanted = ids[::3]
+        plain = select(Contact.id).where(Contact.organization_id == org, Contact.id.in_(wanted)).order_by(Contact.id)
+        guarded = select(Contact.id).where(values_in(Contact.id, wanted), unindexed(Contact.organization_id) == org)
+        assert list(session.scalars(guarded.order_by(Contact.id))) == list(session.scalars(plain))
+        assert 0 < len(list(session.scalars(plain))) < len(wanted)  # the other organization's ids are not found
+        if session.get_bind().dialect.name == "sqlite":
+            seen: list[tuple[str, Any]] = []
+            connection = session.connection()
+            listener = lambda *args: seen.append((args[2], args[3]))  # noqa: E731 (statement, parameters)
+            event.listen(connection, "before_cursor_execute", listener)
+            session.execute(guarded).all()
+            event.remove(connection, "before_cursor_execute", listener)
+            cursor = connection.connection.cursor()
+            plan = " ".join(str(row[-1]) for row in cursor.execute(f"EXPLAIN QUERY PLAN {seen[-1][0]}", seen[-1][1]))
+            assert "INTEGER PRIMARY KEY" in plan and "organization" not in plan, plan

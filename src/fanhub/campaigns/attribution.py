@@ -64,6 +64,7 @@ from fanhub.campaigns.models import (
 )
 from fanhub.catalog.models import Order
 from fanhub.db.base import utcnow
+from fanhub.db.bulk import unindexed, values_in
 from fanhub.organizations.models import Organization
 
 _CHUNK = 500
@@ -167,7 +168,7 @@ def _order_rows(session: Session, organization_id: int, ids: list[int]) -> Seque
             Order.currency,
             Order.created_at,
             Order.updated_at,
-        ).where(Order.organization_id == organization_id, Order.id.in_(ids))
+        ).where(values_in(Order.id, ids), unindexed(Order.organization_id) == organization_id)
     ).all()
 
 

@@ -5,7 +5,8 @@ backfill or a large import adds hundreds of thousands of rows in that time, and 
 never analysed gets plans that compare every row of an organization with every looked-up id
 (0.2-0.5 s per lookup instead of a few ms). The ingest worker therefore asks, every few
 transactions, which hot tables changed a lot since their last analysis and analyses those.
-SQLite's planner does not depend on such statistics.
+SQLite is left without statistics; where its planner would guess wrong (an organization's filter
+beside a list of ids) the query says which term not to index (`db.bulk.unindexed`).
 """
 
 from __future__ import annotations

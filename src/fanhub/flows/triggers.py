@@ -36,7 +36,7 @@ from sqlalchemy.types import JSON
 from fanhub.audience.models import ConsentEvent, Contact, ContactGenre, ContactInterest, Tag
 from fanhub.catalog.models import Event, Order
 from fanhub.db.base import UTCDateTime, utcnow
-from fanhub.db.bulk import values_in
+from fanhub.db.bulk import unindexed, values_in
 from fanhub.flows.definition import (
     EventAnnounced,
     EventTime,
@@ -148,8 +148,8 @@ def on_orders(session: Session, organization_id: int, order_ids: Sequence[int]) 
             moment,
             Order.id,
         ).where(
-            Order.id.in_(ids),
-            Order.organization_id == organization_id,
+            values_in(Order.id, ids),
+            unindexed(Order.organization_id) == organization_id,  # look the ids up, not the organization
             Order.status.in_(LIVE_ORDER),
             Order.created_at == Order.updated_at,
             Order.placed_at >= literal(floor_of(flow), UTCDateTime()),

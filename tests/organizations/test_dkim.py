@@ -179,25 +179,46 @@ def test_awkward_messages_are_signed_like_dkimpy_and_verify(name: str, monkeypat
     assert dkim.verify(signature + message + b"\r\n\r\n", dnsfunc=dns)
 
 
-def test_a_signature_started_when_the_message_is_built_is_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The sending pipe starts signing at build time (campaigns.sending.message.EarlySignature); the
-    connection gets exactly what signing then would give, and a body changed since is signed as is."""
-    from fanhub.campaigns.sending.message import EarlySignature
+def test_a_signature_started_when_the_message_is_built_is_the_same() -> None:
+    """The sending pipe starts signing at build time, in the signing process
+    (campaigns.sending.message.EarlySignature, dkim_signing.sign_in_background); the connection gets
+    exactly what signing here would give at that t=, and a body changed since is signed as is."""
+    from fanhub.campaigns.sending.message import EarlySignature, sign_early
     from fanhub.organizations.dkim_signing import generate_private_key
 
     pem, _ = generate_private_key()
     signer = DkimSigner("venue.example", "fh1", pem)
-    monkeypatch.setattr(dkim.time, "time", lambda: 1_800_000_000)  # the same t= for every signature
     body = _campaign_email()
     early = EarlySignature(signer, body)
-    assert early(body) == signer(body)
+    signed = early(body)
+    stamp = int(re.search(rb"t=(\d+);", signed).group(1))  # type: ignore[union-attr]
+    assert signed == signer.signature(body, timestamp=stamp) + body
     other = _campaign_email("Another subject")
-    assert early(other) == signer(other) != signer(body)
+    assert early(other).endswith(other) and early(other) != signed
+    bodies = [_campaign_email(f"Subject {i}") for i in range(5)]
+    for position, signature in enumerate(sign_early(signer, bodies)):  # one task, each its own
+        assert signature(bodies[position]).endswith(bodies[position])
+        assert dkim.verify(signature(bodies[position]), dnsfunc=_record_of(pem))
 
 
-def test_a_forked_child_signs_early_with_its_own_threads() -> None:
-    """The signing pool's threads stay in the parent: a child forked after a send still signs
-    (it would wait forever on a pool without threads; SIGALRM ends the child if it does)."""
+def _record_of(pem: bytes):  # type: ignore[no-untyped-def]
+    """dkimpy's dnsfunc answering with the public key of `pem` for fh1._domainkey.venue.example."""
+    from cryptography.hazmat.primitives import serialization
+
+    from fanhub.organizations.dkim_signing import public_key_of
+
+    key = serialization.load_pem_private_key(pem, password=None)
+    record = f"v=DKIM1; k=rsa; p={public_key_of(key)}".encode()  # type: ignore[arg-type]
+
+    def answer(name: bytes, timeout: int = 5) -> bytes | None:
+        return record if name.decode().rstrip(".") == "fh1._domainkey.venue.example" else None
+
+    return answer
+
+
+def test_a_forked_child_signs_early_with_its_own_signing_process() -> None:
+    """The signing process belongs to the parent: a child forked after a send still signs, with
+    a signing process of its own (it would wait forever on the parent's; SIGALRM ends it if so)."""
     import os
     import signal
 
@@ -215,3 +236,32 @@ def test_a_forked_child_signs_early_with_its_own_threads() -> None:
         os._exit(0 if signed.startswith(b"DKIM-Signature:") else 1)
     _, status = os.waitpid(child, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_a_killed_signing_process_is_replaced_and_nothing_goes_unsigned() -> None:
+    """Signatures awaited from a signing process that is killed are made where they are collected;
+    the next messages get a new signing process."""
+    import multiprocessing
+    import os
+    import signal
+    from concurrent.futures import BrokenExecutor
+
+    from fanhub.campaigns.sending.message import sign_early
+    from fanhub.organizations.dkim_signing import generate_private_key
+
+    pem, _ = generate_private_key()
+    signer = DkimSigner("venue.example", "fh1", pem)
+    bodies = [_campaign_email(f"Subject {i}") for i in range(3)]
+    assert all(s(b).endswith(b) for s, b in zip(sign_early(signer, bodies), bodies, strict=True))
+    children = multiprocessing.active_children()
+    assert children  # the signing process
+    waiting = _campaign_email("Pending")
+    pending = sign_early(signer, [waiting] * 3000)  # most of a second of signing
+    for child in children:
+        os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
+    assert dkim.verify(pending[-1](waiting), dnsfunc=_record_of(pem))  # signed where it was collected
+    assert isinstance(pending[-1]._signed.exception(), BrokenExecutor)
+    for later in (sign_early(signer, bodies), sign_early(signer, bodies)):
+        for signature, body in zip(later, bodies, strict=True):
+            assert dkim.verify(signature(body), dnsfunc=_record_of(pem))
+    assert {c.pid for c in multiprocessing.active_children()} - {c.pid for c in children}

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import binascii
 import functools
-import os
 import secrets
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Future
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 
@@ -23,43 +21,17 @@ from fanhub.campaigns.sending import trace
 from fanhub.campaigns.sending.transport import Message
 from fanhub.config import Settings
 from fanhub.db.engine import Database
+from fanhub.organizations.dkim_signing import DkimSigner, sign_in_background
 
 # Makes Message-IDs unique across installations and re-sends; one random draw per process
 # (a system call per message is measurable under load).
 _PROCESS_NONCE = secrets.token_hex(6)
 
-# DKIM signatures are computed from the moment a message is built, on a small pool shared by the
-# process: the RSA step (OpenSSL, outside the GIL) then runs while the pipe claims and pushes the
-# messages before it, instead of afterwards in the connection's thread, where it delayed the
-# provider call. The connection only collects the finished signature. The pipe builds a signed
-# campaign's messages in groups (pipe._BuiltAhead), one task each: one thread keeps up with the
-# pipe; a second serves another campaign sending at the same time.
-SIGNING_THREADS = 2
-_signing_pool: ThreadPoolExecutor | None = None
-_signing_pool_lock = threading.Lock()
-
-
-def _signers() -> ThreadPoolExecutor:
-    global _signing_pool
-    with _signing_pool_lock:
-        if _signing_pool is None:
-            _signing_pool = ThreadPoolExecutor(SIGNING_THREADS, thread_name_prefix="fanhub-dkim")
-        return _signing_pool
-
-
-def _forget_signers_in_child() -> None:
-    """A forked child has none of the pool's threads: it makes its own pool when it signs."""
-    global _signing_pool, _signing_pool_lock
-    _signing_pool, _signing_pool_lock = None, threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_signers_in_child)
-
 
 class EarlySignature:
-    """`Message.sign` for a message whose signing started when it was built: returns the signed
-    bytes of that body (signing again only if the body handed over is another one)."""
+    """`Message.sign` for a message whose signing started when it was built (with the others built
+    alongside it, `sign_early`): the signed bytes of that body, from the signing process. A body
+    changed since, or a signing process that died, is signed here and now."""
 
     def __init__(
         self,
@@ -69,23 +41,31 @@ class EarlySignature:
         position: int = 0,
     ) -> None:
         self._sign, self._body, self._position = sign, body, position
-        self._signed = together if together is not None else _signers().submit(_sign_all, sign, [body])
+        self._signed = together if together is not None else _start(sign, [body])
 
     def __call__(self, body: bytes) -> bytes:
         if body is not self._body:
             return self._sign(body)
-        return self._signed.result()[self._position]
+        try:
+            return self._signed.result()[self._position]
+        except BrokenExecutor:
+            return self._sign(body)
 
 
 def sign_early(sign: Callable[[bytes], bytes], bodies: Sequence[bytes]) -> list[EarlySignature]:
-    """Starts signing `bodies` in one signing-thread task: a task per message cost about as much
-    in hand-offs between threads (each wanting the GIL back) as the Python half of signing."""
-    together = _signers().submit(_sign_all, sign, list(bodies))
+    """Starts signing `bodies` together, while the pipe claims and pushes the messages before them:
+    the provider connections only collect finished signatures (signing in a connection's thread
+    delayed its provider call)."""
+    together = _start(sign, bodies)
     return [EarlySignature(sign, body, together, position) for position, body in enumerate(bodies)]
 
 
-def _sign_all(sign: Callable[[bytes], bytes], bodies: list[bytes]) -> list[bytes]:
-    return [sign(body) for body in bodies]
+def _start(sign: Callable[[bytes], bytes], bodies: Sequence[bytes]) -> Future[list[bytes]]:
+    if isinstance(sign, DkimSigner):
+        return sign_in_background(sign, bodies)
+    done: Future[list[bytes]] = Future()  # another signer (tests): signed at once
+    done.set_result([sign(body) for body in bodies])
+    return done
 
 
 def _header(value: str) -> str:

@@ -153,7 +153,8 @@ def test_edit_duplicate_delete_test_send_schedule_and_cancel(
 def test_send_now_pause_resume_with_progress_and_nobody_twice(
     page: Any, db: Database, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with _venue(db, tenant, monkeypatch, per_second=4) as (base, smtp):
+    # 2 a second: 30 messages take 15 s, time enough on a loaded machine to pause while sending.
+    with _venue(db, tenant, monkeypatch, per_second=2) as (base, smtp):
         sign_in(page, base, "m@venue.example")
         page.on("dialog", lambda dialog: dialog.accept())
         campaign_id = _create(page, base, "Weekend")
@@ -167,6 +168,13 @@ def test_send_now_pause_resume_with_progress_and_nobody_twice(
         assert page.locator("#send-now").count() == 0  # the send buttons are gone at once
 
         page.wait_for_selector("#send-progress")
+        # The stale tab's "Send now" (at once, while 30 messages at 2 a second are still going):
+        # its own page says why nothing happened (no bare error page).
+        stale.click("#send-now")
+        stale.wait_for_selector(f"text=campaign {campaign_id} is already sending; nothing was changed.")
+        assert stale.inner_text("#campaign-status") == "sending" and "Cannot do that" not in stale.content()
+        stale.close()
+
         for _ in range(50):  # the page refreshes itself while sending
             if _status(page) == "sending" and _sent(page) >= 2:
                 break
@@ -176,12 +184,6 @@ def test_send_now_pause_resume_with_progress_and_nobody_twice(
         page.wait_for_selector("#send-rate:has-text('per second')")
         assert "estimated finish" in page.inner_text("#send-rate")
         _shot(page, "campaign-sending.png")
-
-        # The stale tab's "Send now": its own page says why nothing happened (no bare error page).
-        stale.click("#send-now")
-        stale.wait_for_selector(f"text=campaign {campaign_id} is already sending; nothing was changed.")
-        assert stale.inner_text("#campaign-status") == "sending" and "Cannot do that" not in stale.content()
-        stale.close()
 
         page.click("#pause-campaign")
         page.wait_for_selector("text=Paused.")

@@ -39,6 +39,7 @@ from fanhub.db.base import utcnow
 from fanhub.db.engine import Database
 from fanhub.forms.models import FAILED, PENDING, QUEUED, SENDING, SENT, SKIPPED, UNKNOWN, Form, FormSubmission
 from fanhub.forms.service import confirm_url, rowcount
+from fanhub.organizations.dkim_signing import DkimSigner
 from fanhub.organizations.sending_domains import dkim_signer_for
 from fanhub.organizations.service import get_organization, sender_address
 
@@ -185,7 +186,7 @@ def _prepare_emails(session: Session, settings: Settings, ids: list[int]) -> dic
     """The emails to send among the claimed rows; a row still to confirm whose address is not
     suppressed, else it is left out (skipped: expired, confirmed from another request, suppressed)."""
     submissions = list(session.scalars(select(FormSubmission).where(FormSubmission.id.in_(ids))))
-    senders: dict[int, tuple[str, str, Callable[[bytes], bytes] | None, set[str]]] = {}
+    senders: dict[int, tuple[str, str, DkimSigner | None, set[str]]] = {}
     form_names: dict[int, str] = {}
     ready: dict[int, _Ready] = {}
     for submission in submissions:

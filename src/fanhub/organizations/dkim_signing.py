@@ -121,7 +121,8 @@ _signers_in_child: dict[tuple[bytes, bytes, bytes], DkimSigner] = {}
 
 
 def sign_in_background(signer: DkimSigner, messages: Sequence[bytes]) -> Future[list[bytes]]:
-    """The signed `messages` (signature + message, as `signer` returns them), signed in the
+    """The `DKIM-Signature` header lines of `messages` (what `signer.signature` returns; only they
+    travel back), signed in the
     signing process, which receives the key with the messages (a local pipe, to a child process)."""
     args = (signer.domain, signer.selector, signer._pem, list(messages))
     try:
@@ -144,7 +145,7 @@ def _sign_in_child(domain: bytes, selector: bytes, pem: bytes, messages: list[by
     signer = _signers_in_child.get(key)
     if signer is None:
         signer = _signers_in_child[key] = DkimSigner(domain.decode("ascii"), selector.decode("ascii"), pem)
-    return [signer(message) for message in messages]
+    return [signer.signature(message) for message in messages]
 
 
 def _forget_pool_in_child() -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
 from datetime import datetime
 from email.utils import parseaddr
 from typing import Protocol
@@ -227,8 +226,8 @@ def save_check(session: Session, actor: Caller, domain_id: int, checks: list[Rec
 # --- signing -------------------------------------------------------------------------------------
 
 
-def dkim_signer_for(session: Session, organization_id: int, from_domain: str) -> Callable[[bytes], bytes] | None:
-    """A function that prepends a DKIM-Signature to a whole RFC 5322 message, with the
+def dkim_signer_for(session: Session, organization_id: int, from_domain: str) -> DkimSigner | None:
+    """A signer (called with a whole RFC 5322 message, it prepends a DKIM-Signature) with the
     organization's key for `from_domain` (published or not yet: an unverifiable signature costs
     nothing more than none), or None when the organization has no such sending domain. The key is
     decrypted once, here; the signer is meant to live as long as a send."""

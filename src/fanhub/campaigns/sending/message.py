@@ -7,7 +7,7 @@ from __future__ import annotations
 import binascii
 import functools
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import BrokenExecutor, Future
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
@@ -35,37 +35,29 @@ class EarlySignature:
 
     def __init__(
         self,
-        sign: Callable[[bytes], bytes],
+        sign: DkimSigner,
         body: bytes,
         together: Future[list[bytes]] | None = None,
         position: int = 0,
     ) -> None:
         self._sign, self._body, self._position = sign, body, position
-        self._signed = together if together is not None else _start(sign, [body])
+        self._signed = together if together is not None else sign_in_background(sign, [body])
 
     def __call__(self, body: bytes) -> bytes:
         if body is not self._body:
             return self._sign(body)
         try:
-            return self._signed.result()[self._position]
+            return self._signed.result()[self._position] + body
         except BrokenExecutor:
             return self._sign(body)
 
 
-def sign_early(sign: Callable[[bytes], bytes], bodies: Sequence[bytes]) -> list[EarlySignature]:
+def sign_early(sign: DkimSigner, bodies: Sequence[bytes]) -> list[EarlySignature]:
     """Starts signing `bodies` together, while the pipe claims and pushes the messages before them:
     the provider connections only collect finished signatures (signing in a connection's thread
     delayed its provider call)."""
-    together = _start(sign, bodies)
+    together = sign_in_background(sign, bodies)
     return [EarlySignature(sign, body, together, position) for position, body in enumerate(bodies)]
-
-
-def _start(sign: Callable[[bytes], bytes], bodies: Sequence[bytes]) -> Future[list[bytes]]:
-    if isinstance(sign, DkimSigner):
-        return sign_in_background(sign, bodies)
-    done: Future[list[bytes]] = Future()  # another signer (tests): signed at once
-    done.set_result([sign(body) for body in bodies])
-    return done
 
 
 def _header(value: str) -> str:
@@ -155,7 +147,7 @@ class MessageBuilder:
         channel: str,
         mail_from: str,
         renderer: CampaignRenderer,
-        sign: Callable[[bytes], bytes] | None = None,
+        sign: DkimSigner | None = None,
     ):
         self.campaign_id = campaign_id
         self.channel = channel

@@ -28,9 +28,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, String, case, cast, exists, false, func, literal, select, union
+from sqlalchemy import ColumnElement, Select, String, case, cast, exists, false, func, literal, select, union
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.types import JSON
 
 from fanhub.audience.models import ConsentEvent, Contact, ContactGenre, ContactInterest, Tag
@@ -114,6 +114,32 @@ def enroll_rows(session: Session, flow: Flow, rows: Sequence[dict[str, Any]], no
     return len(values)
 
 
+def _enroll_selected(
+    session: Session, flow: Flow, contact_id: Any, *, where: Sequence[Any] = (), order_by: Any, **values: Any
+) -> Any:
+    """INSERT ... SELECT of `flow`'s enrollments, one per row found (`where`), each running from
+    step 0: `values` name their columns (an SQL expression, or a value bound as a literal); an
+    existing (flow, contact, trigger_key) is left alone. Returns the statement's result."""
+    named: dict[str, Any] = {
+        "organization_id": literal(flow.organization_id),
+        "flow_id": literal(flow.id),
+        "contact_id": contact_id,
+        "state": literal(RUNNING),
+        "step_index": literal(0),
+    }
+    for column, value in values.items():
+        sql = isinstance(value, ColumnElement | QueryableAttribute)
+        named[column] = value if sql else literal(value, _literal_type(value))
+    source = select(*named.values()).where(*where).order_by(order_by)
+    return session.execute(_insert(session).from_select(list(named), source).on_conflict_do_nothing())
+
+
+def _literal_type(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return UTCDateTime()
+    return JSON() if isinstance(value, dict) else None
+
+
 # --- hooks ---------------------------------------------------------------------------------------
 
 
@@ -135,41 +161,28 @@ def on_orders(session: Session, organization_id: int, order_ids: Sequence[int]) 
         trigger = definition.trigger
         assert isinstance(trigger, OrderPlaced)
         key = literal("order:").concat(cast(Order.id, String)) if definition.reentry == "per_trigger" else literal("")
-        source = select(
-            literal(flow.organization_id),
-            literal(flow.id),
-            Order.contact_id,
-            key,
-            literal({}, JSON()),
-            literal(RUNNING),
-            literal(0),
-            moment,
-            Order.event_id,
-            moment,
-            Order.id,
-        ).where(
+        where = [
             values_in(Order.id, ids),
             unindexed(Order.organization_id) == organization_id,  # look the ids up, not the organization
             Order.status.in_(LIVE_ORDER),
             Order.created_at == Order.updated_at,
             Order.placed_at >= literal(floor_of(flow), UTCDateTime()),
-        )
-        if trigger.event_ids:
-            source = source.where(Order.event_id.in_(trigger.event_ids))
-        columns = [
-            "organization_id",
-            "flow_id",
-            "contact_id",
-            "trigger_key",
-            "context",
-            "state",
-            "step_index",
-            "next_run_at",
-            "event_id",
-            "entered_at",
-            "order_id",
         ]
-        session.execute(_insert(session).from_select(columns, source.order_by(Order.id)).on_conflict_do_nothing())
+        if trigger.event_ids:
+            where.append(Order.event_id.in_(trigger.event_ids))
+        _enroll_selected(
+            session,
+            flow,
+            Order.contact_id,
+            where=where,
+            order_by=Order.id,
+            trigger_key=key,
+            context={},
+            next_run_at=moment,
+            event_id=Order.event_id,
+            entered_at=moment,
+            order_id=Order.id,
+        )
 
 
 def on_labels(session: Session, organization_id: int, kind: str, pairs: Sequence[tuple[int, int]]) -> None:
@@ -198,7 +211,6 @@ def on_label_batch(
     stamp = now.strftime("%Y%m%dT%H%M%S.%f")
     tag_name = session.scalar(select(Tag.name).where(Tag.id == label_id)) if kind == "tag" else None
     ids = sorted(set(contact_ids))
-    columns = ["organization_id", "flow_id", "contact_id", "trigger_key", "context", "state", "step_index"]
     for flow in flows:
         definition = definition_of(flow)
         trigger = definition.trigger
@@ -206,19 +218,17 @@ def on_label_batch(
             isinstance(trigger, ListJoined) and trigger.list_id == label_id
         ):
             continue
-        source = select(
-            literal(flow.organization_id),
-            literal(flow.id),
+        _enroll_selected(
+            session,
+            flow,
             Contact.id,
-            literal(_key(definition, f"{kind}:{label_id}:{stamp}")),
-            literal({kind: label_id}, JSON()),
-            literal(RUNNING),
-            literal(0),
-            literal(now, UTCDateTime()),
-            literal(now, UTCDateTime()),
-        ).where(Contact.organization_id == organization_id, values_in(Contact.id, ids))
-        statement = _insert(session).from_select([*columns, "next_run_at", "entered_at"], source.order_by(Contact.id))
-        session.execute(statement.on_conflict_do_nothing())
+            where=[Contact.organization_id == organization_id, values_in(Contact.id, ids)],
+            order_by=Contact.id,
+            trigger_key=_key(definition, f"{kind}:{label_id}:{stamp}"),
+            context={kind: label_id},
+            next_run_at=now,
+            entered_at=now,
+        )
 
 
 # --- scans ---------------------------------------------------------------------------------------
@@ -271,33 +281,18 @@ def fire_event(session: Session, flow: Flow, trigger: EventTime, event: Any, now
     moment = anchor - trigger.offset_delta if trigger.type == "before_event" else anchor + trigger.offset_delta
     key = _key(definition_of(flow), f"event:{event.id}")
     ids = holders(flow.organization_id, event.id).subquery()
-    source = select(
-        literal(flow.organization_id),
-        literal(flow.id),
+    result = _enroll_selected(
+        session,
+        flow,
         ids.c.contact_id,
-        literal(key),
-        literal({"event_id": event.id}, JSON()),
-        literal(RUNNING),
-        literal(0),
-        literal(now, UTCDateTime()),
-        literal(event.id),
-        literal(anchor, UTCDateTime()),
-        literal(now, UTCDateTime()),
-    ).order_by(ids.c.contact_id)
-    columns = [
-        "organization_id",
-        "flow_id",
-        "contact_id",
-        "trigger_key",
-        "context",
-        "state",
-        "step_index",
-        "next_run_at",
-        "event_id",
-        "anchor_at",
-        "entered_at",
-    ]
-    result = session.execute(_insert(session).from_select(columns, source).on_conflict_do_nothing())
+        order_by=ids.c.contact_id,
+        trigger_key=key,
+        context={"event_id": event.id},
+        next_run_at=now,
+        event_id=event.id,
+        anchor_at=anchor,
+        entered_at=now,
+    )
     count = max(0, int(getattr(result, "rowcount", 0) or 0))
     session.add(FlowEventFire(flow_id=flow.id, event_id=event.id, moment=moment, enrolled=count, fired_at=now))
     session.flush()

@@ -52,12 +52,23 @@ class EarlySignature:
             return self._sign(body)
 
 
+# Bodies per request to the signing process. A reply comes back whole, so the first message of a
+# sending slice waits for its piece: 32 at a time, every 200-message slice began with a 12 ms stall
+# and signed campaigns sent 0.87-0.89 x their unsigned rate; pieces of 8 sent 0.90-0.95 x
+# (bench/send.py --dkim, Postfix's smtp-sink, 20k emails, A B A B; 4 and 16 did no better).
+SIGN_PIECE = 8
+
+
 def sign_early(sign: DkimSigner, bodies: Sequence[bytes]) -> list[EarlySignature]:
-    """Starts signing `bodies` together, while the pipe claims and pushes the messages before them:
-    the provider connections only collect finished signatures (signing in a connection's thread
-    delayed its provider call)."""
-    together = sign_in_background(sign, bodies)
-    return [EarlySignature(sign, body, together, position) for position, body in enumerate(bodies)]
+    """Starts signing `bodies`, a piece at a time, while the pipe claims and pushes the messages
+    before them: the provider connections only collect finished signatures (signing in a
+    connection's thread delayed its provider call)."""
+    signatures: list[EarlySignature] = []
+    for start in range(0, len(bodies), SIGN_PIECE):
+        piece = bodies[start : start + SIGN_PIECE]
+        together = sign_in_background(sign, piece)
+        signatures += [EarlySignature(sign, body, together, position) for position, body in enumerate(piece)]
+    return signatures
 
 
 def _header(value: str) -> str:

@@ -362,11 +362,11 @@ class Pipe:
 
 
 class _BuiltAhead:
-    """A slice's messages, built `AHEAD` sendable rows at a time. A DKIM-signed group is signed in
-    one signing-thread task (`message.sign_early`), started while the previous group is claimed and
-    pushed, so a connection finds its signature done; one message at a time (a task each), the
-    hand-offs between threads cost as much as the signing. Unsigned mail gains too: rendering in
-    bursts between claims sent 1,380-1,390 emails/s instead of 1,100-1,160 (bench/send.py, 10k).
+    """A slice's messages, built `AHEAD` sendable rows at a time. A DKIM-signed group goes to the
+    signing process as it is built (`message.sign_early`, a few requests a group), while the
+    previous group is claimed and pushed, so a connection finds its signature done. Unsigned mail
+    gains too: rendering in bursts between claims sent 1,380-1,390 emails/s instead of 1,100-1,160
+    (bench/send.py, 10k).
     A message built but never pushed (the slice stopped) is dropped."""
 
     AHEAD = 32

@@ -265,3 +265,40 @@ def test_a_killed_signing_process_is_replaced_and_nothing_goes_unsigned() -> Non
         for signature, body in zip(later, bodies, strict=True):
             assert dkim.verify(signature(body), dnsfunc=_record_of(pem))
     assert {c.pid for c in multiprocessing.active_children()} - {c.pid for c in children}
+
+
+def test_signing_requests_from_many_threads_each_get_their_own_signatures() -> None:
+    """Replies come back in the order requests went out (one pipe, one reader thread): requests
+    sent from several threads at once never get each other's signatures."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fanhub.organizations.dkim_signing import generate_private_key, sign_in_background
+
+    pem, _ = generate_private_key()
+    signer = DkimSigner("venue.example", "fh1", pem)
+    verify = _record_of(pem)
+
+    def sign_batch(thread: int) -> list[tuple[bytes, bytes]]:
+        bodies = [_campaign_email(f"Thread {thread} message {i}") for i in range(12)]
+        futures = [sign_in_background(signer, bodies[i : i + 3]) for i in range(0, 12, 3)]
+        lines = [line for future in futures for line in future.result(timeout=30)]
+        return list(zip(lines, bodies, strict=True))
+
+    with ThreadPoolExecutor(4) as pool:
+        signed = [pair for batch in pool.map(sign_batch, range(4)) for pair in batch]
+    assert len(signed) == 48
+    assert all(dkim.verify(line + body, dnsfunc=verify) for line, body in signed)
+
+
+def test_a_message_the_signer_refuses_fails_its_request_only() -> None:
+    """A request whose message cannot be parsed gets the parser's error; the signing process
+    carries on with the next request."""
+    from fanhub.organizations.dkim_signing import generate_private_key, sign_in_background
+
+    pem, _ = generate_private_key()
+    signer = DkimSigner("venue.example", "fh1", pem)
+    refused = sign_in_background(signer, [b"Not a header line\r\n\r\nbody\r\n"])
+    body = _campaign_email()
+    after = sign_in_background(signer, [body])
+    assert isinstance(refused.exception(timeout=30), dkim.MessageFormatError)
+    assert dkim.verify(after.result(timeout=30)[0] + body, dnsfunc=_record_of(pem))

@@ -18,6 +18,7 @@ import collections
 import hashlib
 import multiprocessing
 import os
+import pickle
 import re
 import threading
 import time
@@ -143,12 +144,13 @@ class _SigningProcess:
 
     def submit(self, request: tuple[bytes, bytes, bytes, list[bytes]]) -> Future[list[bytes]]:
         future: Future[list[bytes]] = Future()
+        data = pickle.dumps(request)  # before queueing: a request that cannot be sent has no future
         with self._send_lock:
             if self.broken:
                 raise BrokenProcessPool("the DKIM signing process died")
             self._waiting.append(future)
             try:
-                self._pipe.send(request)
+                self._pipe.send_bytes(data)
             except OSError as exc:  # the process is gone: the reader fails what is waiting
                 self.broken = True
                 raise BrokenProcessPool("the DKIM signing process died") from exc

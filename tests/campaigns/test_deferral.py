@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
@@ -98,3 +99,46 @@ def test_suppressed_addresses_are_never_recipients_nor_sent_mid_campaign(
     with db.read() as session:
         stats = session.get(CampaignStats, campaign_id)
         assert stats is not None and stats.suppressed == 2  # one left out at the start, one skipped
+
+
+def test_a_test_send_skips_suppressed_addresses_and_refuses_when_none_is_left(
+    client: TestClient, db: Database, tenant: Tenant, campaign_env: Settings, smtp_server: FakeSmtpServer
+) -> None:
+    from fanhub.campaigns.service import send_test
+    from fanhub.errors import InvalidInput
+    from tests.campaigns.test_lifecycle import _draft
+
+    org = tenant.organization_id
+    with db.write() as session:
+        suppression.suppress(session, org, "bounced@venue.example", suppression.HARD_BOUNCE, "test")
+    campaign_id = _draft(db, tenant)
+    result = send_test(db, org, campaign_id, to="Bounced@venue.example, staff@venue.example")
+    assert (result.to, result.suppressed) == (["staff@venue.example"], ["bounced@venue.example"])
+    assert [r.rcpt_tos for r in smtp_server.received()] == [["staff@venue.example"]]
+    with pytest.raises(InvalidInput, match="on the suppression list") as refused:
+        send_test(db, org, campaign_id, to="bounced@venue.example")
+    assert refused.value.errors[0]["field"] == "to"
+    assert len(smtp_server.received()) == 1
+
+
+def test_a_suppressed_address_that_buys_again_stays_suppressed(
+    client: TestClient, db: Database, tenant: Tenant, campaign_env: Settings, smtp_server: FakeSmtpServer
+) -> None:
+    """An order, even one opting in to email, neither lifts a suppression nor gets the buyer mail."""
+    from tests.conftest import post_and_apply
+    from tests.examples import EVENTS, fresh, order
+
+    org = tenant.organization_id
+    with db.write() as session:
+        suppression.suppress(session, org, "buyer@example.com", suppression.HARD_BOUNCE, "test")
+    post_and_apply(client, db, tenant, "events", fresh(EVENTS))
+    orders = [order("o1", "buyer@example.com", opt_in_email=True), order("o2", "other@example.com", opt_in_email=True)]
+    post_and_apply(client, db, tenant, "orders", {"orders": orders})
+    with db.read() as session:
+        assert suppression.is_suppressed(session, org, "buyer@example.com")
+    campaign_id = _email_campaign(db, tenant, 0, client)
+    run_campaign(db, campaign_id)
+    assert [r.rcpt_tos for r in smtp_server.received()] == [["other@example.com"]]
+    with db.read() as session:
+        stats = session.get(CampaignStats, campaign_id)
+        assert stats is not None and stats.suppressed == 1

@@ -366,8 +366,7 @@ class _BuiltAhead:
     signing process as it is built (`message.sign_early`, a few requests a group), while the
     previous group is claimed and pushed, so a connection finds its signature done. Unsigned mail
     gains too: rendering in bursts between claims sent 1,380-1,390 emails/s instead of 1,100-1,160
-    (bench/send.py, 10k).
-    A message built but never pushed (the slice stopped) is dropped."""
+    (bench/send.py, 10k). A message built but never pushed (the slice stopped) is dropped."""
 
     AHEAD = 32
 
